@@ -1,0 +1,219 @@
+"""Typed, immutable view of a validated profile. Field names are the schema's keys; defaults live
+only in the schema, so every field is filled by the loader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Point = tuple[float, float]
+Size = tuple[int, int]
+DistanceMethod = Literal["center_points", "four_corners", "calibrated"]
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    id: str
+    hardware: str
+    name: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str | None
+    sha256: str | None
+    architecture: str
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    backend: str
+    model: ModelConfig
+    input_size: Size | None
+    class_id: int
+    min_score: float
+    nms_iou: float
+    threads: int
+    device: str
+    precision: str
+    performance_hint: str
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    algorithm: Literal["kalman", "iou"]
+    max_lost: int
+    iou_threshold: float
+    min_hits: int
+
+
+@dataclass(frozen=True)
+class CalibrationPoint:
+    image: Point
+    floor: Point
+
+
+@dataclass(frozen=True)
+class CameraDistanceConfig:
+    calibration: tuple[CalibrationPoint, ...] | None
+    method: DistanceMethod | None = None
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    id: str
+    source: str | int
+    enabled: bool
+    fps_cap: float | None
+    resolution: Size | None
+    distance: CameraDistanceConfig
+    roi: tuple[Point, ...] | None
+    tags: tuple[str, ...]
+    live_view: bool
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ViolationAlertConfig:
+    enabled: bool
+    min_people: int
+    min_duration_s: float
+    cooldown_s: float
+
+
+@dataclass(frozen=True)
+class AreaConfig:
+    id: str
+    cameras: tuple[str, ...]
+    occupancy_threshold: int | None
+    violation_alert: ViolationAlertConfig
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class DistancingConfig:
+    default_method: DistanceMethod
+    threshold_cm: float
+    person_height_cm: float
+    min_episode_s: float
+    episode_gap_s: float
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    enabled: bool
+    ca_file: str | None
+    cert_file: str | None
+    key_file: str | None
+    insecure: bool
+
+
+@dataclass(frozen=True)
+class DiscoveryConfig:
+    enabled: bool
+    prefix: str
+
+
+@dataclass(frozen=True)
+class SpoolConfig:
+    max_messages: int
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    enabled: bool
+    host: str
+    port: int
+    tls: TlsConfig
+    username: str | None
+    client_id: str | None
+    topic_prefix: str
+    qos: int
+    keepalive_s: int
+    discovery: DiscoveryConfig
+    spool: SpoolConfig
+    password: str | None = None
+    password_file: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool
+    listen: str
+
+
+@dataclass(frozen=True)
+class ApiTlsConfig:
+    cert_file: str | None
+    key_file: str | None
+
+
+@dataclass(frozen=True)
+class ApiAuthConfig:
+    token_ttl_s: int
+    users_file: str | None
+    jwt_secret: str | None = None
+    jwt_secret_file: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    enabled: bool
+    listen: str
+    tls: ApiTlsConfig
+    auth: ApiAuthConfig
+
+
+@dataclass(frozen=True)
+class EventLogConfig:
+    sample_interval_s: float
+    retention_days: int
+    max_disk_mb: int
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    data_dir: str
+    event_log: EventLogConfig
+
+
+@dataclass(frozen=True)
+class OtaConfig:
+    enabled: bool
+    inbox: str
+    state_dir: str
+    trusted_keys: tuple[str, ...]
+    health_check_s: int
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: Literal["debug", "info", "warning", "error"]
+    format: Literal["text", "json"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A whole device profile."""
+
+    schema_version: int
+    device: DeviceConfig
+    detector: DetectorConfig
+    tracker: TrackerConfig
+    cameras: tuple[CameraConfig, ...]
+    areas: tuple[AreaConfig, ...]
+    distancing: DistancingConfig
+    mqtt: MqttConfig
+    metrics: MetricsConfig
+    api: ApiConfig
+    storage: StorageConfig
+    ota: OtaConfig
+    logging: LoggingConfig
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        return next(c for c in self.cameras if c.id == camera_id)

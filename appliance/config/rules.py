@@ -1,0 +1,200 @@
+"""Rules across fields that JSON Schema cannot express.
+
+They run on defaults-filled data that may still hold schema errors, so each rule skips values
+of the wrong shape: the schema reports those."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import PurePosixPath
+from typing import Any, TypeGuard
+from urllib.parse import urlsplit
+
+from appliance.config.errors import JsonPath, ProfileIssue
+from appliance.config.merge import MergedProfile
+from appliance.geometry import calibration_problem, polygon_problem
+
+Finding = tuple[JsonPath, str]
+NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
+MODEL_SUFFIXES = {
+    "opencv": (".onnx",),
+    "onnxruntime": (".onnx",),
+    "openvino": (".xml", ".onnx"),
+    "tflite": (".tflite",),
+    "edgetpu": (".tflite",),
+    "tensorrt": (".onnx", ".engine", ".plan"),
+    "ultralytics": (".pt", ".onnx"),
+}
+
+
+def check_rules(data: dict[str, Any], merged: MergedProfile) -> list[ProfileIssue]:
+    """Every cross-field problem in `data`, located in the files it was merged from."""
+    issues = []
+    for rule in RULES:
+        for path, message in rule(data):
+            issues.append(ProfileIssue(merged.location(path), path, message))
+    return issues
+
+
+def _dicts(value: Any) -> list[tuple[int, dict[str, Any]]]:
+    return (
+        [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
+        if isinstance(value, list)
+        else []
+    )
+
+
+def unique_ids(data: dict[str, Any]) -> Iterator[Finding]:
+    for section, noun in (("cameras", "camera"), ("areas", "area")):
+        first_index: dict[str, int] = {}
+        for index, item in _dicts(data.get(section)):
+            item_id = item.get("id")
+            if not isinstance(item_id, str):
+                continue
+            if item_id in first_index:
+                yield (
+                    (section, index, "id"),
+                    f"duplicate {noun} id '{item_id}' (also {section}[{first_index[item_id]}])",
+                )
+            else:
+                first_index[item_id] = index
+
+
+def area_cameras_exist(data: dict[str, Any]) -> Iterator[Finding]:
+    camera_ids = list(dict.fromkeys(c.get("id") for _, c in _dicts(data.get("cameras"))))
+    known = ", ".join(str(i) for i in camera_ids) or "none"
+    for index, area in _dicts(data.get("areas")):
+        names = area.get("cameras")
+        for position, name in enumerate(names if isinstance(names, list) else []):
+            if isinstance(name, str) and name not in camera_ids:
+                yield (
+                    ("areas", index, "cameras", position),
+                    f"unknown camera '{name}' (cameras: {known})",
+                )
+
+
+def camera_sources(data: dict[str, Any]) -> Iterator[Finding]:
+    for index, camera in _dicts(data.get("cameras")):
+        source = camera.get("source")
+        if isinstance(source, str) and "://" in source:
+            problem = url_problem(source)
+            if problem:
+                yield ("cameras", index, "source"), problem
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` is not a usable stream or file URL, or None."""
+    if any(ch.isspace() for ch in url):
+        return f"URL '{url}' contains whitespace"
+    parts = urlsplit(url)
+    allowed = (*NETWORK_SCHEMES, "file")
+    if parts.scheme.lower() not in allowed:
+        return (
+            f"URL scheme '{parts.scheme}' is not supported; expected one of: {', '.join(allowed)}"
+        )
+    if parts.scheme.lower() == "file":
+        return None if parts.path else f"file URL '{url}' has no path"
+    if not parts.hostname:
+        return f"URL '{url}' has no host"
+    try:
+        parts.port  # noqa: B018 - parsing the port validates it
+    except ValueError:
+        return f"URL '{url}' has an invalid port"
+    return None
+
+
+def roi_polygons(data: dict[str, Any]) -> Iterator[Finding]:
+    for index, camera in _dicts(data.get("cameras")):
+        roi = camera.get("roi")
+        if _is_point_list(roi) and len(roi) >= 3:
+            problem = polygon_problem([(p[0], p[1]) for p in roi])
+            if problem:
+                yield ("cameras", index, "roi"), problem
+
+
+def calibrations(data: dict[str, Any]) -> Iterator[Finding]:
+    distancing = data.get("distancing")
+    default_method = distancing.get("default_method") if isinstance(distancing, dict) else None
+    for index, camera in _dicts(data.get("cameras")):
+        distance = camera.get("distance")
+        if not isinstance(distance, dict):
+            continue
+        method = distance.get("method") or default_method
+        points = distance.get("calibration")
+        path = ("cameras", index, "distance", "calibration")
+        if points is None:
+            if method == "calibrated":
+                yield path, "the 'calibrated' distance method needs calibration points"
+            continue
+        pairs = [p for _, p in _dicts(points)]
+        image, floor = [p.get("image") for p in pairs], [p.get("floor") for p in pairs]
+        complete = isinstance(points, list) and len(pairs) == len(points)
+        if complete and _is_point_list(image) and _is_point_list(floor):
+            problem = calibration_problem(
+                [(p[0], p[1]) for p in image], [(p[0], p[1]) for p in floor]
+            )
+            if problem:
+                yield path, problem
+
+
+def model_file(data: dict[str, Any]) -> Iterator[Finding]:
+    detector = data.get("detector")
+    if not isinstance(detector, dict) or not isinstance(detector.get("model"), dict):
+        return
+    model = detector["model"]
+    backend, path = detector.get("backend"), model.get("path")
+    suffixes = MODEL_SUFFIXES.get(str(backend))
+    if suffixes is None:
+        return
+    if path is None and backend != "opencv":
+        yield ("detector", "model", "path"), f"the '{backend}' backend needs a model file"
+    elif isinstance(path, str) and PurePosixPath(path).suffix.lower() not in suffixes:
+        expected = " or ".join(suffixes)
+        yield (
+            ("detector", "model", "path"),
+            f"the '{backend}' backend loads {expected} files, not '{path}'",
+        )
+
+
+def tls_pairs(data: dict[str, Any]) -> Iterator[Finding]:
+    for section in ("api", "mqtt"):
+        block = data.get(section)
+        tls = block.get("tls") if isinstance(block, dict) else None
+        if not isinstance(tls, dict):
+            continue
+        cert, key = tls.get("cert_file"), tls.get("key_file")
+        if cert and not key:
+            yield (section, "tls", "key_file"), "cert_file is set, so key_file is required"
+        if key and not cert:
+            yield (section, "tls", "cert_file"), "key_file is set, so cert_file is required"
+
+
+def listen_ports(data: dict[str, Any]) -> Iterator[Finding]:
+    for section in ("metrics", "api"):
+        block = data.get(section)
+        listen = block.get("listen") if isinstance(block, dict) else None
+        if isinstance(listen, str) and listen.rpartition(":")[2].isdigit():
+            port = int(listen.rpartition(":")[2])
+            if not 1 <= port <= 65535:
+                yield (section, "listen"), f"port {port} is out of range 1-65535"
+
+
+def _is_point_list(value: Any) -> TypeGuard[list[list[float]]]:
+    return isinstance(value, list) and all(
+        isinstance(p, list)
+        and len(p) == 2
+        and all(isinstance(c, int | float) and not isinstance(c, bool) for c in p)
+        for p in value
+    )
+
+
+RULES: tuple[Callable[[dict[str, Any]], Iterator[Finding]], ...] = (
+    unique_ids,
+    area_cameras_exist,
+    camera_sources,
+    roi_polygons,
+    calibrations,
+    model_file,
+    tls_pairs,
+    listen_ports,
+)

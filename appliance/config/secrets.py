@@ -1,0 +1,145 @@
+"""Secrets: `${env:NAME}`, `${file:PATH}` and `*_file` keys, resolved at load, masked on output."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from appliance.config.errors import JsonPath, ProfileIssue
+from appliance.config.merge import MergedProfile
+from appliance.config.schema import Schema, resolve, walk
+
+MASK = "********"
+REFERENCE = re.compile(r"\$\{(?P<scheme>[A-Za-z_]\w*):(?P<target>[^}]*)\}")
+_SECRET_FILE_SUFFIX = "_file"
+
+
+class SecretRedactor(logging.Filter):
+    """Replaces every registered secret value in log records with the mask."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+
+    def register(self, values: Iterable[str]) -> None:
+        self._secrets.update(value for value in values if value)
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, MASK)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._secrets:
+            record.msg = self.redact(record.getMessage())
+            record.args = None
+        return True
+
+
+REDACTOR = SecretRedactor()
+
+
+def resolve_references(merged: MergedProfile) -> tuple[list[ProfileIssue], set[JsonPath]]:
+    """Substitute references in every string, in place; return issues and paths read from files."""
+    issues: list[ProfileIssue] = []
+    from_files: set[JsonPath] = set()
+
+    def substitute(path: JsonPath, text: str) -> str:
+        def one(match: re.Match[str]) -> str:
+            scheme, target = match["scheme"], match["target"]
+            if scheme == "env":
+                if target not in os.environ:
+                    issues.append(_issue(merged, path, f"environment variable {target} is not set"))
+                    return ""
+                return os.environ[target]
+            if scheme == "file":
+                from_files.add(path)
+                return _read_secret(merged, path, target, issues)
+            issues.append(
+                _issue(
+                    merged,
+                    path,
+                    f"unknown reference '${{{scheme}:…}}'; use ${{env:NAME}} or ${{file:PATH}}",
+                )
+            )
+            return ""
+
+        return REFERENCE.sub(one, text)
+
+    _map_strings(merged.data, (), substitute)
+    return issues, from_files
+
+
+def resolve_secret_files(schema: Schema, merged: MergedProfile) -> list[ProfileIssue]:
+    """Read every `X_file` key whose sibling `X` is a secret into `X`, in place."""
+    issues: list[ProfileIssue] = []
+
+    def visit(path: JsonPath, node: Schema, value: Any) -> None:
+        if not isinstance(value, dict):
+            return
+        for key, child in node.get("properties", {}).items():
+            file_key = key + _SECRET_FILE_SUFFIX
+            if not resolve(schema, child).get("writeOnly") or not isinstance(
+                value.get(file_key), str
+            ):
+                continue
+            if key in value:
+                message = f"set either {key} or {file_key}, not both"
+                issues.append(_issue(merged, (*path, file_key), message))
+                continue
+            value[key] = _read_secret(merged, (*path, file_key), value[file_key], issues)
+
+    walk(schema, merged.data, visit)
+    return issues
+
+
+def masked(data: dict[str, Any], paths: Iterable[JsonPath]) -> dict[str, Any]:
+    """A copy of `data` with the value at each path replaced by the mask."""
+    result = copy.deepcopy(data)
+    for path in paths:
+        parent: Any = result
+        for part in path[:-1]:
+            parent = parent[part]
+        if parent[path[-1]] is not None:
+            parent[path[-1]] = MASK
+    return result
+
+
+def _read_secret(
+    merged: MergedProfile, path: JsonPath, target: str, issues: list[ProfileIssue]
+) -> str:
+    location = merged.location(path)
+    file = Path(target).expanduser()
+    if not file.is_absolute():
+        file = Path(location.file).parent / file
+    try:
+        return file.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        issues.append(_issue(merged, path, f"cannot read secret file '{file}': {reason}"))
+        return ""
+
+
+def _issue(merged: MergedProfile, path: JsonPath, message: str) -> ProfileIssue:
+    return ProfileIssue(merged.location(path), path, message)
+
+
+def _map_strings(node: Any, path: JsonPath, change: Callable[[JsonPath, str], str]) -> None:
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    for key, value in list(items):
+        here = (*path, key)
+        if isinstance(value, str) and "${" in value:
+            node[key] = change(here, value)
+        else:
+            _map_strings(value, here, change)
