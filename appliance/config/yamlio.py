@@ -29,8 +29,10 @@ class ProfileDocument:
     data: CommentedMap
     value_locations: dict[JsonPath, Location] = field(default_factory=dict)
     key_locations: dict[JsonPath, Location] = field(default_factory=dict)
-    indent: int = 2
+    mapping_indent: int = 2
+    sequence_indent: int = 4
     sequence_offset: int = 2
+    explicit_start: bool = False
 
     @classmethod
     def load(cls, path: Path) -> ProfileDocument:
@@ -46,8 +48,11 @@ class ProfileDocument:
             kind = "a list" if isinstance(data, CommentedSeq) else f"'{data}'"
             message = f"a profile must be a mapping of keys, got {kind}"
             raise ProfileError([ProfileIssue(Location(str(path), 1, 1), (), message)])
-        indent, offset = _guess_indentation(text)
-        document = cls(path, data, indent=indent, sequence_offset=offset)
+        mapping, sequence, offset = _guess_indentation(text)
+        document = cls(
+            path, data, mapping_indent=mapping, sequence_indent=sequence, sequence_offset=offset
+        )
+        document.explicit_start = _first_content_line(text).startswith("---")
         document.value_locations[()] = Location(str(path), data.lc.line + 1, data.lc.col + 1)
         document._index(data, ())
         return document
@@ -56,10 +61,9 @@ class ProfileDocument:
         """The document as YAML text; unchanged data gives back the original bytes."""
         yaml = _round_trip_yaml()
         yaml.indent(
-            mapping=self.indent,
-            sequence=self.sequence_offset + 2,
-            offset=self.sequence_offset,
+            mapping=self.mapping_indent, sequence=self.sequence_indent, offset=self.sequence_offset
         )
+        yaml.explicit_start = self.explicit_start
         stream = io.StringIO()
         yaml.dump(self.data, stream)
         return stream.getvalue()
@@ -124,22 +128,32 @@ def _represent_null(representer: RoundTripRepresenter, _data: None) -> ScalarNod
     return representer.represent_scalar("tag:yaml.org,2002:null", "null")
 
 
-def _guess_indentation(text: str) -> tuple[int, int]:
-    """(mapping indent, dash offset of block sequences) as the file has them; 2 when unseen."""
-    indent = offset = None
-    lines = [
-        line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
-    ]
+def _guess_indentation(text: str) -> tuple[int, int, int]:
+    """(mapping indent, sequence indent, dash offset) as the file first shows them."""
+    mapping = sequence = offset = None
+    lines = [line for line in text.splitlines() if line.strip() and line.lstrip()[0] != "#"]
     for parent, child in itertools.pairwise(lines):
         if not re.search(r":\s*(#.*)?$", parent):
             continue
-        parent_column = len(parent) - len(parent.lstrip(" "))
-        child_column = len(child) - len(child.lstrip(" "))
-        if child.lstrip().startswith("- ") and offset is None and child_column >= parent_column:
+        parent_column = _indentation(parent)
+        child_column = _indentation(child)
+        dash = re.match(r" *- +", child)
+        if dash and sequence is None and child_column >= parent_column:
             offset = child_column - parent_column
-        elif child_column > parent_column and indent is None:
-            indent = child_column - parent_column
-    return indent or 2, 2 if offset is None else offset
+            sequence = dash.end() - parent_column
+        elif not dash and child_column > parent_column and mapping is None:
+            mapping = child_column - parent_column
+    mapping = mapping or 2
+    return mapping, sequence or mapping + 2, 2 if offset is None else offset
+
+
+def _first_content_line(text: str) -> str:
+    lines = (line for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    return next(lines, "")
+
+
+def _indentation(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
 
 
 def _read_text(path: Path) -> str:

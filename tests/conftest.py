@@ -1,0 +1,57 @@
+"""Shared fixtures: the repository layout, the shared test data and the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = REPO / "profiles"
+SHIPPED_PROFILES = sorted(PROFILES.glob("*.yaml"))
+
+
+def data_dir() -> Path:
+    """The shared test-data kit: $APPLIANCE_TEST_DATA, default ../shared/data beside the repo."""
+    return Path(os.environ.get("APPLIANCE_TEST_DATA", REPO.parent / "shared" / "data"))
+
+
+WriteFiles = Callable[..., Path]
+
+
+@pytest.fixture
+def write_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WriteFiles:
+    """Write dedented files into a temporary directory that becomes the working directory;
+    return the path of the first one, relative, so messages name it as a user would see it."""
+    monkeypatch.chdir(tmp_path)
+
+    def write(**files: str | bytes) -> Path:
+        for name, content in files.items():
+            target = tmp_path / name.replace("__", ".")
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
+        return Path(next(iter(files)).replace("__", "."))
+
+    return write
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `appliance` command in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "appliance", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd or REPO,
+        timeout=60,
+        check=False,
+    )

@@ -1,0 +1,86 @@
+"""The `appliance` command as a user runs it: help everywhere, show, schema, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from appliance.config.schema import schema_path
+from tests.conftest import REPO, WriteFiles, run_cli
+
+
+@pytest.mark.parametrize("command", [[], ["validate"], ["show"], ["schema"]])
+def test_help_for_every_command(command: list[str]) -> None:
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: appliance")
+
+
+def test_no_command_is_a_usage_error() -> None:
+    result = run_cli()
+    assert result.returncode == 2
+    assert "required: COMMAND" in result.stderr
+
+
+def test_version() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("appliance ")
+
+
+def test_schema_prints_the_shipped_schema() -> None:
+    result = run_cli("schema")
+    assert result.returncode == 0
+    schema = json.loads(result.stdout)
+    assert schema == json.loads((REPO / "schemas" / "profile.schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    assert schema_path().resolve() == (REPO / "schemas" / "profile.schema.json").resolve()
+
+
+def test_show_fills_in_defaults_and_follows_extends() -> None:
+    result = run_cli("show", "--format", "json", "profiles/coral.yaml")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert "extends" not in data
+    assert data["device"]["id"] == "coral"
+    assert data["mqtt"]["host"] == "localhost"  # from base.yaml
+    assert data["tracker"]["max_lost"] == 10  # a schema default
+    assert data["cameras"][0]["enabled"] is True  # a default inside a list item
+    assert data["cameras"][1]["distance"]["method"] == "four_corners"
+
+
+def test_show_yaml_lists_sections_in_schema_order() -> None:
+    result = run_cli("show", "profiles/x86.yaml")
+    assert result.returncode == 0, result.stderr
+    top_keys = [line.split(":")[0] for line in result.stdout.splitlines() if line[:1].isalpha()]
+    assert top_keys == [
+        "schema_version",
+        "device",
+        "detector",
+        "tracker",
+        "cameras",
+        "areas",
+        "distancing",
+        "mqtt",
+        "metrics",
+        "api",
+        "storage",
+        "ota",
+        "logging",
+    ]
+
+
+def test_show_of_an_invalid_profile_exits_2(write_files: WriteFiles) -> None:
+    path = write_files(p__yaml="device: {id: test}\ncameras: {}\n")
+    result = run_cli("show", str(path.resolve()))
+    assert result.returncode == 2
+    assert "cameras: expected array, got mapping {}" in result.stderr
+
+
+def test_validate_missing_file(write_files: WriteFiles) -> None:
+    write_files(p__yaml="device: {id: test}\n")
+    result = run_cli("validate", "absent.yaml", cwd=REPO)
+    assert result.returncode == 2
+    assert result.stderr.startswith("absent.yaml: cannot read: No such file or directory")

@@ -1,0 +1,60 @@
+"""Every profile we ship validates, and the CLI agrees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from appliance.config import load_profile
+from tests.conftest import PROFILES, SHIPPED_PROFILES, run_cli
+
+DEVICE_PROFILES = [
+    "x86.yaml",
+    "x86-openvino.yaml",
+    "coral.yaml",
+    "jetson-nano.yaml",
+    "x86-gpu-tensorrt.yaml",
+]
+
+
+def test_every_device_profile_is_shipped() -> None:
+    assert {p.name for p in SHIPPED_PROFILES} >= set(DEVICE_PROFILES)
+
+
+@pytest.mark.parametrize("path", SHIPPED_PROFILES, ids=lambda p: p.name)
+def test_shipped_profile_validates(path: Path) -> None:
+    loaded = load_profile(path)
+    assert loaded.profile.device.id
+
+
+@pytest.mark.parametrize("name", DEVICE_PROFILES)
+def test_device_profiles_extend_the_base(name: str) -> None:
+    loaded = load_profile(PROFILES / name)
+    assert [f.name for f in loaded.files] == ["base.yaml", name]
+    assert loaded.profile.mqtt.discovery.prefix == "homeassistant"
+
+
+def test_cli_validates_all_shipped_profiles() -> None:
+    result = run_cli("validate", *(str(p.relative_to(PROFILES.parent)) for p in SHIPPED_PROFILES))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(": valid (") == len(SHIPPED_PROFILES)
+
+
+def test_default_profile_needs_no_model_download() -> None:
+    detector = load_profile(PROFILES / "x86.yaml").profile.detector
+    assert detector.backend == "opencv"
+    assert detector.model.path is None
+
+
+def test_accelerated_profiles_pick_their_backends() -> None:
+    backends = {
+        name: load_profile(PROFILES / name).profile.detector.backend for name in DEVICE_PROFILES
+    }
+    assert backends == {
+        "x86.yaml": "opencv",
+        "x86-openvino.yaml": "openvino",
+        "coral.yaml": "edgetpu",
+        "jetson-nano.yaml": "tensorrt",
+        "x86-gpu-tensorrt.yaml": "tensorrt",
+    }

@@ -1,0 +1,99 @@
+"""Secrets: resolved at load from the environment or files, masked in every output and log."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from appliance.config import load_profile
+from appliance.config.secrets import MASK, REDACTOR
+from tests.conftest import WriteFiles, run_cli
+
+PASSWORD = "s3cret-Pa55word"
+PROFILE = """
+device: {id: test}
+detector:
+  backend: onnxruntime
+  model:
+    path: ${env:APPLIANCE_TEST_MODELS}/yolox_nano.onnx
+mqtt:
+  username: ${file:mqtt_user}
+  password: ${env:APPLIANCE_TEST_MQTT_PASSWORD}
+api:
+  auth:
+    jwt_secret_file: secrets/jwt
+"""
+FILES = {"mqtt_user": "appliance-user\n", "secrets/jwt": "jwt-signing-key\n"}
+ENV = {"APPLIANCE_TEST_MQTT_PASSWORD": PASSWORD, "APPLIANCE_TEST_MODELS": "/opt/models"}
+
+
+@pytest.fixture
+def secret_profile(write_files: WriteFiles, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    path = write_files(p__yaml=PROFILE)
+    for name, content in FILES.items():
+        target = path.resolve().parent / name
+        target.parent.mkdir(exist_ok=True)
+        target.write_text(content)
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    return path
+
+
+def test_references_and_secret_files_are_resolved(secret_profile) -> None:  # type: ignore[no-untyped-def]
+    profile = load_profile(secret_profile).profile
+    assert profile.mqtt.password == PASSWORD
+    assert profile.mqtt.username == "appliance-user"
+    assert profile.api.auth.jwt_secret == "jwt-signing-key"
+    assert profile.detector.model.path == "/opt/models/yolox_nano.onnx"
+
+
+def test_masked_data_hides_secrets_but_not_plain_references(secret_profile) -> None:  # type: ignore[no-untyped-def]
+    data = load_profile(secret_profile).masked_data()
+    assert data["mqtt"]["password"] == MASK
+    assert data["mqtt"]["username"] == MASK  # read from a file: treated as secret
+    assert data["api"]["auth"]["jwt_secret"] == MASK
+    assert data["api"]["auth"]["jwt_secret_file"] == "secrets/jwt"
+    assert data["detector"]["model"]["path"] == "/opt/models/yolox_nano.onnx"
+
+
+@pytest.mark.parametrize("output_format", ["yaml", "json"])
+def test_show_never_prints_a_secret(secret_profile, output_format: str) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli(
+        "--log-level",
+        "debug",
+        "show",
+        "-f",
+        output_format,
+        "p.yaml",
+        env=ENV,
+        cwd=secret_profile.resolve().parent,
+    )
+    assert result.returncode == 0, result.stderr
+    everything = result.stdout + result.stderr
+    for secret in (PASSWORD, "appliance-user", "jwt-signing-key"):
+        assert secret not in everything
+    assert MASK in result.stdout
+    if output_format == "json":
+        assert json.loads(result.stdout)["mqtt"]["password"] == MASK
+
+
+def test_logs_never_carry_a_loaded_secret(secret_profile) -> None:  # type: ignore[no-untyped-def]
+    load_profile(secret_profile)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(REDACTOR)
+    logger = logging.getLogger("appliance.test.secrets")
+    logger.addHandler(handler)
+    try:
+        logger.warning("broker refused user %s with password %s", "appliance-user", PASSWORD)
+    finally:
+        logger.removeHandler(handler)
+    assert stream.getvalue() == f"broker refused user {MASK} with password {MASK}\n"
+
+
+def test_a_literal_secret_is_masked_too(write_files: WriteFiles) -> None:
+    path = write_files(p__yaml="device: {id: test}\nmqtt:\n  password: written-in-clear\n")
+    assert load_profile(path).masked_data()["mqtt"]["password"] == MASK
