@@ -1,0 +1,65 @@
+"""OpenVINO backend: OpenVINO IR (Open Model Zoo SSD detectors) and ONNX YOLO models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from appliance.runtime.detectors.base import (
+    DetectorError,
+    NetworkDetector,
+    import_backend,
+    static_size,
+)
+from appliance.runtime.detectors.heads import Shape
+from appliance.runtime.detectors.processing import Floats
+
+PRECISION_HINTS = {"fp32": "f32", "fp16": "f16"}
+
+
+class OpenVinoDetector(NetworkDetector):
+    backend = "openvino"
+
+    def load(self, model_path: Path) -> tuple[tuple[int, int] | None, Sequence[Shape]]:
+        ov = import_backend("openvino", self.backend, "openvino")
+        core = ov.Core()
+        device = "AUTO" if self.config.device == "auto" else self.config.device
+        try:
+            model = core.read_model(str(model_path))
+            compiled = core.compile_model(model, device, self._properties())
+        except RuntimeError as error:
+            devices = ", ".join(core.available_devices)
+            raise DetectorError(
+                f"OpenVINO cannot run {model_path} on '{device}' (devices here: {devices}): "
+                f"{str(error).strip().splitlines()[0]}"
+            ) from None
+        self.request = compiled.create_infer_request()
+        self.device = device
+        input_shape = model.inputs[0].get_partial_shape()
+        dims = [d.get_length() if d.is_static else -1 for d in input_shape]
+        outputs = [
+            [d.get_length() if d.is_static else -1 for d in o.get_partial_shape()]
+            for o in model.outputs
+        ]
+        return static_size(dims, nhwc=False), outputs
+
+    def _properties(self) -> dict[str, str]:
+        properties = {"PERFORMANCE_HINT": self.config.performance_hint.upper()}
+        if self.config.threads:
+            properties["INFERENCE_NUM_THREADS"] = str(self.config.threads)
+        if self.config.precision in PRECISION_HINTS and self.config.precision != "fp32":
+            properties["INFERENCE_PRECISION_HINT"] = PRECISION_HINTS[self.config.precision]
+        return properties
+
+    def infer(self, tensor: Any) -> Sequence[Floats]:
+        self.request.infer({0: tensor})
+        return [
+            self.request.get_output_tensor(i).data for i in range(len(self.request.model_outputs))
+        ]
+
+    def describe(self) -> str:
+        return f"{super().describe()} on {self.device}, {self.config.performance_hint} hint"
+
+
+DETECTOR = OpenVinoDetector

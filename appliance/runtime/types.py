@@ -1,0 +1,35 @@
+"""Small typed records that cross stage boundaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+Image = npt.NDArray[np.uint8]
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded frame of a camera."""
+
+    camera_id: str
+    index: int  # 0-based position in the source's frame sequence
+    timestamp: float  # seconds: wall clock for live sources, video time for files
+    image: Image  # height x width x 3, BGR
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One detected object, in frame pixels."""
+
+    box: Box  # x1, y1, x2, y2
+    score: float
+    class_id: int
+
+    @property
+    def foot_point(self) -> tuple[float, float]:
+        """Bottom centre of the box: where the person stands."""
+        return (self.box[0] + self.box[2]) / 2, self.box[3]
