@@ -7,14 +7,20 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
-import cv2
 import numpy as np
+import numpy.typing as npt
 
 from appliance.config.model import DetectorConfig
 from appliance.runtime.detectors.heads import HEADS, Head, Shape, infer_architecture
-from appliance.runtime.detectors.processing import Floats, Placement
+from appliance.runtime.detectors.processing import (
+    Floats,
+    Placement,
+    nchw_tensor,
+    nhwc_tensor,
+    pixel_table,
+)
 from appliance.runtime.types import Detection, Image
 
 DEFAULT_INPUT_SIZE = {"yolov8": 640, "yolox": 416, "ssd": 300, "ssd-postprocess": 300}
@@ -76,6 +82,8 @@ class NetworkDetector(Detector):
     """A neural network run by a backend, pre- and post-processed by the head of its family."""
 
     nhwc: ClassVar[bool] = False  # input layout: NHWC (TFLite) or NCHW
+    input_dtype: npt.DTypeLike = np.float32
+    input_quantization: tuple[float, int] | None = None  # (scale, zero point) of integer inputs
 
     def __init__(
         self, config: DetectorConfig, model_path: Path | None, cache_dir: Path | None = None
@@ -85,6 +93,11 @@ class NetworkDetector(Detector):
             raise DetectorError(f"the '{self.backend}' backend needs detector.model.path")
         input_size, output_shapes = self.load(model_path)
         self.head = self._head(input_size, output_shapes)
+        head = self.head
+        self.pixel_table = pixel_table(
+            head.value_scale, head.value_offset, self.input_dtype, self.input_quantization
+        )
+        self._input = np.empty((1, 3, head.height, head.width), dtype=np.float32)
 
     @abstractmethod
     def load(self, model_path: Path) -> tuple[tuple[int, int] | None, Sequence[Shape]]:
@@ -111,14 +124,12 @@ class NetworkDetector(Detector):
         canvas, placement = self.head.place(image)
         return self.tensor(canvas), placement
 
-    def tensor(self, canvas: Image) -> Floats:
-        """The canvas as a float32 batch of one in the head's colour order and value range."""
+    def tensor(self, canvas: Image) -> Any:
+        """The canvas as a batch of one in the model's layout, colour order and value range.
+        An NCHW tensor lives in a buffer reused by the next call."""
         if self.nhwc:
-            pixels = canvas[..., ::-1] if self.head.rgb else canvas
-            return (pixels.astype(np.float32) * self.head.value_scale)[None]
-        return cast(
-            Floats, cv2.dnn.blobFromImage(canvas, self.head.value_scale, swapRB=self.head.rgb)
-        )
+            return nhwc_tensor(canvas, self.head.rgb, self.pixel_table)
+        return nchw_tensor(canvas, self.head.rgb, self.pixel_table, self._input)
 
     def decode(self, outputs: Sequence[Floats], placement: Placement) -> list[Detection]:
         return self.head.decode(outputs, placement)

@@ -30,7 +30,8 @@ class Head(ABC):
 
     architecture: str
     rgb: bool  # the network wants RGB (else BGR)
-    value_scale: float  # multiply 0..255 pixels by this
+    value_scale: float  # the network sees pixel * value_scale + value_offset
+    value_offset: float = 0.0
 
     def __init__(self, width: int, height: int, class_id: int, min_score: float, nms_iou: float):
         self.width, self.height = width, height
@@ -95,7 +96,7 @@ class TflitePostprocessHead(Head):
     """SSD with TFLite_Detection_PostProcess: RGB, plain resize; outputs boxes (y1, x1, y2, x2,
     normalized), classes, scores, count."""
 
-    architecture, rgb, value_scale = "ssd", True, 1.0
+    architecture, rgb, value_scale, value_offset = "ssd", True, 1 / 127.5, -1.0  # -1..1
 
     def place(self, image: Image) -> tuple[Image, Placement]:
         return stretch(image, self.width, self.height)

@@ -61,6 +61,37 @@ def stretch(image: Image, width: int, height: int) -> tuple[Image, Placement]:
     return cast(Image, resized), Placement(frame_w, frame_h, width / frame_w, height / frame_h)
 
 
+def pixel_table(
+    scale: float, offset: float, dtype: npt.DTypeLike, quantization: tuple[float, int] | None = None
+) -> npt.NDArray[np.generic]:
+    """What each 0..255 pixel value becomes in a network input: `pixel * scale + offset`, then
+    quantized for integer inputs. Applied with cv2.LUT, one pass over the image."""
+    real = np.arange(256, dtype=np.float64) * scale + offset
+    if np.issubdtype(dtype, np.floating):
+        return real.astype(dtype)
+    if quantization is None:
+        raise ValueError(f"an input of type {np.dtype(dtype).name} needs quantization parameters")
+    step, zero_point = quantization
+    limits = np.iinfo(dtype)
+    return np.clip(np.round(real / step + zero_point), limits.min, limits.max).astype(dtype)
+
+
+def nchw_tensor(canvas: Image, rgb: bool, table: npt.NDArray[np.generic], out: Floats) -> Floats:
+    """A BGR canvas as a (1, 3, H, W) tensor in `out`, through the pixel table."""
+    channels = cv2.split(canvas)
+    for index, channel in enumerate(channels[::-1] if rgb else channels):
+        cv2.LUT(channel, cast(Floats, table), dst=out[0, index])
+    return out
+
+
+def nhwc_tensor(
+    canvas: Image, rgb: bool, table: npt.NDArray[np.generic]
+) -> npt.NDArray[np.generic]:
+    """A BGR canvas as a (1, H, W, 3) tensor, through the pixel table."""
+    pixels = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB) if rgb else canvas
+    return cast(npt.NDArray[np.generic], cv2.LUT(pixels, cast(Floats, table))[None])
+
+
 def xywh_to_xyxy(boxes: Floats) -> Floats:
     """Centre x, centre y, width, height rows to x1, y1, x2, y2."""
     half = boxes[:, 2:4] / 2

@@ -17,7 +17,6 @@ from appliance.runtime.detectors.base import (
 )
 from appliance.runtime.detectors.heads import Shape
 from appliance.runtime.detectors.processing import Floats
-from appliance.runtime.types import Image
 
 EDGETPU_OP = "edgetpu-custom-op"
 
@@ -55,6 +54,9 @@ class TfliteDetector(NetworkDetector):
         except (RuntimeError, ValueError) as error:
             raise DetectorError(self._load_error(model_path, error)) from None
         self.input = self.interpreter.get_input_details()[0]
+        self.input_dtype = self.input["dtype"]
+        scale, zero_point = self.input["quantization"]
+        self.input_quantization = (scale, zero_point) if scale else None
         self.outputs = sorted(self.interpreter.get_output_details(), key=lambda o: o["name"])
         input_shape = [int(d) for d in self.input["shape"]]
         return static_size(input_shape, nhwc=True), [
@@ -65,20 +67,6 @@ class TfliteDetector(NetworkDetector):
         if EDGETPU_OP in str(error):
             return f"{model_path} is compiled for the Edge TPU: use detector.backend edgetpu"
         return f"TensorFlow Lite cannot load {model_path}: {error}"
-
-    def tensor(self, canvas: Image) -> Floats:
-        pixels = canvas[..., ::-1] if self.head.rgb else canvas
-        if self.head.architecture == "ssd":
-            real = (pixels.astype(np.float32) - 127.5) / 127.5  # SSD inputs span -1..1
-        else:
-            real = pixels.astype(np.float32) * self.head.value_scale
-        dtype = self.input["dtype"]
-        if dtype == np.float32:
-            return real[None]
-        scale, zero_point = self.input["quantization"]
-        limits = np.iinfo(dtype)
-        quantized = np.clip(np.round(real / scale + zero_point), limits.min, limits.max)
-        return cast(Floats, quantized.astype(dtype)[None])
 
     def infer(self, tensor: Any) -> Sequence[Floats]:
         self.interpreter.set_tensor(self.input["index"], tensor)

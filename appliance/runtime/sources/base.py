@@ -1,0 +1,64 @@
+"""The frame source interface and what every source reports about itself."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from types import TracebackType
+from urllib.parse import urlsplit, urlunsplit
+
+from appliance.runtime.types import Frame
+
+
+class SourceError(Exception):
+    """A source that cannot deliver frames; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    online: bool
+    frames: int  # frames delivered by read()
+    dropped: int  # frames decoded but replaced by a newer one before anyone read them
+    reconnects: int  # times a lost stream was opened again
+    finished: bool  # a file reached its end
+    error: str | None  # the last problem, None while healthy
+
+
+class FrameSource(ABC):
+    """Frames of one camera. `read` gives the next frame (files) or the newest one (live)."""
+
+    def __init__(self, camera_id: str) -> None:
+        self.camera_id = camera_id
+
+    @abstractmethod
+    def start(self) -> None:
+        """Open the source. Files raise SourceError; live sources retry in the background."""
+
+    @abstractmethod
+    def read(self, timeout: float) -> Frame | None:
+        """The next frame, or None when none came within `timeout` or the file has ended."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Release the source; safe to call twice."""
+
+    @property
+    @abstractmethod
+    def status(self) -> SourceStatus: ...
+
+    def __enter__(self) -> FrameSource:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, fit for logs and status messages."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
