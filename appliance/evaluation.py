@@ -78,17 +78,13 @@ class DetectionScore:
     def precision_recall(self, min_score: float = 0.0) -> tuple[float, float]:
         kept = [hit for score, hit in self.scored if score >= min_score]
         hits = sum(kept)
-        return (hits / len(kept) if kept else 0.0), (
-            hits / self.ground_truth if self.ground_truth else 0.0
-        )
+        return (hits / len(kept) if kept else 0.0), (hits / self.ground_truth if self.ground_truth else 0.0)
 
     def average_precision(self) -> float:
         """Area under the interpolated precision-recall curve (all points, as in VOC 2010+)."""
         if not self.ground_truth or not self.scored:
             return 0.0
-        hits = np.array(
-            [hit for _, hit in sorted(self.scored, key=lambda s: -s[0])], dtype=np.float64
-        )
+        hits = np.array([hit for _, hit in sorted(self.scored, key=lambda s: -s[0])], dtype=np.float64)
         true_positives = np.cumsum(hits)
         recall = true_positives / self.ground_truth
         precision = true_positives / np.arange(1, len(hits) + 1)

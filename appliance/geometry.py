@@ -59,6 +59,5 @@ def _has_four_in_general_position(points: Sequence[Point]) -> bool:
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     scale = max(max(xs) - min(xs), max(ys) - min(ys), 1e-12)
     return any(
-        not any(_collinear(a, b, c, scale) for a, b, c in combinations(quad, 3))
-        for quad in combinations(points, 4)
+        not any(_collinear(a, b, c, scale) for a, b, c in combinations(quad, 3)) for quad in combinations(points, 4)
     )

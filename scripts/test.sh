@@ -3,10 +3,14 @@
 # Test data is found through APPLIANCE_TEST_DATA (default: ../shared/data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --dev
+# Backends that run on a CPU, and the real stream servers the source tests start:
+# ffmpeg (HTTP MJPEG listener) and GStreamer's RTSP server under Debian's Python.
+scripts/setup.sh --dev --extra onnx --extra openvino --extra tflite \
+  --deb ffmpeg --deb python3-gi --deb gir1.2-gst-rtsp-server-1.0 \
+  --deb gstreamer1.0-plugins-base --deb gstreamer1.0-plugins-good --deb gstreamer1.0-libav
 echo "== ruff"
-.venv/bin/ruff check appliance tests
-.venv/bin/ruff format --check appliance tests
+.venv/bin/ruff check appliance tests bench
+.venv/bin/ruff format --check appliance tests bench
 echo "== mypy"
 .venv/bin/mypy appliance
 echo "== pytest"

@@ -6,10 +6,13 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import cv2
 import pytest
+
+from appliance.runtime.types import Image
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "profiles"
@@ -19,6 +22,36 @@ SHIPPED_PROFILES = sorted(PROFILES.glob("*.yaml"))
 def data_dir() -> Path:
     """The shared test-data kit: $APPLIANCE_TEST_DATA, default ../shared/data beside the repo."""
     return Path(os.environ.get("APPLIANCE_TEST_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data() -> Path:
+    """The test-data kit; tests that need it are skipped, saying why, when it is absent."""
+    folder = data_dir()
+    if not (folder / "MANIFEST.md").is_file():
+        pytest.skip(f"test-data kit not found at {folder} (set APPLIANCE_TEST_DATA)")
+    return folder
+
+
+PETS_VIDEO = "sequences/PETS09-S2L1/vtest.avi"
+PETS_TRUTH = "sequences/PETS09-S2L1/gt/gt.txt"
+
+
+def read_frames(video: Path, numbers: Iterable[int]) -> dict[int, Image]:
+    """The frames with these 1-based numbers (MOT numbering), decoded in one pass."""
+    wanted = set(numbers)
+    frames: dict[int, Image] = {}
+    capture = cv2.VideoCapture(str(video))
+    number = 0
+    while len(frames) < len(wanted):
+        ok, image = capture.read()
+        if not ok:
+            break
+        number += 1
+        if number in wanted:
+            frames[number] = image
+    capture.release()
+    return frames
 
 
 WriteFiles = Callable[..., Path]
@@ -42,9 +75,7 @@ def write_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WriteFiles:
     return write
 
 
-def run_cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real `appliance` command in a child process."""
     return subprocess.run(
         [sys.executable, "-m", "appliance", *args],

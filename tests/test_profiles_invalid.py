@@ -182,9 +182,7 @@ CASES = [
     Case(
         "url-with-space",
         CAMERA % "'http://cam.local/live stream.mjpg'",
-        [
-            "p.yaml:4:13 cameras[0].source: URL 'http://cam.local/live stream.mjpg' contains whitespace"
-        ],
+        ["p.yaml:4:13 cameras[0].source: URL 'http://cam.local/live stream.mjpg' contains whitespace"],
     ),
     Case(
         "duplicate-camera-ids",
@@ -268,9 +266,7 @@ CASES = [
           - id: cam1
             source: /dev/video0
         """,
-        [
-            "p.yaml:5:5 cameras[0].distance.calibration: the 'calibrated' distance method needs calibration points"
-        ],
+        ["p.yaml:5:5 cameras[0].distance.calibration: the 'calibrated' distance method needs calibration points"],
     ),
     Case(
         "roi-self-intersecting",
@@ -312,9 +308,7 @@ CASES = [
           model:
             path: /models/yolov8n.onnx
         """,
-        [
-            "p.yaml:5:11 detector.model.path: the 'tflite' backend loads .tflite files, not '/models/yolov8n.onnx'"
-        ],
+        ["p.yaml:5:11 detector.model.path: the 'tflite' backend loads .tflite files, not '/models/yolov8n.onnx'"],
     ),
     Case(
         "tls-cert-without-key",
@@ -376,9 +370,7 @@ CASES = [
         mqtt:
           password: ${env:APPLIANCE_TEST_UNSET_PASSWORD}
         """,
-        [
-            "p.yaml:3:13 mqtt.password: environment variable APPLIANCE_TEST_UNSET_PASSWORD is not set"
-        ],
+        ["p.yaml:3:13 mqtt.password: environment variable APPLIANCE_TEST_UNSET_PASSWORD is not set"],
     ),
     Case(
         "missing-secret-file",
@@ -387,9 +379,7 @@ CASES = [
         mqtt:
           password_file: secrets/mqtt
         """,
-        [
-            "p.yaml:3:18 mqtt.password_file: cannot read secret file 'secrets/mqtt': No such file or directory"
-        ],
+        ["p.yaml:3:18 mqtt.password_file: cannot read secret file 'secrets/mqtt': No such file or directory"],
     ),
     Case(
         "secret-and-secret-file",
@@ -409,9 +399,7 @@ CASES = [
         mqtt:
           password: ${vault:mqtt}
         """,
-        [
-            "p.yaml:3:13 mqtt.password: unknown reference '${vault:…}'; use ${env:NAME} or ${file:PATH}"
-        ],
+        ["p.yaml:3:13 mqtt.password: unknown reference '${vault:…}'; use ${env:NAME} or ${file:PATH}"],
     ),
     Case(
         "yaml-syntax-error",
@@ -419,9 +407,7 @@ CASES = [
         device: {id: test
         cameras: []
         """,
-        [
-            "p.yaml:2:8: YAML syntax error: expected ',' or '}', but got ':' while parsing a flow mapping"
-        ],
+        ["p.yaml:2:8: YAML syntax error: expected ',' or '}', but got ':' while parsing a flow mapping"],
     ),
     Case(
         "tab-indentation",
@@ -492,9 +478,7 @@ def _write_case(case: Case, write_files: WriteFiles) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_invalid_profile_messages(
-    case: Case, write_files: WriteFiles, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_invalid_profile_messages(case: Case, write_files: WriteFiles, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in case.env.items():
         monkeypatch.setenv(name, value)
     _write_case(case, write_files)

@@ -48,9 +48,7 @@ def test_default_profile_needs_no_model_download() -> None:
 
 
 def test_accelerated_profiles_pick_their_backends() -> None:
-    backends = {
-        name: load_profile(PROFILES / name).profile.detector.backend for name in DEVICE_PROFILES
-    }
+    backends = {name: load_profile(PROFILES / name).profile.detector.backend for name in DEVICE_PROFILES}
     assert backends == {
         "x86.yaml": "opencv",
         "x86-openvino.yaml": "openvino",

@@ -43,18 +43,12 @@ class ProfileIssue:
 
     def __str__(self) -> str:
         where = format_path(self.path)
-        return (
-            f"{self.location} {where}: {self.message}"
-            if where
-            else f"{self.location}: {self.message}"
-        )
+        return f"{self.location} {where}: {self.message}" if where else f"{self.location}: {self.message}"
 
 
 class ProfileError(Exception):
     """A profile that cannot be used, with every issue found in it."""
 
     def __init__(self, issues: Iterable[ProfileIssue]) -> None:
-        self.issues: Sequence[ProfileIssue] = sorted(
-            issues, key=lambda i: (i.location, format_path(i.path), i.message)
-        )
+        self.issues: Sequence[ProfileIssue] = sorted(issues, key=lambda i: (i.location, format_path(i.path), i.message))
         super().__init__("\n".join(str(issue) for issue in self.issues))

@@ -37,11 +37,7 @@ def check_rules(data: dict[str, Any], merged: MergedProfile) -> list[ProfileIssu
 
 
 def _dicts(value: Any) -> list[tuple[int, dict[str, Any]]]:
-    return (
-        [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
-        if isinstance(value, list)
-        else []
-    )
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def unique_ids(data: dict[str, Any]) -> Iterator[Finding]:
@@ -89,9 +85,7 @@ def url_problem(url: str) -> str | None:
     parts = urlsplit(url)
     allowed = (*NETWORK_SCHEMES, "file")
     if parts.scheme.lower() not in allowed:
-        return (
-            f"URL scheme '{parts.scheme}' is not supported; expected one of: {', '.join(allowed)}"
-        )
+        return f"URL scheme '{parts.scheme}' is not supported; expected one of: {', '.join(allowed)}"
     if parts.scheme.lower() == "file":
         return None if parts.path else f"file URL '{url}' has no path"
     if not parts.hostname:
@@ -130,9 +124,7 @@ def calibrations(data: dict[str, Any]) -> Iterator[Finding]:
         image, floor = [p.get("image") for p in pairs], [p.get("floor") for p in pairs]
         complete = isinstance(points, list) and len(pairs) == len(points)
         if complete and _is_point_list(image) and _is_point_list(floor):
-            problem = calibration_problem(
-                [(p[0], p[1]) for p in image], [(p[0], p[1]) for p in floor]
-            )
+            problem = calibration_problem([(p[0], p[1]) for p in image], [(p[0], p[1]) for p in floor])
             if problem:
                 yield path, problem
 
@@ -181,9 +173,7 @@ def listen_ports(data: dict[str, Any]) -> Iterator[Finding]:
 
 def _is_point_list(value: Any) -> TypeGuard[list[list[float]]]:
     return isinstance(value, list) and all(
-        isinstance(p, list)
-        and len(p) == 2
-        and all(isinstance(c, int | float) and not isinstance(c, bool) for c in p)
+        isinstance(p, list) and len(p) == 2 and all(isinstance(c, int | float) and not isinstance(c, bool) for c in p)
         for p in value
     )
 

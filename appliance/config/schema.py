@@ -59,9 +59,7 @@ def walk(schema: Schema, data: Any, visit: Callable[[JsonPath, Schema, Any], Non
         visit(path, node, value)
 
 
-def _walk(
-    root: Schema, node: Schema, value: Any, path: JsonPath
-) -> Iterator[tuple[JsonPath, Schema, Any]]:
+def _walk(root: Schema, node: Schema, value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, Schema, Any]]:
     node = resolve(root, node)
     yield path, node, value
     if isinstance(value, dict):
@@ -99,10 +97,7 @@ def in_schema_order(schema: Schema, data: Any, node: Schema | None = None) -> An
         return {k: in_schema_order(schema, data[k], properties.get(k, {})) for k in keys}
     if isinstance(data, list):
         prefix, items = node.get("prefixItems", []), node.get("items", {})
-        return [
-            in_schema_order(schema, item, prefix[i] if i < len(prefix) else items)
-            for i, item in enumerate(data)
-        ]
+        return [in_schema_order(schema, item, prefix[i] if i < len(prefix) else items) for i, item in enumerate(data)]
     return data
 
 
@@ -135,9 +130,7 @@ def _issues_for(error: ValidationError, merged: MergedProfile) -> Iterator[Profi
         for key in error.instance:
             if key not in known:
                 child = (*path, str(key))
-                yield ProfileIssue(
-                    merged.location(child, key=True), child, _unknown_key_message(key, known)
-                )
+                yield ProfileIssue(merged.location(child, key=True), child, _unknown_key_message(key, known))
         return
     if kind == "required":
         match = re.fullmatch(r"'(.+)' is a required property", error.message)

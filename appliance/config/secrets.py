@@ -84,9 +84,7 @@ def resolve_secret_files(schema: Schema, merged: MergedProfile) -> list[ProfileI
             return
         for key, child in node.get("properties", {}).items():
             file_key = key + _SECRET_FILE_SUFFIX
-            if not resolve(schema, child).get("writeOnly") or not isinstance(
-                value.get(file_key), str
-            ):
+            if not resolve(schema, child).get("writeOnly") or not isinstance(value.get(file_key), str):
                 continue
             if key in value:
                 message = f"set either {key} or {file_key}, not both"
@@ -110,9 +108,7 @@ def masked(data: dict[str, Any], paths: Iterable[JsonPath]) -> dict[str, Any]:
     return result
 
 
-def _read_secret(
-    merged: MergedProfile, path: JsonPath, target: str, issues: list[ProfileIssue]
-) -> str:
+def _read_secret(merged: MergedProfile, path: JsonPath, target: str, issues: list[ProfileIssue]) -> str:
     location = merged.location(path)
     file = Path(target).expanduser()
     if not file.is_absolute():
@@ -130,13 +126,7 @@ def _issue(merged: MergedProfile, path: JsonPath, message: str) -> ProfileIssue:
 
 
 def _map_strings(node: Any, path: JsonPath, change: Callable[[JsonPath, str], str]) -> None:
-    items = (
-        node.items()
-        if isinstance(node, dict)
-        else enumerate(node)
-        if isinstance(node, list)
-        else ()
-    )
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     for key, value in list(items):
         here = (*path, key)
         if isinstance(value, str) and "${" in value:

@@ -49,9 +49,7 @@ class ProfileDocument:
             message = f"a profile must be a mapping of keys, got {kind}"
             raise ProfileError([ProfileIssue(Location(str(path), 1, 1), (), message)])
         mapping, sequence, offset = _guess_indentation(text)
-        document = cls(
-            path, data, mapping_indent=mapping, sequence_indent=sequence, sequence_offset=offset
-        )
+        document = cls(path, data, mapping_indent=mapping, sequence_indent=sequence, sequence_offset=offset)
         document.explicit_start = _first_content_line(text).startswith("---")
         document.value_locations[()] = Location(str(path), data.lc.line + 1, data.lc.col + 1)
         document._index(data, ())
@@ -60,9 +58,7 @@ class ProfileDocument:
     def dumps(self) -> str:
         """The document as YAML text; unchanged data gives back the original bytes."""
         yaml = _round_trip_yaml()
-        yaml.indent(
-            mapping=self.mapping_indent, sequence=self.sequence_indent, offset=self.sequence_offset
-        )
+        yaml.indent(mapping=self.mapping_indent, sequence=self.sequence_indent, offset=self.sequence_offset)
         yaml.explicit_start = self.explicit_start
         stream = io.StringIO()
         yaml.dump(self.data, stream)
@@ -165,9 +161,7 @@ def _read_text(path: Path) -> str:
             raise ProfileError([ProfileIssue(Location(file), (), message)])
         raw = path.read_bytes()
     except OSError as error:
-        raise ProfileError(
-            [ProfileIssue(Location(file), (), f"cannot read: {error.strerror}")]
-        ) from None
+        raise ProfileError([ProfileIssue(Location(file), (), f"cannot read: {error.strerror}")]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:

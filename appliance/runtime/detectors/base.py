@@ -47,9 +47,7 @@ class Detector(ABC):
 
     backend: ClassVar[str]
 
-    def __init__(
-        self, config: DetectorConfig, model_path: Path | None, cache_dir: Path | None = None
-    ) -> None:
+    def __init__(self, config: DetectorConfig, model_path: Path | None, cache_dir: Path | None = None) -> None:
         self.config = config
         self.model_path = model_path
         self.cache_dir = cache_dir  # where a backend may keep what it derives from the model
@@ -85,18 +83,14 @@ class NetworkDetector(Detector):
     input_dtype: npt.DTypeLike = np.float32
     input_quantization: tuple[float, int] | None = None  # (scale, zero point) of integer inputs
 
-    def __init__(
-        self, config: DetectorConfig, model_path: Path | None, cache_dir: Path | None = None
-    ) -> None:
+    def __init__(self, config: DetectorConfig, model_path: Path | None, cache_dir: Path | None = None) -> None:
         super().__init__(config, model_path, cache_dir)
         if model_path is None:
             raise DetectorError(f"the '{self.backend}' backend needs detector.model.path")
         input_size, output_shapes = self.load(model_path)
         self.head = self._head(input_size, output_shapes)
         head = self.head
-        self.pixel_table = pixel_table(
-            head.value_scale, head.value_offset, self.input_dtype, self.input_quantization
-        )
+        self.pixel_table = pixel_table(head.value_scale, head.value_offset, self.input_dtype, self.input_quantization)
         self._input = np.empty((1, 3, head.height, head.width), dtype=np.float32)
 
     @abstractmethod

@@ -29,13 +29,9 @@ class EdgeTpuDetector(TfliteDetector):
 
     def delegates(self) -> list[Any]:
         try:
-            load_delegate = import_backend(
-                "ai_edge_litert.interpreter", self.backend, self.extra
-            ).load_delegate
+            load_delegate = import_backend("ai_edge_litert.interpreter", self.backend, self.extra).load_delegate
         except DetectorError:
-            load_delegate = import_backend(
-                "tflite_runtime.interpreter", self.backend, self.extra
-            ).load_delegate
+            load_delegate = import_backend("tflite_runtime.interpreter", self.backend, self.extra).load_delegate
         library = LIBRARY.get(platform.system(), LIBRARY["Linux"])
         try:
             ctypes.CDLL(library)  # a missing runtime fails here, before the delegate is built

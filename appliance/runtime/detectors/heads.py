@@ -107,9 +107,7 @@ class TflitePostprocessHead(Head):
         keep = (classes[:n].round() == self.class_id) & (scores[:n] >= self.min_score)
         yxyx = boxes.reshape(-1, 4)[:n][keep]
         size = np.array([self.width, self.height] * 2, dtype=np.float32)
-        return (yxyx[:, [1, 0, 3, 2]] * size).astype(np.float32), scores[:n][keep].astype(
-            np.float32
-        )
+        return (yxyx[:, [1, 0, 3, 2]] * size).astype(np.float32), scores[:n][keep].astype(np.float32)
 
 
 def infer_architecture(output_shapes: Sequence[Shape]) -> str:

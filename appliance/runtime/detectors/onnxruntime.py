@@ -34,9 +34,7 @@ class OnnxRuntimeDetector(NetworkDetector):
             raise DetectorError(f"ONNX Runtime cannot load {model_path}: {error}") from None
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
-        return static_size(model_input.shape, nhwc=False), [
-            o.shape for o in self.session.get_outputs()
-        ]
+        return static_size(model_input.shape, nhwc=False), [o.shape for o in self.session.get_outputs()]
 
     def infer(self, tensor: Any) -> Sequence[Floats]:
         outputs: Sequence[Floats] = self.session.run(None, {self.input_name: tensor})

@@ -37,9 +37,7 @@ class HogDetector(Detector):
 
     backend = "opencv"
 
-    def __init__(
-        self, config: DetectorConfig, model_path: Path | None, cache_dir: Path | None = None
-    ) -> None:
+    def __init__(self, config: DetectorConfig, model_path: Path | None, cache_dir: Path | None = None) -> None:
         super().__init__(config, model_path, cache_dir)
         if not hasattr(cv2, "HOGDescriptor"):
             raise DetectorError(
@@ -56,9 +54,7 @@ class HogDetector(Detector):
         return stretch(image, *self.config.input_size)
 
     def infer(self, tensor: Any) -> Sequence[Floats]:
-        rects, weights = self.hog.detectMultiScale(
-            tensor, winStride=(8, 8), padding=(8, 8), scale=1.05
-        )
+        rects, weights = self.hog.detectMultiScale(tensor, winStride=(8, 8), padding=(8, 8), scale=1.05)
         return [
             np.asarray(rects, dtype=np.float32).reshape(-1, 4),
             np.asarray(weights, dtype=np.float32).reshape(-1),
@@ -75,11 +71,7 @@ class HogDetector(Detector):
         return to_detections(boxes[kept], scores[keep][kept], self.config.class_id, placement)
 
     def describe(self) -> str:
-        size = (
-            "native size"
-            if self.config.input_size is None
-            else "x".join(map(str, self.config.input_size))
-        )
+        size = "native size" if self.config.input_size is None else "x".join(map(str, self.config.input_size))
         return f"opencv HOG people detector ({size}, no model file)"
 
 
@@ -116,9 +108,7 @@ class OpenCvDnnDetector(NetworkDetector):
         return cast(Sequence[Floats], self.net.forward(self.net.getUnconnectedOutLayersNames()))
 
 
-def create(
-    config: DetectorConfig, model_path: Path | None, cache_dir: Path | None = None
-) -> Detector:
+def create(config: DetectorConfig, model_path: Path | None, cache_dir: Path | None = None) -> Detector:
     if model_path is None:
         return HogDetector(config, model_path, cache_dir)
     return OpenCvDnnDetector(config, model_path, cache_dir)

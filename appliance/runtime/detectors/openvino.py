@@ -38,10 +38,7 @@ class OpenVinoDetector(NetworkDetector):
         self.device = device
         input_shape = model.inputs[0].get_partial_shape()
         dims = [d.get_length() if d.is_static else -1 for d in input_shape]
-        outputs = [
-            [d.get_length() if d.is_static else -1 for d in o.get_partial_shape()]
-            for o in model.outputs
-        ]
+        outputs = [[d.get_length() if d.is_static else -1 for d in o.get_partial_shape()] for o in model.outputs]
         return static_size(dims, nhwc=False), outputs
 
     def _properties(self) -> dict[str, str]:
@@ -54,9 +51,7 @@ class OpenVinoDetector(NetworkDetector):
 
     def infer(self, tensor: Any) -> Sequence[Floats]:
         self.request.infer({0: tensor})
-        return [
-            self.request.get_output_tensor(i).data for i in range(len(self.request.model_outputs))
-        ]
+        return [self.request.get_output_tensor(i).data for i in range(len(self.request.model_outputs))]
 
     def describe(self) -> str:
         return f"{super().describe()} on {self.device}, {self.config.performance_hint} hint"

@@ -84,9 +84,7 @@ def nchw_tensor(canvas: Image, rgb: bool, table: npt.NDArray[np.generic], out: F
     return out
 
 
-def nhwc_tensor(
-    canvas: Image, rgb: bool, table: npt.NDArray[np.generic]
-) -> npt.NDArray[np.generic]:
+def nhwc_tensor(canvas: Image, rgb: bool, table: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
     """A BGR canvas as a (1, H, W, 3) tensor, through the pixel table."""
     pixels = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB) if rgb else canvas
     return cast(npt.NDArray[np.generic], cv2.LUT(pixels, cast(Floats, table))[None])
@@ -115,9 +113,7 @@ def decode_yolov8(output: Floats, class_id: int, min_score: float) -> tuple[Floa
     return xywh_to_xyxy(rows[:4, keep].T), scores[keep]
 
 
-def decode_yolox(
-    output: Floats, width: int, height: int, class_id: int, min_score: float
-) -> tuple[Floats, Floats]:
+def decode_yolox(output: Floats, width: int, height: int, class_id: int, min_score: float) -> tuple[Floats, Floats]:
     """(1, anchors, 5 + classes) raw YOLOX head -> boxes, scores (objectness x class score)."""
     rows = output.reshape(output.shape[-2], output.shape[-1])
     scores = rows[:, 4] * rows[:, 5 + class_id]
@@ -145,9 +141,7 @@ def decode_ssd_rows(output: Floats, label: int, min_score: float) -> tuple[Float
     return rows[keep, 3:7].astype(np.float32), rows[keep, 2].astype(np.float32)
 
 
-def to_detections(
-    boxes: Floats, scores: Floats, class_id: int, placement: Placement
-) -> list[Detection]:
+def to_detections(boxes: Floats, scores: Floats, class_id: int, placement: Placement) -> list[Detection]:
     """Boxes in input pixels as detections in frame pixels, clipped to the frame."""
     width, height = placement.frame_width, placement.frame_height
     clipped = np.clip(placement.to_frame(boxes), 0, [width, height, width, height])

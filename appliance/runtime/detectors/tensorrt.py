@@ -69,9 +69,7 @@ class EngineCache:
 class TensorRtDetector(NetworkDetector):
     backend = "tensorrt"
 
-    def __init__(
-        self, config: DetectorConfig, model_path: Path | None, cache_dir: Path | None = None
-    ) -> None:
+    def __init__(self, config: DetectorConfig, model_path: Path | None, cache_dir: Path | None = None) -> None:
         self.trt = import_backend("tensorrt", self.backend, "tensorrt")
         self.cudart = _import_cudart()
         super().__init__(config, model_path, cache_dir)
@@ -97,9 +95,7 @@ class TensorRtDetector(NetworkDetector):
     def _engine_key(self, model_path: Path) -> EngineKey:
         error, properties = self.cudart.cudaGetDeviceProperties(self.device)
         _check((error,), "read the GPU's properties")
-        name = (
-            properties.name.decode() if isinstance(properties.name, bytes) else str(properties.name)
-        )
+        name = properties.name.decode() if isinstance(properties.name, bytes) else str(properties.name)
         return EngineKey(
             sha256_of(model_path),
             name,
@@ -132,9 +128,7 @@ class TensorRtDetector(NetworkDetector):
             config.set_flag(trt.BuilderFlag.FP16)
         serialized = builder.build_serialized_network(network, config)
         if serialized is None:
-            raise DetectorError(
-                f"TensorRT failed to build an engine from {model_path} (see the log above)"
-            )
+            raise DetectorError(f"TensorRT failed to build an engine from {model_path} (see the log above)")
         return bytes(serialized)
 
     def _bind(self) -> tuple[tuple[int, int] | None, Sequence[Shape]]:
@@ -159,15 +153,11 @@ class TensorRtDetector(NetworkDetector):
         cudart, kinds = self.cudart, self.cudart.cudaMemcpyKind
         pointer, host = self.inputs[0]
         np.copyto(host, tensor)
-        cudart.cudaMemcpyAsync(
-            pointer, host.ctypes.data, host.nbytes, kinds.cudaMemcpyHostToDevice, self.stream
-        )
+        cudart.cudaMemcpyAsync(pointer, host.ctypes.data, host.nbytes, kinds.cudaMemcpyHostToDevice, self.stream)
         if not self.context.execute_async_v3(self.stream):
             raise DetectorError("TensorRT inference failed")
         for pointer, host in self.outputs:
-            cudart.cudaMemcpyAsync(
-                host.ctypes.data, pointer, host.nbytes, kinds.cudaMemcpyDeviceToHost, self.stream
-            )
+            cudart.cudaMemcpyAsync(host.ctypes.data, pointer, host.nbytes, kinds.cudaMemcpyDeviceToHost, self.stream)
         _check(cudart.cudaStreamSynchronize(self.stream), "wait for the GPU")
         return [host.astype(np.float32, copy=False) for _, host in self.outputs]
 
@@ -199,9 +189,7 @@ def _check(result: tuple[Any, ...], action: str) -> None:
     """Raise when a cuda-python call returned an error code."""
     error = result[0]
     if int(error) != 0:
-        raise DetectorError(
-            f"CUDA could not {action}: {error!s}; is an NVIDIA GPU with its driver present?"
-        )
+        raise DetectorError(f"CUDA could not {action}: {error!s}; is an NVIDIA GPU with its driver present?")
 
 
 DETECTOR = TensorRtDetector

@@ -59,9 +59,7 @@ class TfliteDetector(NetworkDetector):
         self.input_quantization = (scale, zero_point) if scale else None
         self.outputs = sorted(self.interpreter.get_output_details(), key=lambda o: o["name"])
         input_shape = [int(d) for d in self.input["shape"]]
-        return static_size(input_shape, nhwc=True), [
-            [int(d) for d in o["shape"]] for o in self.outputs
-        ]
+        return static_size(input_shape, nhwc=True), [[int(d) for d in o["shape"]] for o in self.outputs]
 
     def _load_error(self, model_path: Path, error: Exception) -> str:
         if EDGETPU_OP in str(error):

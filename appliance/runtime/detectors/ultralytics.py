@@ -18,9 +18,7 @@ from appliance.runtime.types import Detection, Image
 class UltralyticsDetector(Detector):
     backend = "ultralytics"
 
-    def __init__(
-        self, config: DetectorConfig, model_path: Path | None, cache_dir: Path | None = None
-    ) -> None:
+    def __init__(self, config: DetectorConfig, model_path: Path | None, cache_dir: Path | None = None) -> None:
         super().__init__(config, model_path, cache_dir)
         if model_path is None:
             raise DetectorError("the 'ultralytics' backend needs detector.model.path")

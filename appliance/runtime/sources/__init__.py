@@ -33,9 +33,7 @@ def open_source(
     scheme = urlsplit(location).scheme.lower()
     if scheme in LIVE_SCHEMES:
         return LiveSource(camera_id, location)
-    path = (
-        Path(unquote(urlsplit(location).path)) if scheme == "file" else Path(location).expanduser()
-    )
+    path = Path(unquote(urlsplit(location).path)) if scheme == "file" else Path(location).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
     return FileSource(camera_id, path, realtime=realtime)

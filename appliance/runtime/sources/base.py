@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
 
+import cv2
+
 from appliance.runtime.types import Frame
+
+# FFmpeg and OpenCV would print every failed connection on stderr; sources report problems
+# themselves, with reasons, through logging.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 class SourceError(Exception):

@@ -54,9 +54,7 @@ class FileSource(FrameSource):
         if not ok:
             self._finished = True
             if self._index == 0:
-                raise self._fail(
-                    f"cannot decode any frame of {self.path}: the file is corrupt or empty"
-                )
+                raise self._fail(f"cannot decode any frame of {self.path}: the file is corrupt or empty")
             return None
         video_time = self._index / self.fps
         if self.realtime:

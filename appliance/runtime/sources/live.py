@@ -64,23 +64,15 @@ class LiveSource(FrameSource):
 
     @property
     def name(self) -> str:
-        return (
-            redact_url(self.location)
-            if isinstance(self.location, str)
-            else f"camera index {self.location}"
-        )
+        return redact_url(self.location) if isinstance(self.location, str) else f"camera index {self.location}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run, name=f"capture-{self.camera_id}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=f"capture-{self.camera_id}", daemon=True)
         self._thread.start()
 
     def read(self, timeout: float) -> Frame | None:
         with self._condition:
-            self._condition.wait_for(
-                lambda: self._latest is not None or self._stopping.is_set(), timeout
-            )
+            self._condition.wait_for(lambda: self._latest is not None or self._stopping.is_set(), timeout)
             frame, self._latest = self._latest, None
             if frame is not None:
                 self._delivered += 1
@@ -97,9 +89,7 @@ class LiveSource(FrameSource):
     @property
     def status(self) -> SourceStatus:
         with self._condition:
-            return SourceStatus(
-                self._online, self._delivered, self._dropped, self._reconnects, False, self._error
-            )
+            return SourceStatus(self._online, self._delivered, self._dropped, self._reconnects, False, self._error)
 
     def _run(self) -> None:
         attempt, connected_before = 0, False

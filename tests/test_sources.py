@@ -1,0 +1,217 @@
+"""Frame sources against real files and real stream servers on loopback."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance.runtime.sources import (
+    Backoff,
+    FileSource,
+    LiveSource,
+    SourceError,
+    open_source,
+    redact_url,
+)
+from tests.conftest import PETS_VIDEO
+from tests.servers import MjpegServer, RtspServer, SilentServer, free_port, wait_until
+
+FAST_RETRY = Backoff(initial_s=0.2, maximum_s=1.0)
+
+
+@pytest.fixture
+def mjpeg(data: Path) -> Iterator[MjpegServer]:
+    server = MjpegServer(data / PETS_VIDEO).start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def live_source() -> Iterator[list[LiveSource]]:
+    started: list[LiveSource] = []
+    yield started
+    for source in started:
+        source.stop()
+
+
+def start(started: list[LiveSource], location: str | int, **options: object) -> LiveSource:
+    source = LiveSource("cam", location, **options)  # type: ignore[arg-type]
+    source.start()
+    started.append(source)
+    return source
+
+
+def test_file_gives_every_frame_in_order_stamped_with_video_time(data: Path) -> None:
+    with FileSource("pets", data / PETS_VIDEO, realtime=False) as source:
+        assert isinstance(source, FileSource)
+        frames = []
+        while (frame := source.read()) is not None:
+            frames.append((frame.index, frame.timestamp, frame.image.shape))
+        assert source.status.finished
+    assert len(frames) == 795
+    assert [f[0] for f in frames] == list(range(795))
+    assert frames[10][1] == pytest.approx(10 / source.fps)
+    assert frames[0][2] == (576, 768, 3)
+
+
+def test_file_at_its_own_rate_is_paced_by_video_time(data: Path) -> None:
+    with FileSource("pets", data / PETS_VIDEO, realtime=True) as source:
+        assert isinstance(source, FileSource)
+        started = time.monotonic()
+        for _ in range(6):
+            assert source.read() is not None
+        assert time.monotonic() - started >= 5 / source.fps * 0.9
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match=r"camera cam: video file .*absent.avi does not exist"):
+        FileSource("cam", tmp_path / "absent.avi", realtime=False).start()
+
+
+def test_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.avi"
+    corrupt.write_bytes(bytes(range(256)) * 4000)
+    source = FileSource("cam", corrupt, realtime=False)
+    with pytest.raises(SourceError, match=r"camera cam: cannot (open|decode any frame of) .*corrupt.avi"):
+        source.start()
+        source.read()
+    assert source.status.error is not None
+    assert not source.status.online
+
+
+def test_truncated_file_ends_early_without_error(data: Path, tmp_path: Path) -> None:
+    truncated = tmp_path / "truncated.avi"
+    truncated.write_bytes((data / PETS_VIDEO).read_bytes()[:1_500_000])
+    with FileSource("cam", truncated, realtime=False) as source:
+        count = 0
+        while source.read() is not None:
+            count += 1
+    assert 0 < count < 795
+
+
+def test_rtsp_stream_from_a_real_server(data: Path, live_source: list[LiveSource]) -> None:
+    server = RtspServer(data / PETS_VIDEO)
+    try:
+        source = start(live_source, server.url)
+        frame = source.read(timeout=15)
+        assert frame is not None, source.status.error
+        assert frame.image.shape == (576, 768, 3)
+        assert abs(frame.timestamp - time.time()) < 5  # live sources carry wall-clock time
+        assert source.status.online
+    finally:
+        server.kill()
+
+
+def test_http_mjpeg_keeps_only_the_newest_frame_and_counts_the_rest(
+    mjpeg: MjpegServer, live_source: list[LiveSource]
+) -> None:
+    source = start(live_source, mjpeg.url)
+    first = source.read(timeout=10)
+    assert first is not None, source.status.error
+    time.sleep(1.0)  # a slow consumer: about 10 frames arrive meanwhile
+    newest = source.read(timeout=10)
+    assert newest is not None
+    assert newest.index > first.index + 1
+    assert source.status.dropped >= newest.index - first.index - 2
+
+
+def test_stream_that_dies_mid_stream_is_reconnected(mjpeg: MjpegServer, live_source: list[LiveSource]) -> None:
+    source = start(live_source, mjpeg.url, read_timeout_s=2.0, backoff=FAST_RETRY)
+    assert source.read(timeout=10) is not None
+    mjpeg.kill()
+    assert wait_until(lambda: not source.status.online, timeout=10)
+    assert source.status.error is not None
+    mjpeg.start()
+    assert wait_until(lambda: source.status.reconnects == 1, timeout=15), source.status
+    assert source.read(timeout=10) is not None
+    assert source.status.online
+
+
+def test_host_that_never_answers_goes_offline_within_the_open_timeout(
+    live_source: list[LiveSource],
+) -> None:
+    silent = SilentServer()
+    try:
+        started = time.monotonic()
+        source = start(
+            live_source,
+            f"http://127.0.0.1:{silent.port}/video.mjpg",
+            open_timeout_s=1.5,
+            backoff=FAST_RETRY,
+        )
+        assert wait_until(lambda: source.status.error is not None, timeout=10)
+        assert time.monotonic() - started < 8
+        assert "accepts connections but sends no video" in str(source.status.error)
+        assert source.read(timeout=0.2) is None
+        stopping = time.monotonic()
+        source.stop()
+        assert time.monotonic() - stopping < 10
+    finally:
+        silent.close()
+
+
+def test_refused_connection_says_so(live_source: list[LiveSource]) -> None:
+    port = free_port()
+    source = start(
+        live_source,
+        f"rtsp://user:secret@127.0.0.1:{port}/stream",
+        open_timeout_s=2.0,
+        backoff=FAST_RETRY,
+    )
+    assert wait_until(lambda: source.status.error is not None, timeout=10)
+    error = str(source.status.error)
+    assert f"cannot connect to 127.0.0.1:{port} (Connection refused)" in error
+    assert "secret" not in error
+
+
+def test_missing_camera_device_says_so(live_source: list[LiveSource]) -> None:
+    source = start(live_source, "/dev/video99", backoff=FAST_RETRY)
+    assert wait_until(lambda: source.status.error is not None, timeout=10)
+    assert "cannot open /dev/video99: no such device" in str(source.status.error)
+
+
+def test_a_dead_camera_does_not_stop_another(mjpeg: MjpegServer, live_source: list[LiveSource]) -> None:
+    dead = start(live_source, f"rtsp://127.0.0.1:{free_port()}/x", backoff=FAST_RETRY)
+    alive = start(live_source, mjpeg.url)
+    frames = [alive.read(timeout=10) for _ in range(5)]
+    assert all(f is not None for f in frames)
+    assert not dead.status.online
+
+
+def test_backoff_grows_to_its_cap_with_jitter() -> None:
+    backoff = Backoff(initial_s=1.0, maximum_s=8.0, jitter=0.5)
+    for attempt, ceiling in [(0, 1.0), (1, 2.0), (2, 4.0), (3, 8.0), (10, 8.0)]:
+        delays = [backoff.delay(attempt) for _ in range(50)]
+        assert all(ceiling * 0.5 <= d <= ceiling for d in delays)
+        assert len(set(delays)) > 1
+
+
+@pytest.mark.parametrize(
+    ("location", "kind"),
+    [
+        ("rtsp://cam/stream", LiveSource),
+        ("https://cam/live.m3u8", LiveSource),
+        ("/dev/video0", LiveSource),
+        (0, LiveSource),
+        ("/var/lib/appliance/media/vtest.avi", FileSource),
+        ("file:///var/lib/appliance/media/vtest%20copy.avi", FileSource),
+        ("media/vtest.avi", FileSource),
+    ],
+)
+def test_open_source_picks_the_kind_of_source(location: str | int, kind: type) -> None:
+    assert isinstance(open_source("cam", location), kind)
+
+
+def test_file_url_and_relative_paths_resolve() -> None:
+    url_source = open_source("cam", "file:///media/a%20b.avi")
+    relative = open_source("cam", "media/a.avi", base_dir=Path("/etc/appliance"))
+    assert isinstance(url_source, FileSource) and url_source.path == Path("/media/a b.avi")
+    assert isinstance(relative, FileSource) and relative.path == Path("/etc/appliance/media/a.avi")
+
+
+def test_passwords_never_appear_in_source_names() -> None:
+    assert redact_url("rtsp://admin:hunter2@10.0.0.5:554/s") == "rtsp://admin:***@10.0.0.5:554/s"
+    assert redact_url("rtsp://10.0.0.5/s") == "rtsp://10.0.0.5/s"
