@@ -9,13 +9,15 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from appliance import __version__
+from appliance import __version__, modelstore
 from appliance.config import ProfileError, load_profile
 from appliance.config.schema import schema_path
 from appliance.config.secrets import REDACTOR
 from appliance.config.yamlio import dump_plain
+from appliance.runtime.models import sha256_of
 
 EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_INVALID = 2
 log = logging.getLogger("appliance")
 
@@ -68,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     show.set_defaults(command=_show)
 
+    _add_models_commands(commands)
+
     schema = commands.add_parser(
         "schema",
         help="print the profile JSON Schema",
@@ -75,6 +79,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     schema.set_defaults(command=_schema)
     return parser
+
+
+def _add_models_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    models = commands.add_parser(
+        "models",
+        help="list and fetch known detector models",
+        description="Known permissively licensed models, fetched from their official location into the model cache.",
+    )
+    actions = models.add_subparsers(title="actions", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="list the known models", description="List the known models.")
+    listing.add_argument("--catalog", type=Path, help="a JSON catalog of this site's own models")
+    listing.set_defaults(command=_models_list)
+    fetch = actions.add_parser(
+        "fetch",
+        help="download models into the cache, verifying their pinned digests",
+        description="Download each NAME into CACHE/NAME/, verifying the digest its publisher pinned. "
+        "Nothing unverified is ever left in the cache.",
+    )
+    fetch.add_argument("names", nargs="+", metavar="NAME")
+    fetch.add_argument(
+        "--cache", type=Path, default=modelstore.DEFAULT_CACHE, help="model cache (default: %(default)s)"
+    )
+    fetch.add_argument("--mirror", help="base URL serving MIRROR/NAME/FILE instead of the official location")
+    fetch.add_argument("--catalog", type=Path, help="a JSON catalog of this site's own models")
+    fetch.set_defaults(command=_models_fetch)
 
 
 def _configure_logging(level: str) -> None:
@@ -118,6 +147,55 @@ def _show(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(dump_plain(data))
     return EXIT_OK
+
+
+def _catalog(path: Path | None) -> dict[str, modelstore.KnownModel]:
+    return modelstore.load_catalog(path) if path else modelstore.CATALOG
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    try:
+        catalog = _catalog(args.catalog)
+    except modelstore.FetchError as error:
+        print(error, file=sys.stderr)
+        return EXIT_INVALID
+    for model in catalog.values():
+        size = sum(f.size for f in model.files) / 1e6
+        print(f"{model.name:32} {model.backend:12} {size:6.1f} MB  {model.license:12} {model.description}")
+    return EXIT_OK
+
+
+def _models_fetch(args: argparse.Namespace) -> int:
+    try:
+        catalog = _catalog(args.catalog)
+        unknown = [name for name in args.names if name not in catalog]
+        if unknown:
+            print(f"unknown model(s): {', '.join(unknown)}; known: {', '.join(catalog)}", file=sys.stderr)
+            return EXIT_INVALID
+        for name in args.names:
+            model = catalog[name]
+            path = modelstore.fetch(model, args.cache, mirror=args.mirror, progress=_Progress())
+            print(
+                f"{name}: {path}\n  detector: {{backend: {model.backend}, class_id: {model.class_id}, "
+                f"model: {{path: {path}, sha256: {sha256_of(path)}}}}}"
+            )
+    except modelstore.FetchError as error:
+        print(error, file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+class _Progress:
+    """Download progress on stderr, every tenth."""
+
+    def __init__(self) -> None:
+        self.shown: dict[str, int] = {}
+
+    def __call__(self, name: str, received: int, total: int) -> None:
+        tenth = received * 10 // max(total, 1)
+        if tenth > self.shown.get(name, -1):
+            self.shown[name] = tenth
+            print(f"  {name}: {min(tenth * 10, 100)}% of {total / 1e6:.1f} MB", file=sys.stderr, flush=True)
 
 
 def _schema(_args: argparse.Namespace) -> int:

@@ -11,7 +11,9 @@ from appliance.config.schema import schema_path
 from tests.conftest import REPO, WriteFiles, run_cli
 
 
-@pytest.mark.parametrize("command", [[], ["validate"], ["show"], ["schema"]])
+@pytest.mark.parametrize(
+    "command", [[], ["validate"], ["show"], ["schema"], ["models"], ["models", "list"], ["models", "fetch"]]
+)
 def test_help_for_every_command(command: list[str]) -> None:
     result = run_cli(*command, "--help")
     assert result.returncode == 0
