@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,6 +120,25 @@ def test_http_mjpeg_keeps_only_the_newest_frame_and_counts_the_rest(
     assert newest is not None
     assert newest.index > first.index + 1
     assert source.status.dropped >= newest.index - first.index - 2
+
+
+def test_hls_playlist_over_http(data: Path, tmp_path: Path, live_source: list[LiveSource]) -> None:
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", str(data / PETS_VIDEO), "-t", "3", "-c:v", "mpeg2video",
+         "-q:v", "4", "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod", str(tmp_path / "live.m3u8")],
+        check=True, timeout=60,
+    )  # fmt: skip
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        source = start(live_source, f"http://127.0.0.1:{server.server_address[1]}/live.m3u8")
+        frame = source.read(timeout=15)
+        assert frame is not None, source.status.error
+        assert frame.image.shape == (576, 768, 3)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_stream_that_dies_mid_stream_is_reconnected(mjpeg: MjpegServer, live_source: list[LiveSource]) -> None:
