@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import combinations
+from typing import cast
 
+import cv2
+import numpy as np
+import numpy.typing as npt
 from shapely import Polygon, is_valid_reason
 
 Point = tuple[float, float]
@@ -61,3 +66,39 @@ def _has_four_in_general_position(points: Sequence[Point]) -> bool:
     return any(
         not any(_collinear(a, b, c, scale) for a, b, c in combinations(quad, 3)) for quad in combinations(points, 4)
     )
+
+
+@dataclass(frozen=True)
+class Homography:
+    """Image pixels to floor centimetres, fitted to calibration points."""
+
+    matrix: npt.NDArray[np.float64]
+    reprojection_error_cm: float  # mean floor distance between the fitted and the given points
+
+    def to_floor(self, points: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Floor positions (cm) of image points, an (N, 2) array."""
+        image = np.asarray(points, dtype=np.float64).reshape(-1, 1, 2)
+        if len(image) == 0:
+            return np.empty((0, 2))
+        return cast(npt.NDArray[np.float64], cv2.perspectiveTransform(image, self.matrix).reshape(-1, 2))
+
+    def to_image(self, points: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Image positions of floor points (cm), the inverse mapping."""
+        floor = np.asarray(points, dtype=np.float64).reshape(-1, 1, 2)
+        inverse = np.linalg.inv(self.matrix)
+        return cast(npt.NDArray[np.float64], cv2.perspectiveTransform(floor, inverse).reshape(-1, 2))
+
+
+def fit_homography(image: Sequence[Point], floor: Sequence[Point]) -> Homography:
+    """Least-squares homography over every calibration point; refuses degenerate point sets."""
+    problem = calibration_problem(image, floor)
+    if problem:
+        raise ValueError(problem)
+    source = np.asarray(image, dtype=np.float64)
+    target = np.asarray(floor, dtype=np.float64)
+    matrix, _ = cv2.findHomography(source, target, 0)
+    if matrix is None:
+        raise ValueError("calibration points do not define a homography")
+    fitted = Homography(np.asarray(matrix, dtype=np.float64), 0.0)
+    error = float(np.mean(np.linalg.norm(fitted.to_floor(source) - target, axis=1)))
+    return Homography(fitted.matrix, error)

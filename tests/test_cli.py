@@ -65,6 +65,7 @@ def test_show_yaml_lists_sections_in_schema_order() -> None:
         "cameras",
         "areas",
         "distancing",
+        "anonymizer",
         "mqtt",
         "metrics",
         "api",

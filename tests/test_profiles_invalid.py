@@ -65,7 +65,7 @@ CASES = [
         """,
         [
             "p.yaml:2:1 camera: unknown key 'camera'; did you mean 'cameras'? expected one of: "
-            "extends, schema_version, device, detector, tracker, cameras, areas, distancing, mqtt, "
+            "extends, schema_version, device, detector, tracker, cameras, areas, distancing, anonymizer, mqtt, "
             "metrics, api, storage, ota, logging"
         ],
     ),
@@ -80,7 +80,7 @@ CASES = [
         """,
         [
             "p.yaml:5:5 cameras[0].fps: unknown key 'fps'; did you mean 'fps_cap'? expected one of: "
-            "id, name, source, enabled, fps_cap, resolution, distance, roi, tags, live_view"
+            "id, name, source, enabled, fps_cap, resolution, distance, roi, tags, live_view, box_filter"
         ],
     ),
     Case(

@@ -64,6 +64,14 @@ class CameraDistanceConfig:
 
 
 @dataclass(frozen=True)
+class BoxFilterConfig:
+    min_height_px: int | None
+    max_height_px: int | None
+    min_width_px: int | None
+    max_width_px: int | None
+
+
+@dataclass(frozen=True)
 class CameraConfig:
     id: str
     source: str | int
@@ -74,6 +82,7 @@ class CameraConfig:
     roi: tuple[Point, ...] | None
     tags: tuple[str, ...]
     live_view: bool
+    box_filter: BoxFilterConfig
     name: str | None = None
 
 
@@ -101,6 +110,14 @@ class DistancingConfig:
     person_height_cm: float
     min_episode_s: float
     episode_gap_s: float
+    hysteresis_cm: float
+
+
+@dataclass(frozen=True)
+class AnonymizerConfig:
+    enabled: bool
+    method: Literal["blur", "pixelate"]
+    head_fraction: float
 
 
 @dataclass(frozen=True)
@@ -208,6 +225,7 @@ class Profile:
     cameras: tuple[CameraConfig, ...]
     areas: tuple[AreaConfig, ...]
     distancing: DistancingConfig
+    anonymizer: AnonymizerConfig
     mqtt: MqttConfig
     metrics: MetricsConfig
     api: ApiConfig

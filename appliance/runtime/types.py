@@ -33,3 +33,32 @@ class Detection:
     def foot_point(self) -> tuple[float, float]:
         """Bottom centre of the box: where the person stands."""
         return (self.box[0] + self.box[2]) / 2, self.box[3]
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """A person followed across frames, as seen in the current frame."""
+
+    track_id: int
+    box: Box
+    score: float
+    hits: int  # frames in which the person was detected
+
+    @property
+    def foot_point(self) -> tuple[float, float]:
+        return (self.box[0] + self.box[2]) / 2, self.box[3]
+
+
+@dataclass(frozen=True, slots=True)
+class ViolationEpisode:
+    """Two people closer than the threshold, from `start` to `end` (None while it lasts)."""
+
+    camera_id: str
+    pair: tuple[int, int]  # track ids, smaller first
+    start: float
+    end: float | None
+    min_distance_cm: float
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.end is None else self.end - self.start

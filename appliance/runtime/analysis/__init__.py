@@ -1,0 +1,1 @@
+"""From tracked people to distances, violations, episodes, occupancy and anonymized images."""

@@ -1,0 +1,85 @@
+"""One camera's analysis per frame: filter, track, measure, find violations and episodes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from appliance.config.model import Profile
+from appliance.runtime.analysis.distance import DistanceMethod, create_distance_method
+from appliance.runtime.analysis.occupancy import CameraCounts, environment_score
+from appliance.runtime.analysis.violations import (
+    EpisodeTracker,
+    Pair,
+    close_pairs,
+    pair_distances,
+    people_involved,
+)
+from appliance.runtime.filtering import RegionOfInterest, filter_detections
+from appliance.runtime.tracking import Tracker, create_tracker
+from appliance.runtime.types import Detection, Track, ViolationEpisode
+
+
+@dataclass(frozen=True)
+class FrameAnalysis:
+    camera_id: str
+    timestamp: float
+    tracks: list[Track]
+    close_pairs: dict[Pair, float]  # pairs under the threshold, with their distance in cm
+    people_in_violation: frozenset[int]  # track ids
+    episodes_started: list[ViolationEpisode]
+    episodes_ended: list[ViolationEpisode]
+
+    @property
+    def counts(self) -> CameraCounts:
+        return CameraCounts(len(self.tracks), len(self.people_in_violation))
+
+    @property
+    def environment_score(self) -> float:
+        return environment_score(len(self.tracks), len(self.people_in_violation))
+
+
+class CameraAnalyzer:
+    """The per-camera state between frames: tracker and open episodes."""
+
+    def __init__(self, profile: Profile, camera_id: str) -> None:
+        camera = profile.camera(camera_id)
+        distancing = profile.distancing
+        self.camera_id = camera_id
+        self.detector = profile.detector
+        self.box_filter = camera.box_filter
+        self.roi = RegionOfInterest(camera.roi) if camera.roi else None
+        self.tracker: Tracker = create_tracker(profile.tracker)
+        method = camera.distance.method or distancing.default_method
+        self.distance: DistanceMethod = create_distance_method(
+            method, distancing.person_height_cm, camera.distance.calibration
+        )
+        self.threshold_cm = distancing.threshold_cm
+        self.episodes = EpisodeTracker(
+            camera_id,
+            distancing.threshold_cm,
+            hysteresis_cm=distancing.hysteresis_cm,
+            min_duration_s=distancing.min_episode_s,
+            gap_s=distancing.episode_gap_s,
+        )
+
+    def process(self, timestamp: float, detections: Sequence[Detection]) -> FrameAnalysis:
+        people = filter_detections(
+            detections,
+            class_id=self.detector.class_id,
+            min_score=self.detector.min_score,
+            nms_iou=self.detector.nms_iou,
+            box_filter=self.box_filter,
+            roi=self.roi,
+        )
+        tracks = self.tracker.update(people)
+        distances = pair_distances([t.track_id for t in tracks], self.distance.matrix(tracks))
+        close = close_pairs(distances, self.threshold_cm)
+        changes = self.episodes.update(timestamp, distances)
+        return FrameAnalysis(
+            self.camera_id, timestamp, tracks, close, people_involved(close), changes.started, changes.ended
+        )
+
+    def finish(self) -> list[ViolationEpisode]:
+        """End the open episodes, at shutdown or the end of a recording."""
+        return self.episodes.finish()

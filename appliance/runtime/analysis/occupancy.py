@@ -1,0 +1,48 @@
+"""Occupancy per camera and per area (an area spans cameras), against thresholds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from appliance.config.model import AreaConfig
+
+
+@dataclass(frozen=True, slots=True)
+class CameraCounts:
+    people: int
+    people_in_violation: int
+
+
+@dataclass(frozen=True, slots=True)
+class AreaStatus:
+    area_id: str
+    people: int
+    people_in_violation: int
+    cameras_reporting: int  # cameras of the area that gave counts (offline ones do not)
+    threshold: int | None
+    over_threshold: bool
+    environment_score: float
+
+
+def environment_score(people: int, people_in_violation: int) -> float:
+    """Share of the people present who keep their distance: 1.0 when nobody is too close
+    (or nobody is there), 0.0 when everybody is."""
+    return 1.0 if people == 0 else 1.0 - people_in_violation / people
+
+
+def area_status(area: AreaConfig, cameras: Mapping[str, CameraCounts]) -> AreaStatus:
+    """Sum the counts of the area's cameras that are reporting."""
+    reporting = [cameras[c] for c in area.cameras if c in cameras]
+    people = sum(c.people for c in reporting)
+    violating = sum(c.people_in_violation for c in reporting)
+    threshold = area.occupancy_threshold
+    return AreaStatus(
+        area.id,
+        people,
+        violating,
+        len(reporting),
+        threshold,
+        threshold is not None and people > threshold,
+        environment_score(people, violating),
+    )

@@ -1,0 +1,58 @@
+"""Which detections become candidates for tracking: class, score, overlap, box size and ROI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import shapely
+
+from appliance.config.model import BoxFilterConfig
+from appliance.runtime.detectors.processing import non_max_suppression
+from appliance.runtime.types import Detection
+
+
+class RegionOfInterest:
+    """An image polygon; a person is inside when the foot point is (the boundary counts)."""
+
+    def __init__(self, points: Sequence[tuple[float, float]]) -> None:
+        self.polygon = shapely.Polygon(points)
+        shapely.prepare(self.polygon)
+
+    def contains(self, detections: Sequence[Detection]) -> list[bool]:
+        if not detections:
+            return []
+        feet = np.array([d.foot_point for d in detections])
+        return [bool(inside) for inside in shapely.intersects_xy(self.polygon, feet[:, 0], feet[:, 1])]
+
+
+def within_size(detection: Detection, limits: BoxFilterConfig) -> bool:
+    x1, y1, x2, y2 = detection.box
+    width, height = x2 - x1, y2 - y1
+    return (
+        (limits.min_height_px is None or height >= limits.min_height_px)
+        and (limits.max_height_px is None or height <= limits.max_height_px)
+        and (limits.min_width_px is None or width >= limits.min_width_px)
+        and (limits.max_width_px is None or width <= limits.max_width_px)
+    )
+
+
+def filter_detections(
+    detections: Sequence[Detection],
+    *,
+    class_id: int,
+    min_score: float,
+    nms_iou: float,
+    box_filter: BoxFilterConfig,
+    roi: RegionOfInterest | None,
+) -> list[Detection]:
+    """People worth tracking: the person class, confident enough, not duplicated, of a plausible
+    size, standing in the region of interest."""
+    kept = [d for d in detections if d.class_id == class_id and d.score >= min_score and within_size(d, box_filter)]
+    if len(kept) > 1:
+        boxes = np.array([d.box for d in kept], dtype=np.float32)
+        scores = np.array([d.score for d in kept], dtype=np.float32)
+        kept = [kept[i] for i in sorted(non_max_suppression(boxes, scores, nms_iou))]
+    if roi is not None:
+        kept = [d for d, inside in zip(kept, roi.contains(kept), strict=True) if inside]
+    return kept

@@ -1,0 +1,42 @@
+"""The tracker interface and the pieces both trackers share."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import cast
+
+import numpy as np
+import numpy.typing as npt
+
+from appliance.config.model import TrackerConfig
+from appliance.runtime.types import Box, Detection, Track
+
+
+class Tracker(ABC):
+    """Turns each frame's detections into people with ids that stay stable across frames."""
+
+    def __init__(self, config: TrackerConfig) -> None:
+        self.config = config
+        self._next_id = 1
+
+    def new_id(self) -> int:
+        track_id, self._next_id = self._next_id, self._next_id + 1
+        return track_id
+
+    @abstractmethod
+    def update(self, detections: Sequence[Detection]) -> list[Track]:
+        """Advance one frame; return the confirmed people detected in it (lost ones are not)."""
+
+
+def box_iou(a: Sequence[Box], b: Sequence[Box]) -> npt.NDArray[np.float64]:
+    """IoU of every box in `a` with every box in `b`."""
+    if not a or not b:
+        return np.zeros((len(a), len(b)))
+    first, second = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    top_left = np.maximum(first[:, None, :2], second[None, :, :2])
+    bottom_right = np.minimum(first[:, None, 2:], second[None, :, 2:])
+    overlap = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
+    area_a = np.prod(first[:, 2:] - first[:, :2], axis=1)
+    area_b = np.prod(second[:, 2:] - second[:, :2], axis=1)
+    return cast(npt.NDArray[np.float64], overlap / np.maximum(area_a[:, None] + area_b[None, :] - overlap, 1e-9))
