@@ -1,4 +1,5 @@
-"""Detection quality against MOTChallenge ground truth: precision, recall and AP at an IoU.
+"""Quality against MOTChallenge ground truth: detection precision, recall and AP; tracking
+MOTA and IDF1; distance errors against the ground-plane positions.
 
 Used by the tests and the benchmarks; flag-0 ground-truth boxes are "don't care"."""
 
@@ -13,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from appliance.runtime.types import Box, Detection
+from appliance.geometry import Homography, fit_homography
+from appliance.runtime.analysis.distance import DistanceMethod
+from appliance.runtime.types import Box, Detection, Track
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +105,60 @@ def score_frames(
     for detections, truth in results:
         score.add_frame(detections, truth)
     return score
+
+
+@dataclass(frozen=True)
+class TrackingScore:
+    mota: float
+    idf1: float
+    id_switches: int
+
+
+def score_tracking(
+    frames: Iterable[tuple[Sequence[tuple[int, Box]], Sequence[GroundTruthBox]]],
+) -> TrackingScore:
+    """CLEAR-MOT and identity metrics (py-motmetrics) of (track id, box) lists against flag-1
+    ground truth, matched at IoU 0.5."""
+    import motmetrics  # a test and benchmark dependency, not a runtime one
+
+    accumulator = motmetrics.MOTAccumulator(auto_id=True)
+    for tracks, truth in frames:
+        counted = [t for t in truth if t.counts]
+        truth_boxes = np.array([t.box for t in counted], dtype=np.float64).reshape(-1, 4)
+        track_boxes = np.array([box for _, box in tracks], dtype=np.float64).reshape(-1, 4)
+        distances = 1 - iou_matrix(truth_boxes, track_boxes)
+        distances[distances > 0.5] = np.nan
+        accumulator.update([t.track_id for t in counted], [track_id for track_id, _ in tracks], distances)
+    summary = motmetrics.metrics.create().compute(accumulator, metrics=["mota", "idf1", "num_switches"])
+    row = summary.iloc[0]
+    return TrackingScore(float(row["mota"]), float(row["idf1"]), int(row["num_switches"]))
+
+
+def ground_truth_tracks(truth: Sequence[GroundTruthBox]) -> list[Track]:
+    """Ground-truth boxes as tracked people (the 'ideal detector and tracker')."""
+    return [Track(t.track_id, t.box, 1.0, 1) for t in truth if t.counts]
+
+
+def fit_floor_homography(frames: Iterable[Sequence[GroundTruthBox]]) -> Homography:
+    """Calibration from ground truth: foot points (bottom centres) to floor positions in cm."""
+    pairs: dict[tuple[float, float], tuple[float, float]] = {}  # floor -> image; people standing still repeat
+    for truth in frames:
+        for box in truth:
+            if box.counts:
+                pairs.setdefault((box.floor[0] * 100, box.floor[1] * 100), ((box.box[0] + box.box[2]) / 2, box.box[3]))
+    return fit_homography(list(pairs.values()), list(pairs))
+
+
+def distance_errors(method: DistanceMethod, frames: Iterable[Sequence[GroundTruthBox]]) -> npt.NDArray[np.float64]:
+    """|measured - true floor distance| in cm for every pair of people in every frame."""
+    errors: list[float] = []
+    for truth in frames:
+        tracks = ground_truth_tracks(truth)
+        if len(tracks) < 2:
+            continue
+        measured = method.matrix(tracks)
+        floors = np.array([t.floor for t in truth if t.counts]) * 100
+        actual = np.linalg.norm(floors[:, None, :] - floors[None, :, :], axis=2)
+        rows, columns = np.triu_indices(len(tracks), k=1)
+        errors.extend(np.abs(measured[rows, columns] - actual[rows, columns]))
+    return np.array(errors)

@@ -1,0 +1,91 @@
+"""Trackers on real sequences: ground-truth boxes as detections, and real detector output."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from appliance.config import load_profile
+from appliance.config.model import TrackerConfig
+from appliance.evaluation import TrackingScore, load_mot_ground_truth, score_tracking
+from appliance.runtime.detectors import create_detector
+from appliance.runtime.tracking import create_tracker
+from appliance.runtime.types import Detection
+from tests.conftest import PROFILES
+
+SEQUENCES = {
+    "PETS09-S2L1": ("sequences/PETS09-S2L1/vtest.avi", "sequences/PETS09-S2L1/gt/gt.txt"),
+    "TUD-Stadtmitte": ("sequences/TUD-Stadtmitte/TUD-Stadtmitte.mp4", "sequences/TUD-Stadtmitte/gt/gt.txt"),
+}
+
+
+def tracker_config(algorithm: str) -> TrackerConfig:
+    return replace(load_profile(PROFILES / "base.yaml").profile.tracker, algorithm=algorithm)
+
+
+def track_ground_truth(data: Path, sequence: str, algorithm: str) -> TrackingScore:
+    truth = load_mot_ground_truth(data / SEQUENCES[sequence][1])
+    tracker = create_tracker(tracker_config(algorithm))
+    frames = []
+    for number in range(1, max(truth) + 1):
+        boxes = truth.get(number, [])
+        tracks = tracker.update([Detection(b.box, 1.0, 0) for b in boxes])
+        frames.append(([(t.track_id, t.box) for t in tracks], boxes))
+    return score_tracking(frames)
+
+
+@pytest.mark.parametrize("sequence", SEQUENCES)
+def test_kalman_tracker_keeps_identities_on_ground_truth_boxes(data: Path, sequence: str) -> None:
+    score = track_ground_truth(data, sequence, "kalman")
+    assert score.idf1 >= 0.95, score
+    assert score.mota >= 0.9, score
+
+
+@pytest.mark.parametrize("sequence", SEQUENCES)
+def test_reference_iou_tracker_runs_on_ground_truth_boxes(data: Path, sequence: str) -> None:
+    score = track_ground_truth(data, sequence, "iou")
+    assert score.mota >= 0.9, score
+    assert score.idf1 >= 0.8, score
+
+
+def test_kalman_tracker_on_real_detections(data: Path) -> None:
+    """YOLOX-nano (Apache-2.0) detections on PETS09-S2L1; bench/analysis.py reports YOLOv8n."""
+    import cv2
+
+    base = load_profile(PROFILES / "base.yaml").profile.detector
+    model = replace(base.model, path=str(data / "models/yolox_nano_onnx/yolox_nano.onnx"))
+    detector = create_detector(replace(base, backend="onnxruntime", model=model, min_score=0.5, threads=2))
+    truth = load_mot_ground_truth(data / SEQUENCES["PETS09-S2L1"][1])
+    tracker = create_tracker(tracker_config("kalman"))
+    capture = cv2.VideoCapture(str(data / SEQUENCES["PETS09-S2L1"][0]))
+    frames = []
+    for number in range(1, 301):
+        ok, image = capture.read()
+        assert ok
+        tracks = tracker.update(detector.detect(image))
+        frames.append(([(t.track_id, t.box) for t in tracks], truth.get(number, [])))
+    score = score_tracking(frames)
+    assert score.mota >= 0.5, score  # measured 0.56 (IDF1 0.58, 18 identity switches)
+    assert score.idf1 >= 0.5, score
+
+
+def test_lost_people_are_not_reported_and_come_back_with_their_id() -> None:
+    tracker = create_tracker(replace(tracker_config("kalman"), min_hits=2, max_lost=5))
+    walking = [Detection((100 + 5 * i, 100, 140 + 5 * i, 200), 0.9, 0) for i in range(10)]
+    reported = [tracker.update([walking[i]]) for i in range(4)]
+    assert [len(r) for r in reported] == [0, 1, 1, 1]
+    track_id = reported[1][0].track_id
+    assert tracker.update([]) == []  # occluded for two frames: not reported as present
+    assert tracker.update([]) == []
+    back = tracker.update([walking[6]])  # reappears where its motion predicted
+    assert [t.track_id for t in back] == [track_id]
+
+
+def test_a_track_ends_after_max_lost_frames() -> None:
+    tracker = create_tracker(replace(tracker_config("kalman"), min_hits=1, max_lost=2))
+    first = tracker.update([Detection((0, 0, 40, 100), 0.9, 0)])[0].track_id
+    for _ in range(3):
+        tracker.update([])
+    assert tracker.update([Detection((0, 0, 40, 100), 0.9, 0)])[0].track_id != first
