@@ -25,7 +25,9 @@ log = logging.getLogger("appliance")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.log_level)
+    if args.command is _run and args.log_level is None:
+        args.log_level = _run_log_level(args)
+    _configure_logging(args.log_level or "warning")
     command: Callable[[argparse.Namespace], int] = args.command
     return command(args)
 
@@ -38,9 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--log-level",
-        default="warning",
+        default=None,
         choices=["debug", "info", "warning", "error"],
-        help="least severe log level shown on stderr (default: %(default)s)",
+        help="least severe log level shown on stderr (default: warning; for run, the profile's logging.level)",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
@@ -69,6 +71,17 @@ def _parser() -> argparse.ArgumentParser:
         help="output format (default: %(default)s)",
     )
     show.set_defaults(command=_show)
+
+    run = commands.add_parser(
+        "run",
+        help="run the appliance: every enabled camera, supervised",
+        description="Run one supervised worker per enabled camera until SIGTERM. SIGHUP or a change of the "
+        "profile file applies the new profile camera by camera. With --input, process a recorded video as "
+        "fast as possible with the first camera's settings, then exit.",
+    )
+    run.add_argument("--profile", type=Path, required=True, help="the device profile")
+    run.add_argument("--input", type=Path, help="historical mode: a recorded video to process")
+    run.set_defaults(command=_run)
 
     _add_models_commands(commands)
 
@@ -147,6 +160,28 @@ def _show(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(dump_plain(data))
     return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from appliance.runtime.supervisor import Supervisor  # the runtime's imports are heavy
+
+    try:
+        supervisor = Supervisor(args.profile, input_file=args.input, log_level=args.log_level.upper())
+    except ProfileError as error:
+        print(error, file=sys.stderr)
+        return EXIT_INVALID
+    if args.input is not None and not args.input.is_file():
+        print(f"{args.input}: no such file", file=sys.stderr)
+        return EXIT_INVALID
+    return supervisor.run()
+
+
+def _run_log_level(args: argparse.Namespace) -> str:
+    """The profile's logging.level, for `run` without --log-level."""
+    try:
+        return load_profile(args.profile).profile.logging.level
+    except ProfileError:
+        return "info"
 
 
 def _catalog(path: Path | None) -> dict[str, modelstore.KnownModel]:

@@ -72,6 +72,7 @@ def test_show_yaml_lists_sections_in_schema_order() -> None:
         "storage",
         "ota",
         "logging",
+        "runtime",
     ]
 
 

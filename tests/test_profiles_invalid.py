@@ -66,7 +66,7 @@ CASES = [
         [
             "p.yaml:2:1 camera: unknown key 'camera'; did you mean 'cameras'? expected one of: "
             "extends, schema_version, device, detector, tracker, cameras, areas, distancing, anonymizer, mqtt, "
-            "metrics, api, storage, ota, logging"
+            "metrics, api, storage, ota, logging, runtime"
         ],
     ),
     Case(

@@ -215,6 +215,17 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class RuntimeConfig:
+    stall_timeout_s: float
+    restart_initial_s: float
+    restart_max_s: float
+    max_failures: int
+    failure_window_s: float
+    stop_timeout_s: float
+    status_interval_s: float
+
+
+@dataclass(frozen=True)
 class Profile:
     """A whole device profile."""
 
@@ -232,6 +243,7 @@ class Profile:
     storage: StorageConfig
     ota: OtaConfig
     logging: LoggingConfig
+    runtime: RuntimeConfig
 
     def camera(self, camera_id: str) -> CameraConfig:
         return next(c for c in self.cameras if c.id == camera_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -62,8 +63,11 @@ class CameraAnalyzer:
             min_duration_s=distancing.min_episode_s,
             gap_s=distancing.episode_gap_s,
         )
+        self.stage_seconds: dict[str, float] = {}
 
     def process(self, timestamp: float, detections: Sequence[Detection]) -> FrameAnalysis:
+        """Analyse one frame; `stage_seconds` then holds how long tracking and analysis took."""
+        started = time.perf_counter()
         people = filter_detections(
             detections,
             class_id=self.detector.class_id,
@@ -73,9 +77,11 @@ class CameraAnalyzer:
             roi=self.roi,
         )
         tracks = self.tracker.update(people)
+        tracked = time.perf_counter()
         distances = pair_distances([t.track_id for t in tracks], self.distance.matrix(tracks))
         close = close_pairs(distances, self.threshold_cm)
         changes = self.episodes.update(timestamp, distances)
+        self.stage_seconds = {"track": tracked - started, "analyse": time.perf_counter() - tracked}
         return FrameAnalysis(
             self.camera_id, timestamp, tracks, close, people_involved(close), changes.started, changes.ended
         )

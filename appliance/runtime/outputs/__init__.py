@@ -1,0 +1,1 @@
+"""Outputs: subscribers of the event bus (Prometheus metrics, the local event log, the console)."""

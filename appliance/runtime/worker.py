@@ -1,0 +1,131 @@
+"""A camera worker: one process per camera that reads frames, detects, tracks and analyses,
+and reports to the supervisor through a queue. A crash or a hung decoder here stops only
+this camera."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event as StopEvent
+from pathlib import Path
+
+from appliance.config.model import Profile
+from appliance.runtime.analysis.analyzer import CameraAnalyzer
+from appliance.runtime.detectors import DetectorError, create_detector
+from appliance.runtime.events import CameraStatus, EpisodeEvent, Event, FrameResult, TrackRecord, WorkerFailed
+from appliance.runtime.models import ModelError
+from appliance.runtime.sources import FileSource, FrameSource, SourceError, open_source
+
+log = logging.getLogger(__name__)
+HEARTBEAT_S = 1.0
+READ_TIMEOUT_S = 0.5
+EXIT_FAILED = 3
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker process needs; picklable."""
+
+    profile: Profile
+    camera_id: str
+    profile_dir: Path
+    realtime: bool = True  # files at their own rate; False: as fast as possible (historical mode)
+    source_override: str | None = None  # historical mode: this file instead of the camera's source
+    log_level: str = "INFO"
+
+
+def run_worker(spec: WorkerSpec, events: Queue[Event], stop: StopEvent) -> None:
+    """Process entry point: run the camera until `stop` is set or its file ends."""
+    logging.basicConfig(
+        level=spec.log_level, format=f"%(asctime)s %(levelname)s [{spec.camera_id}] %(name)s: %(message)s"
+    )
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        CameraWorker(spec, events, stop).run()
+    except (DetectorError, ModelError, SourceError) as error:
+        events.put(WorkerFailed(spec.camera_id, str(error)))
+        events.close()
+        events.join_thread()
+        raise SystemExit(EXIT_FAILED) from None
+    events.close()
+    events.join_thread()
+
+
+class CameraWorker:
+    def __init__(self, spec: WorkerSpec, events: Queue[Event], stop: StopEvent) -> None:
+        profile = spec.profile
+        camera = profile.camera(spec.camera_id)
+        self.camera_id = camera.id
+        self.events, self.stop = events, stop
+        self.sample_interval_s = profile.storage.event_log.sample_interval_s
+        cache = Path(profile.storage.data_dir) / "engines"
+        self.detector = create_detector(profile.detector, spec.profile_dir, cache_dir=cache)
+        self.analyzer = CameraAnalyzer(profile, camera.id)
+        self.source: FrameSource = open_source(
+            camera.id, spec.source_override or camera.source, realtime=spec.realtime, base_dir=spec.profile_dir
+        )
+        self._last_sample = float("-inf")
+        self._last_heartbeat = 0.0
+
+    def run(self) -> None:
+        self.source.start()
+        try:
+            while not self.stop.is_set():
+                if not self._step():
+                    break
+                self._heartbeat()
+        finally:
+            for episode in self.analyzer.finish():
+                self.events.put(EpisodeEvent(episode, "ended"))
+            self._heartbeat(force=True)
+            self.source.stop()
+            self.detector.close()
+
+    def _step(self) -> bool:
+        """Process one frame if one comes; False once a file has ended."""
+        started = time.perf_counter()
+        frame = self.source.read(READ_TIMEOUT_S)
+        read = time.perf_counter()
+        if frame is None:
+            return not self.source.status.finished
+        detections = self.detector.detect(frame.image)
+        detected = time.perf_counter()
+        analysis = self.analyzer.process(frame.timestamp, detections)
+        stages = {"decode": read - started, "detect": detected - read, **self.analyzer.stage_seconds}
+        self.events.put(
+            FrameResult(
+                self.camera_id, frame.index, frame.timestamp, len(analysis.tracks),
+                len(analysis.people_in_violation), stages, self._sample(frame.timestamp, analysis.tracks),
+            )
+        )  # fmt: skip
+        for episode in analysis.episodes_started:
+            self.events.put(EpisodeEvent(episode, "started"))
+        for episode in analysis.episodes_ended:
+            self.events.put(EpisodeEvent(episode, "ended"))
+        return True
+
+    def _sample(self, timestamp: float, tracks: list) -> tuple[TrackRecord, ...] | None:  # type: ignore[type-arg]
+        if timestamp - self._last_sample < self.sample_interval_s:
+            return None
+        self._last_sample = timestamp
+        return tuple(TrackRecord(t.track_id, t.box, t.score) for t in tracks)
+
+    def _heartbeat(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_heartbeat < HEARTBEAT_S:
+            return
+        self._last_heartbeat = now
+        status = self.source.status
+        progress = None
+        if isinstance(self.source, FileSource):
+            progress = (status.frames, self.source.frame_count)
+        self.events.put(
+            CameraStatus(
+                self.camera_id, status.online, status.error, status.frames, status.dropped,
+                status.reconnects, status.finished, progress,
+            )
+        )  # fmt: skip
