@@ -217,6 +217,7 @@ class LoggingConfig:
 @dataclass(frozen=True)
 class RuntimeConfig:
     stall_timeout_s: float
+    start_timeout_s: float
     restart_initial_s: float
     restart_max_s: float
     max_failures: int

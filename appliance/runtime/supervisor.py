@@ -50,6 +50,7 @@ class Worker:
     process: SpawnProcess | None = None
     stop: StopEvent | None = None
     last_seen: float = 0.0
+    reported: bool = False  # has sent anything since it started
     online: bool = False
     finished: bool = False
     failed: bool = False
@@ -166,7 +167,7 @@ class Supervisor:
             target=run_worker, args=(spec, self.events, worker.stop), name=f"camera-{camera.id}", daemon=True
         )
         worker.process.start()
-        worker.last_seen, worker.restart_at = time.monotonic(), None
+        worker.last_seen, worker.restart_at, worker.reported = time.monotonic(), None, False
         self.workers[camera.id] = worker
         log.info("camera %s: worker started (pid %d)", camera.id, worker.process.pid)
         self.bus.publish(SupervisorEvent("worker_started", camera.id))
@@ -189,7 +190,7 @@ class Supervisor:
         worker = self.workers.get(camera_id) if camera_id else None
         if worker is None:
             return
-        worker.last_seen = time.monotonic()
+        worker.last_seen, worker.reported = time.monotonic(), True
         if isinstance(event, FrameResult):
             worker.frames += 1
             worker.online = True
@@ -223,7 +224,7 @@ class Supervisor:
             assert process is not None
             if not process.is_alive():
                 self._failed(worker, f"worker exited with code {process.exitcode}")
-            elif now - worker.last_seen > runtime.stall_timeout_s:
+            elif now - worker.last_seen > (runtime.stall_timeout_s if worker.reported else runtime.start_timeout_s):
                 log.warning(
                     "camera %s: no report for %.0f s, killing the worker", worker.camera.id, now - worker.last_seen
                 )

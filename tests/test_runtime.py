@@ -1,0 +1,205 @@
+"""The supervised runtime as a real process: real signals, real restarts, real scrapes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PETS_VIDEO
+from tests.runtime import RunningAppliance, frames, wait_for_exit
+from tests.servers import MjpegServer, free_port, wait_until
+
+PROFILE = """
+device: {id: test-appliance}
+detector:
+  backend: onnxruntime
+  model: {path: @MODEL@}
+  threads: 1
+cameras:
+  - {id: cam-a, source: @VIDEO@}
+  - {id: cam-b, source: @VIDEO@}
+areas:
+  - {id: everywhere, cameras: [cam-a, cam-b], occupancy_threshold: 50}
+storage:
+  data_dir: @DATA_DIR@
+  event_log: {sample_interval_s: 0}
+metrics: {listen: "127.0.0.1:@METRICS_PORT@"}
+runtime: {stall_timeout_s: 10, restart_initial_s: 0.5, status_interval_s: 1, stop_timeout_s: 10}
+"""
+
+
+def profile_for(data: Path, video: str | None = None) -> str:
+    model = data / "models/yolox_nano_onnx/yolox_nano.onnx"
+    return PROFILE.replace("@MODEL@", str(model)).replace("@VIDEO@", str(video or data / PETS_VIDEO))
+
+
+@pytest.fixture
+def appliance(data: Path, tmp_path: Path) -> Iterator[RunningAppliance]:
+    running = RunningAppliance(tmp_path, profile_for(data))
+    yield running
+    running.kill()
+
+
+def test_both_cameras_run_and_report(appliance: RunningAppliance) -> None:
+    assert appliance.wait_for_metric(frames("cam-a"), 20), appliance.log
+    assert appliance.wait_for_metric(frames("cam-b"), 20), appliance.log
+    metrics = appliance.metrics()
+    assert metrics['appliance_camera_up{camera="cam-a"}'] == 1
+    assert metrics['appliance_area_people{area="everywhere"}'] >= 0
+    assert metrics['appliance_build_info{model_sha256="none",profile="profile",version="0.1.0"}'] == 1
+    assert 'appliance_stage_latency_seconds_count{stage="detect"}' in metrics
+    assert "ready: every camera is open" in appliance.log
+    assert "cam-a: online" in appliance.log
+
+
+def test_a_killed_worker_is_restarted_and_the_other_camera_keeps_going(appliance: RunningAppliance) -> None:
+    assert appliance.wait_for_metric(frames("cam-b"), 10), appliance.log
+    victim = appliance.worker_pids()["cam-a"]
+    other = appliance.worker_pids()["cam-b"]
+    os.kill(victim, signal.SIGKILL)
+    before = appliance.metric(frames("cam-b"))
+    assert appliance.wait_for_metric('appliance_worker_restarts_total{camera="cam-a"}', 1, timeout=20), appliance.log
+    assert wait_until(lambda: appliance.worker_pids()["cam-a"] != victim, 20)
+    assert appliance.wait_for_metric(frames("cam-b"), before + 10)  # cam-b never stopped
+    assert appliance.worker_pids()["cam-b"] == other
+    assert "camera cam-a: worker exited with code -9; restarting in 0.5 s" in appliance.log
+
+
+def test_changing_one_camera_restarts_only_that_camera(data: Path, appliance: RunningAppliance) -> None:
+    assert appliance.wait_for_metric(frames("cam-b"), 5), appliance.log
+    pids = appliance.worker_pids()
+    appliance.write_profile(profile_for(data).replace("- {id: cam-b, source:", "- {id: cam-b, fps_cap: 5, source:"))
+    assert appliance.wait_for_metric("appliance_config_generation", 1, timeout=20), appliance.log
+    assert wait_until(lambda: appliance.worker_pids()["cam-b"] != pids["cam-b"], 20)
+    assert appliance.worker_pids()["cam-a"] == pids["cam-a"]
+    assert "profile change applied: restarted ['cam-b'], added none, removed none" in appliance.log
+
+
+def test_an_invalid_profile_on_reload_keeps_the_running_one(appliance: RunningAppliance) -> None:
+    assert appliance.wait_for_metric(frames("cam-a"), 5), appliance.log
+    pids = appliance.worker_pids()
+    appliance.profile_path.write_text(appliance.profile_path.read_text().replace("cam-b, source", "cam-b, sauce"))
+    appliance.process.send_signal(signal.SIGHUP)
+    assert appliance.wait_for_metric("appliance_config_reload_failures_total", 1, timeout=20), appliance.log
+    assert "profile change rejected, still running the previous one" in appliance.log
+    assert "unknown key 'sauce'" in appliance.log
+    before = appliance.metric(frames("cam-b"))
+    assert appliance.wait_for_metric(frames("cam-b"), before + 5)
+    assert appliance.worker_pids() == pids
+    assert appliance.metric("appliance_config_generation") == 0
+
+
+def test_sigterm_stops_in_time_and_loses_nothing_from_the_event_log(appliance: RunningAppliance) -> None:
+    assert appliance.wait_for_metric(frames("cam-a"), 30), appliance.log
+    reported = appliance.metric(frames("cam-a"))
+    workers = appliance.worker_pids().values()
+    started = time.monotonic()
+    assert appliance.stop(signal.SIGTERM, timeout=20) == 0
+    assert time.monotonic() - started < 15
+    assert all(wait_for_exit(pid) for pid in workers)
+    lines = [
+        json.loads(line)
+        for line in (appliance.data_dir / "events" / "cam-a").glob("*.jsonl").__next__().read_text().splitlines()
+    ]
+    detections = [r for r in lines if r["type"] == "detections"]
+    assert len(detections) >= reported  # every frame reported before the signal is in the log
+    assert [r["frame"] for r in detections] == list(range(len(detections)))
+    assert all(r["end"] is not None and r["end"] >= r["start"] for r in lines if r["type"] == "episode")
+    assert "stopped" in appliance.log
+
+
+def test_a_stream_that_dies_is_reconnected_and_counted(data: Path, tmp_path: Path) -> None:
+    server = MjpegServer(data / PETS_VIDEO).start()
+    one_camera = profile_for(data, video=server.url).replace(f"  - {{id: cam-b, source: {server.url}}}\n", "")
+    assert "cam-b" not in one_camera.split("areas:")[0]
+    running = RunningAppliance(tmp_path, one_camera.replace("[cam-a, cam-b]", "[cam-a]"))
+    try:
+        assert running.wait_for_metric(frames("cam-a"), 5), running.log
+        server.kill()
+        assert wait_until(lambda: running.metric('appliance_camera_up{camera="cam-a"}') == 0, 30), running.log
+        server.start()
+        assert running.wait_for_metric('appliance_camera_reconnects_total{camera="cam-a"}', 1, timeout=60), running.log
+        before = running.metric(frames("cam-a"))
+        assert running.wait_for_metric(frames("cam-a"), before + 5)
+    finally:
+        running.kill()
+        server.kill()
+
+
+def test_historical_mode_processes_the_whole_file_stamped_with_video_time(data: Path, tmp_path: Path) -> None:
+    running = RunningAppliance(tmp_path, profile_for(data), extra_args=("--input", str(data / PETS_VIDEO)))
+    try:
+        assert running.process.wait(300) == 0, running.log
+    finally:
+        running.kill()
+    records = [
+        json.loads(line)
+        for path in (running.data_dir / "events").glob("*/*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    detections = [r for r in records if r["type"] == "detections"]
+    assert len(detections) == 795
+    assert {r["camera"] for r in records} == {"cam-a"}
+    assert detections[-1]["t"] == pytest.approx(794 / 10)
+    assert "100%" in running.log  # the progress bar finished
+
+
+def test_systemd_notifications(data: Path, tmp_path: Path) -> None:
+    address = str(tmp_path / "notify.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(address)
+    listener.settimeout(30)
+    running = RunningAppliance(tmp_path, profile_for(data), env={"NOTIFY_SOCKET": address})
+    messages: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not {"READY=1", "WATCHDOG=1"} <= set(messages):
+            messages += listener.recv(4096).decode().splitlines()
+        while time.monotonic() < deadline and not any(m.startswith("STATUS=cam-a: online") for m in messages):
+            messages += listener.recv(4096).decode().splitlines()
+    finally:
+        running.kill()
+        listener.close()
+    assert "READY=1" in messages and "WATCHDOG=1" in messages
+    assert any(m.startswith("STATUS=cam-a: online") and "fps" in m and "cam-b:" in m for m in messages)
+
+
+@pytest.mark.skipif(not Path("/usr/bin/prometheus").exists(), reason="Debian's prometheus is not installed")
+def test_a_real_prometheus_scrapes_the_metrics(appliance: RunningAppliance, tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s}\n"
+        "scrape_configs:\n  - job_name: appliance\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{appliance.metrics_port}']}}]\n"
+    )
+    prometheus = subprocess.Popen(
+        ["/usr/bin/prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    query = urllib.parse.urlencode({"query": 'appliance_frames_processed_total{camera="cam-a"}'})
+
+    def scraped_value() -> float:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/query?{query}", timeout=2) as response:
+                result = json.load(response)["data"]["result"]
+        except OSError:
+            return 0.0
+        return float(result[0]["value"][1]) if result else 0.0
+
+    try:
+        assert wait_until(lambda: scraped_value() > 0, 60, interval=0.5)
+    finally:
+        prometheus.terminate()
+        prometheus.wait(20)
