@@ -19,7 +19,7 @@ def sha256_of(path: Path) -> str:
 
 
 def model_path_for(path: str | None, profile_dir: Path | None) -> Path | None:
-    """The model path of a profile; relative paths are relative to the profile's folder."""
+    """A path from a profile (model, data folder); relative ones are relative to the profile's folder."""
     if path is None:
         return None
     model = Path(path).expanduser()

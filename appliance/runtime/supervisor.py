@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
@@ -33,6 +34,7 @@ from appliance.runtime.events import (
     SupervisorEvent,
     WorkerFailed,
 )
+from appliance.runtime.models import model_path_for
 from appliance.runtime.outputs.eventlog import EventLog
 from appliance.runtime.outputs.metrics import Metrics
 from appliance.runtime.systemd import SystemdNotifier
@@ -60,6 +62,8 @@ class Worker:
     counts: CameraCounts = field(default_factory=lambda: CameraCounts(0, 0))
     fps_window: deque[float] = field(default_factory=deque)
     progress: tuple[int, int] | None = None
+    first_frame_at: float | None = None
+    last_frame_at: float | None = None
 
 
 class Supervisor:
@@ -81,7 +85,8 @@ class Supervisor:
         profile = self.profile
         sha = profile.detector.model.sha256 or "none"
         self.metrics = Metrics(self.loaded.name, sha)
-        data_dir = Path(profile.storage.data_dir)
+        data_dir = model_path_for(profile.storage.data_dir, self.loaded.path.resolve().parent)
+        assert data_dir is not None
         event_log = profile.storage.event_log
         self.event_log = EventLog(
             data_dir / "events", retention_days=event_log.retention_days, max_disk_mb=event_log.max_disk_mb
@@ -109,20 +114,24 @@ class Supervisor:
             self._start(Worker(camera))
         log.info("running %d camera(s): %s", len(self.workers), ", ".join(self.workers) or "none")
         try:
-            while not self._stopping.is_set():
-                self._drain(TICK_S)
-                self._supervise()
-                if self._reload.is_set():
-                    self._reload.clear()
-                    self.reload()
-                self._report()
-                if self.historical and all(w.finished or w.failed for w in self.workers.values()):
-                    break
+            with logging_redirect_tqdm():  # log lines go above the progress bar
+                self._loop()
         finally:
             if observer is not None:
                 observer.stop()
             self._shutdown()
         return 0
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._drain(TICK_S)
+            self._supervise()
+            if self._reload.is_set():
+                self._reload.clear()
+                self.reload()
+            self._report()
+            if self.historical and all(w.finished or w.failed for w in self.workers.values()):
+                return
 
     def reload(self) -> None:
         """Apply a changed profile camera by camera; keep running on the old one if it is invalid."""
@@ -193,6 +202,8 @@ class Supervisor:
         worker.last_seen, worker.reported = time.monotonic(), True
         if isinstance(event, FrameResult):
             worker.frames += 1
+            worker.first_frame_at = worker.first_frame_at or worker.last_seen
+            worker.last_frame_at = worker.last_seen
             worker.online = True
             worker.counts = CameraCounts(event.people, event.people_in_violation)
             worker.fps_window.append(time.monotonic())
@@ -271,8 +282,7 @@ class Supervisor:
             self._last_status = now
             status = "; ".join(self._camera_status(w) for w in self.workers.values())
             self.systemd.notify(STATUS=status)
-            if not self.historical:
-                log.info("%s", status)
+            log.info("%s", status)
 
     def _camera_status(self, worker: Worker) -> str:
         window = worker.fps_window
@@ -322,6 +332,11 @@ class Supervisor:
         self._drain(0.2)
         if self._progress is not None:
             self._progress.close()
+        for worker in self.workers.values():
+            if worker.first_frame_at is not None and worker.last_frame_at is not None and worker.frames > 1:
+                seconds = worker.last_frame_at - worker.first_frame_at
+                fps = (worker.frames - 1) / seconds if seconds > 0 else 0.0
+                log.info("camera %s: %d frames in %.1f s, %.2f fps", worker.camera.id, worker.frames, seconds, fps)
         self.event_log.close()
         log.info("stopped")
 

@@ -5,6 +5,7 @@ this camera."""
 from __future__ import annotations
 
 import logging
+import resource
 import signal
 import time
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from appliance.config.model import Profile
 from appliance.runtime.analysis.analyzer import CameraAnalyzer
 from appliance.runtime.detectors import DetectorError, create_detector
 from appliance.runtime.events import CameraStatus, EpisodeEvent, Event, FrameResult, TrackRecord, WorkerFailed
-from appliance.runtime.models import ModelError
+from appliance.runtime.models import ModelError, model_path_for
 from appliance.runtime.sources import FileSource, FrameSource, SourceError, open_source
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class CameraWorker:
         self.camera_id = camera.id
         self.events, self.stop = events, stop
         self.sample_interval_s = profile.storage.event_log.sample_interval_s
-        cache = Path(profile.storage.data_dir) / "engines"
+        cache = (model_path_for(profile.storage.data_dir, spec.profile_dir) or Path()) / "engines"
         self.detector = create_detector(profile.detector, spec.profile_dir, cache_dir=cache)
         self.analyzer = CameraAnalyzer(profile, camera.id)
         self.source: FrameSource = open_source(
@@ -84,6 +85,8 @@ class CameraWorker:
             self._heartbeat(force=True)
             self.source.stop()
             self.detector.close()
+            peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            log.info("worker stopped; peak memory %.0f MB", peak_mb)
 
     def _step(self) -> bool:
         """Process one frame if one comes; False once a file has ended."""
