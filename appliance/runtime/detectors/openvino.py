@@ -24,10 +24,12 @@ class OpenVinoDetector(NetworkDetector):
     def load(self, model_path: Path) -> tuple[tuple[int, int] | None, Sequence[Shape]]:
         ov = import_backend("openvino", self.backend, "openvino")
         core = ov.Core()
-        device = "AUTO" if self.config.device == "auto" else self.config.device
+        device = self.config.device
+        if device == "auto":
+            device = "CPU" if core.available_devices == ["CPU"] else "AUTO"
         try:
             model = core.read_model(str(model_path))
-            compiled = core.compile_model(model, device, self._properties())
+            compiled = core.compile_model(model, device, self._properties(device))
         except RuntimeError as error:
             devices = ", ".join(core.available_devices)
             raise DetectorError(
@@ -41,8 +43,11 @@ class OpenVinoDetector(NetworkDetector):
         outputs = [[d.get_length() if d.is_static else -1 for d in o.get_partial_shape()] for o in model.outputs]
         return static_size(dims, nhwc=False), outputs
 
-    def _properties(self) -> dict[str, str]:
+    def _properties(self, device: str) -> dict[str, str]:
         properties = {"PERFORMANCE_HINT": self.config.performance_hint.upper()}
+        if device == "CPU":
+            # Each camera worker has its own detector: pinned threads would pile onto the same cores.
+            properties["ENABLE_CPU_PINNING"] = "NO"
         if self.config.threads:
             properties["INFERENCE_NUM_THREADS"] = str(self.config.threads)
         if self.config.precision in PRECISION_HINTS and self.config.precision != "fp32":
