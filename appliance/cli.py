@@ -173,6 +173,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.input is not None and not args.input.is_file():
         print(f"{args.input}: no such file", file=sys.stderr)
         return EXIT_INVALID
+    if args.input is not None and not supervisor.profile.cameras:
+        print(f"{args.profile}: --input uses the first camera's settings, and the profile has none", file=sys.stderr)
+        return EXIT_INVALID
     return supervisor.run()
 
 

@@ -118,6 +118,23 @@ def test_sigterm_stops_in_time_and_loses_nothing_from_the_event_log(appliance: R
     assert "stopped" in appliance.log
 
 
+def test_a_camera_that_keeps_failing_is_given_up_and_the_others_run(data: Path, tmp_path: Path) -> None:
+    broken = profile_for(data).replace(
+        f"- {{id: cam-b, source: {data / PETS_VIDEO}}}", "- {id: cam-b, source: /nonexistent.avi}"
+    )
+    running = RunningAppliance(
+        tmp_path, broken.replace("restart_initial_s: 0.5", "restart_initial_s: 0.2, max_failures: 3")
+    )
+    try:
+        assert wait_until(lambda: "camera cam-b: worker exited with code 3; 3 failures" in running.log, 90), running.log
+        assert "video file /nonexistent.avi does not exist" in running.log
+        before = running.metric(frames("cam-a"))
+        assert running.wait_for_metric(frames("cam-a"), before + 5)
+        assert running.metric('appliance_camera_up{camera="cam-b"}') == 0
+    finally:
+        running.kill()
+
+
 def test_a_stream_that_dies_is_reconnected_and_counted(data: Path, tmp_path: Path) -> None:
     server = MjpegServer(data / PETS_VIDEO).start()
     one_camera = profile_for(data, video=server.url).replace(f"  - {{id: cam-b, source: {server.url}}}\n", "")

@@ -159,10 +159,7 @@ class Supervisor:
 
     def _cameras(self, profile: Profile) -> list[CameraConfig]:
         if self.input_file is not None:
-            first = profile.cameras[0] if profile.cameras else None
-            if first is None:
-                raise ProfileError([])  # pragma: no cover - validated by the CLI before
-            return [first]
+            return list(profile.cameras[:1])  # historical mode: the first camera's settings
         return [c for c in profile.cameras if c.enabled]
 
     def _start(self, worker: Worker) -> None:

@@ -8,6 +8,7 @@ import logging
 import resource
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event as StopEvent
@@ -19,6 +20,7 @@ from appliance.runtime.detectors import DetectorError, create_detector
 from appliance.runtime.events import CameraStatus, EpisodeEvent, Event, FrameResult, TrackRecord, WorkerFailed
 from appliance.runtime.models import ModelError, model_path_for
 from appliance.runtime.sources import FileSource, FrameSource, SourceError, open_source
+from appliance.runtime.types import Track
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 1.0
@@ -111,7 +113,7 @@ class CameraWorker:
             self.events.put(EpisodeEvent(episode, "ended"))
         return True
 
-    def _sample(self, timestamp: float, tracks: list) -> tuple[TrackRecord, ...] | None:  # type: ignore[type-arg]
+    def _sample(self, timestamp: float, tracks: Sequence[Track]) -> tuple[TrackRecord, ...] | None:
         if timestamp - self._last_sample < self.sample_interval_s:
             return None
         self._last_sample = timestamp
