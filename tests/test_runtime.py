@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -131,6 +132,25 @@ def test_a_camera_that_keeps_failing_is_given_up_and_the_others_run(data: Path, 
         before = running.metric(frames("cam-a"))
         assert running.wait_for_metric(frames("cam-a"), before + 5)
         assert running.metric('appliance_camera_up{camera="cam-b"}') == 0
+    finally:
+        running.kill()
+
+
+def test_a_shared_detector_process_serves_every_camera(data: Path, tmp_path: Path) -> None:
+    """How an Edge TPU or a GPU is used: one process owns the detector, frames come through shared
+    memory. Here with ONNX Runtime, as no accelerator is present."""
+    shared = profile_for(data).replace("status_interval_s: 1,", "status_interval_s: 1, shared_detector: 'yes',")
+    running = RunningAppliance(tmp_path, shared)
+    try:
+        assert running.wait_for_metric(frames("cam-a"), 20), running.log
+        assert running.wait_for_metric(frames("cam-b"), 20), running.log
+        assert running.log.count("appliance.runtime.detectors: detector: onnxruntime") == 1
+        assert "[detector] appliance.runtime.detectors: detector: onnxruntime" in running.log
+        service = int(re.findall(r"detector service started \(pid (\d+)\)", running.log)[-1])
+        os.kill(service, signal.SIGKILL)
+        assert wait_until(lambda: running.log.count("detector service started") == 2, 30), running.log
+        before = running.metric(frames("cam-a"))
+        assert running.wait_for_metric(frames("cam-a"), before + 10, timeout=90), running.log
     finally:
         running.kill()
 

@@ -223,6 +223,7 @@ class RuntimeConfig:
     max_failures: int
     failure_window_s: float
     stop_timeout_s: float
+    shared_detector: Literal["auto", "yes", "no"]
     status_interval_s: float
 
 

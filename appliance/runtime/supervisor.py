@@ -25,6 +25,7 @@ from watchdog.observers import Observer
 from appliance.config import LoadedProfile, ProfileError, load_profile
 from appliance.config.model import CameraConfig, Profile
 from appliance.runtime.analysis.occupancy import CameraCounts, area_status
+from appliance.runtime.detector_service import run_detector_service, uses_shared_detector
 from appliance.runtime.events import (
     AreaUpdate,
     CameraStatus,
@@ -93,6 +94,9 @@ class Supervisor:
         )
         self.bus.subscribe(self.metrics.handle)
         self.bus.subscribe(self.event_log.handle)
+        self.data_dir = data_dir
+        self.detector_service: SpawnProcess | None = None
+        self._service_stop: StopEvent | None = None
 
     @property
     def profile(self) -> Profile:
@@ -110,6 +114,7 @@ class Supervisor:
         if self.profile.metrics.enabled:
             self.metrics.serve(self.profile.metrics.listen)
         observer = None if self.historical else self._watch_profile()
+        self._start_detector_service()
         for camera in self._cameras(self.profile):
             self._start(Worker(camera))
         log.info("running %d camera(s): %s", len(self.workers), ", ".join(self.workers) or "none")
@@ -151,6 +156,9 @@ class Supervisor:
         added = [i for i in new_cameras if i not in old_cameras]
         for camera_id in removed + changed:
             self._stop_worker(self.workers.pop(camera_id))
+        if everything:
+            self._stop_detector_service()
+            self._start_detector_service()
         for camera_id in changed + added:
             self._start(Worker(new_cameras[camera_id]))
         summary = f"restarted {changed or 'none'}, added {added or 'none'}, removed {removed or 'none'}"
@@ -167,6 +175,7 @@ class Supervisor:
         spec = WorkerSpec(
             self.profile, camera.id, self.loaded.path.resolve().parent, realtime=not self.historical,
             source_override=str(self.input_file.resolve()) if self.input_file else None, log_level=self.log_level,
+            detector_address=self._service_address() if self.detector_service else None,
         )  # fmt: skip
         worker.stop = self.context.Event()
         worker.process = self.context.Process(
@@ -218,8 +227,39 @@ class Supervisor:
             if camera_id in area.cameras:
                 self.bus.publish(AreaUpdate(area_status(area, counts)))
 
+    def _service_address(self) -> str:
+        return str(self.data_dir / "run" / "detector.sock")
+
+    def _start_detector_service(self) -> None:
+        """One detector process for every camera, when the accelerator can be opened only once."""
+        if not uses_shared_detector(self.profile):
+            return
+        (self.data_dir / "run").mkdir(parents=True, exist_ok=True)
+        self._service_stop = self.context.Event()
+        args = (self.profile, self.loaded.path.resolve().parent, self._service_address(), self.data_dir / "engines")
+        self.detector_service = self.context.Process(
+            target=run_detector_service, args=(*args, self._service_stop), name="detector", daemon=True
+        )
+        self.detector_service.start()
+        log.info("detector service started (pid %d), shared by every camera", self.detector_service.pid)
+
+    def _stop_detector_service(self) -> None:
+        if self.detector_service is None or self._service_stop is None:
+            return
+        self._service_stop.set()
+        self.detector_service.join(self.profile.runtime.stop_timeout_s)
+        if self.detector_service.is_alive():
+            self.detector_service.kill()
+            self.detector_service.join(5)
+        self.detector_service = None
+
     def _supervise(self) -> None:
         now = time.monotonic()
+        service = self.detector_service
+        if service is not None and not service.is_alive():
+            log.warning("detector service exited with code %s; starting it again", service.exitcode)
+            self.detector_service = None
+            self._start_detector_service()
         runtime = self.profile.runtime
         for worker in list(self.workers.values()):
             process = worker.process
@@ -327,6 +367,7 @@ class Supervisor:
                     worker.process.kill()
                     worker.process.join(5)
         self._drain(0.2)
+        self._stop_detector_service()
         if self._progress is not None:
             self._progress.close()
         for worker in self.workers.values():

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from appliance.config.model import Profile
 from appliance.runtime.analysis.analyzer import CameraAnalyzer
-from appliance.runtime.detectors import DetectorError, create_detector
+from appliance.runtime.detector_service import RemoteDetector
+from appliance.runtime.detectors import Detector, DetectorError, create_detector
 from appliance.runtime.events import CameraStatus, EpisodeEvent, Event, FrameResult, TrackRecord, WorkerFailed
 from appliance.runtime.models import ModelError, model_path_for
 from appliance.runtime.sources import FileSource, FrameSource, SourceError, open_source
@@ -38,6 +39,7 @@ class WorkerSpec:
     realtime: bool = True  # files at their own rate; False: as fast as possible (historical mode)
     source_override: str | None = None  # historical mode: this file instead of the camera's source
     log_level: str = "INFO"
+    detector_address: str | None = None  # the shared detector service's socket, when there is one
 
 
 def run_worker(spec: WorkerSpec, events: Queue[Event], stop: StopEvent) -> None:
@@ -66,7 +68,11 @@ class CameraWorker:
         self.events, self.stop = events, stop
         self.sample_interval_s = profile.storage.event_log.sample_interval_s
         cache = (model_path_for(profile.storage.data_dir, spec.profile_dir) or Path()) / "engines"
-        self.detector = create_detector(profile.detector, spec.profile_dir, cache_dir=cache)
+        self.detector: Detector | RemoteDetector = (
+            RemoteDetector(spec.detector_address)
+            if spec.detector_address
+            else create_detector(profile.detector, spec.profile_dir, cache_dir=cache)
+        )
         self.analyzer = CameraAnalyzer(profile, camera.id)
         self.source: FrameSource = open_source(
             camera.id, spec.source_override or camera.source, realtime=spec.realtime, base_dir=spec.profile_dir
