@@ -19,6 +19,7 @@ from appliance.runtime.types import Frame, Image
 log = logging.getLogger(__name__)
 FALLBACK_FPS = 25.0
 DECODE_AHEAD = 4  # frames
+DECODE_THREADS = 1  # one decoding thread leaves the other cores to the detector
 
 
 class FileSource(FrameSource):
@@ -38,7 +39,7 @@ class FileSource(FrameSource):
     def start(self) -> None:
         if not self.path.is_file():
             raise self._fail(f"video file {self.path} does not exist")
-        capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, DECODE_THREADS])
         if not capture.isOpened():
             raise self._fail(f"cannot open {self.path}: not a video that FFmpeg can read")
         ok, first = capture.read()
