@@ -155,6 +155,13 @@ def test_a_shared_detector_process_serves_every_camera(data: Path, tmp_path: Pat
         running.kill()
 
 
+def test_workers_stop_when_the_supervisor_is_killed(appliance: RunningAppliance) -> None:
+    assert appliance.wait_for_metric(frames("cam-a"), 5), appliance.log
+    workers = list(appliance.worker_pids().values())
+    appliance.process.kill()
+    assert all(wait_for_exit(pid, timeout=15) for pid in workers)
+
+
 def test_a_stream_that_dies_is_reconnected_and_counted(data: Path, tmp_path: Path) -> None:
     server = MjpegServer(data / PETS_VIDEO).start()
     one_camera = profile_for(data, video=server.url).replace(f"  - {{id: cam-b, source: {server.url}}}\n", "")

@@ -18,6 +18,7 @@ import numpy as np
 
 from appliance.config.model import Profile
 from appliance.runtime.detectors import DetectorError, create_detector
+from appliance.runtime.events import stop_when_orphaned
 from appliance.runtime.types import Detection, Image
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ def run_detector_service(profile: Profile, profile_dir: Path, address: str, cach
     )
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop_when_orphaned(stop)
     detector = create_detector(profile.detector, profile_dir, cache_dir=cache_dir)
     Path(address).unlink(missing_ok=True)
     listener = Listener(address, family="AF_UNIX", authkey=AUTHKEY)

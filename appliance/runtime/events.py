@@ -7,9 +7,12 @@ never touch the pipeline."""
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.synchronize import Event as StopEvent
 
 from appliance.runtime.analysis.occupancy import AreaStatus
 from appliance.runtime.types import Box, ViolationEpisode
@@ -82,6 +85,19 @@ class SupervisorEvent:
 
 Event = FrameResult | CameraStatus | EpisodeEvent | WorkerFailed | AreaUpdate | SupervisorEvent
 Handler = Callable[[Event], None]
+
+
+def stop_when_orphaned(stop: threading.Event | StopEvent) -> None:
+    """In a child process: set `stop` if the supervisor dies without stopping us (kill -9)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not stop.wait(1.0):
+            if os.getppid() != parent:
+                log.warning("the supervisor is gone: stopping")
+                stop.set()
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
 class EventBus:

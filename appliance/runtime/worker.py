@@ -18,7 +18,15 @@ from appliance.config.model import Profile
 from appliance.runtime.analysis.analyzer import CameraAnalyzer
 from appliance.runtime.detector_service import RemoteDetector
 from appliance.runtime.detectors import Detector, DetectorError, create_detector
-from appliance.runtime.events import CameraStatus, EpisodeEvent, Event, FrameResult, TrackRecord, WorkerFailed
+from appliance.runtime.events import (
+    CameraStatus,
+    EpisodeEvent,
+    Event,
+    FrameResult,
+    TrackRecord,
+    WorkerFailed,
+    stop_when_orphaned,
+)
 from appliance.runtime.models import ModelError, model_path_for
 from appliance.runtime.sources import FileSource, FrameSource, SourceError, open_source
 from appliance.runtime.types import Track
@@ -49,6 +57,7 @@ def run_worker(spec: WorkerSpec, events: Queue[Event], stop: StopEvent) -> None:
     )
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop_when_orphaned(stop)
     try:
         CameraWorker(spec, events, stop).run()
     except (DetectorError, ModelError, SourceError) as error:
