@@ -92,7 +92,10 @@ def stop_when_orphaned(stop: threading.Event | StopEvent) -> None:
     parent = os.getppid()
 
     def watch() -> None:
-        while not stop.wait(1.0):
+        # Polls rather than waits: a process that dies inside a multiprocessing Event's wait()
+        # leaves a later set() in the supervisor blocked for ever.
+        while not stop.is_set():
+            time.sleep(1.0)
             if os.getppid() != parent:
                 log.warning("the supervisor is gone: stopping")
                 stop.set()
