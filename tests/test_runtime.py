@@ -171,7 +171,7 @@ def test_a_stream_that_dies_is_reconnected_and_counted(data: Path, tmp_path: Pat
         assert running.wait_for_metric(frames("cam-a"), 5), running.log
         server.kill()
         assert wait_until(lambda: running.metric('appliance_camera_up{camera="cam-a"}') == 0, 30), running.log
-        server.start()
+        server.start(wait=False)
         assert running.wait_for_metric('appliance_camera_reconnects_total{camera="cam-a"}', 1, timeout=60), running.log
         before = running.metric(frames("cam-a"))
         assert running.wait_for_metric(frames("cam-a"), before + 5)

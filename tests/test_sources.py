@@ -147,7 +147,7 @@ def test_stream_that_dies_mid_stream_is_reconnected(mjpeg: MjpegServer, live_sou
     mjpeg.kill()
     assert wait_until(lambda: not source.status.online, timeout=10)
     assert source.status.error is not None
-    mjpeg.start()
+    mjpeg.start(wait=False)
     assert wait_until(lambda: source.status.reconnects == 1, timeout=15), source.status
     assert source.read(timeout=10) is not None
     assert source.status.online

@@ -54,7 +54,9 @@ class MjpegServer:
         self.url = f"http://127.0.0.1:{self.port}/stream.mjpg"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> MjpegServer:
+    def start(self, wait: bool = True) -> MjpegServer:
+        """Start serving; `wait=False` on a restart, where a reconnecting client may take the
+        single connection ffmpeg accepts before anyone sees the port listening."""
         command = [
             "ffmpeg",
             "-hide_banner",
@@ -74,7 +76,8 @@ class MjpegServer:
             self.url,
         ]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
-        wait_for_port(self.port)
+        if wait:
+            wait_for_port(self.port)
         return self
 
     def kill(self) -> None:
