@@ -1,27 +1,36 @@
 """Runtime benchmark: end-to-end FPS of `appliance run --input` against the detector alone, two
 cameras against one, and memory per worker.
 
-    .venv/bin/python bench/runtime.py
+    .venv/bin/python bench/runtime.py [--repeats 3] [--backend NAME ...]
 
-Detector-only: `detect()` (prepare, inference, decode) on the PETS09-S2L1 frames, decoded
-beforehand, in this process. End-to-end: the real CLI in historical mode on the same 795 frames
-(video decode, detection, filtering, tracking, distances, episodes, events to the supervisor,
-metrics and the event log), FPS from its own summary line. Two cameras: two such runs at once,
-one inference thread each, on the machine's 2 cores.
+For each CPU backend, each repeat measures, one after the other:
+- detector alone: `detect()` (prepare, inference, decode) on the PETS09-S2L1 frames, decoded
+  beforehand, in this process, with the whole machine to itself;
+- end to end: the real CLI in historical mode on the same 795 frames (video decode, detection,
+  filtering, tracking, distances, episodes, events to the supervisor, Prometheus metrics and the
+  event log), FPS from its own summary line, which also gives the detector's FPS inside that run;
+- two cameras: two such runs at once, one inference thread each, on the machine's cores.
+Each figure is the median over the repeats: this machine's speed drifts between runs by more
+than the differences measured, so single runs cannot judge a 0.9 ratio.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import re
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from appliance.config import load_profile
 from appliance.runtime.detectors import create_detector
@@ -48,75 +57,114 @@ detector:
   {extra}
 cameras: [{{id: cam, source: {video}}}]
 storage: {{data_dir: {data_dir}}}
-metrics: {{enabled: false}}
+metrics: {{listen: "127.0.0.1:{port}"}}
 api: {{enabled: false}}
 """
+SUMMARY = re.compile(r"camera cam: \d+ frames in [\d.]+ s, ([\d.]+) fps; the detector alone: ([\d.]+) fps")
+
+
+@dataclass(frozen=True)
+class Run:
+    fps: float
+    detector_fps: float  # the detect stage inside the same run
+    peak_mb: float
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def write_profile(folder: Path, name: str, threads: int) -> Path:
     backend, model, extra = BACKENDS[name]
-    path = folder / f"profile-{threads}.yaml"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "profile.yaml"
     text = PROFILE.format(
-        backend=backend, model=DATA / model, threads=threads, extra=extra, video=VIDEO, data_dir=folder / "data"
+        backend=backend,
+        model=DATA / model,
+        threads=threads,
+        extra=extra,
+        video=VIDEO,
+        data_dir=folder / "data",
+        port=free_port(),
     )
     path.write_text(text)
     return path
 
 
-def detector_only_fps(profile: Path, frames: list) -> float:  # type: ignore[type-arg]
+def detector_only_fps(profile: Path, frames: list[np.ndarray]) -> float:
     detector = create_detector(load_profile(profile).profile.detector)
     detector.detect(frames[0])
     started = time.perf_counter()
     for frame in frames:
         detector.detect(frame)
-    return len(frames) / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    detector.close()
+    return len(frames) / elapsed
 
 
 def start_run(profile: Path) -> subprocess.Popen[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "appliance",
-        "--log-level",
-        "info",
-        "run",
-        "--profile",
-        str(profile),
-        "--input",
-        str(VIDEO),
-    ]
+    command = [sys.executable, "-m", "appliance", "--log-level", "info", "run", "--profile", str(profile)]
+    command += ["--input", str(VIDEO)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def finish_run(process: subprocess.Popen[str]) -> tuple[float, float]:
-    """(end-to-end fps, worker peak MB) from the run's log."""
+def finish_run(process: subprocess.Popen[str]) -> Run:
     output, _ = process.communicate(timeout=1800)
-    fps = re.search(r"camera cam: \d+ frames in [\d.]+ s, ([\d.]+) fps", output)
+    summary = SUMMARY.search(output)
     memory = re.search(r"peak memory (\d+) MB", output)
-    if process.returncode or not fps or not memory:
+    if process.returncode or not summary or not memory:
         raise RuntimeError(f"run failed:\n{output[-2000:]}")
-    return float(fps[1]), float(memory[1])
+    return Run(float(summary[1]), float(summary[2]), float(memory[1]))
+
+
+def measure(name: str, frames: list[np.ndarray], repeats: int, folder: Path) -> list[str]:
+    """One table row: medians over `repeats` rounds of alone, end to end, and two cameras."""
+    alone, runs, pairs = [], [], []
+    for round_ in range(repeats):
+        one = write_profile(folder / f"{round_}-one", name, threads=2)
+        alone.append(detector_only_fps(one, frames))
+        runs.append(finish_run(start_run(one)))
+        halves = [write_profile(folder / f"{round_}-pair{i}", name, threads=1) for i in (0, 1)]
+        pair = [start_run(half) for half in halves]
+        pairs.append(sum(finish_run(process).fps for process in pair))
+        progress = f"alone {alone[-1]:.1f}, {runs[-1]}, two cameras {pairs[-1]:.1f}"
+        print(f"  {name} round {round_ + 1}: {progress}", flush=True)
+    e2e = statistics.median(r.fps for r in runs)
+    cells = [
+        statistics.median(alone),
+        e2e,
+        statistics.median(r.fps / a for r, a in zip(runs, alone, strict=True)),
+        statistics.median(r.detector_fps for r in runs),
+        statistics.median(r.fps / r.detector_fps for r in runs),
+        max(r.peak_mb for r in runs),
+        statistics.median(pairs),
+        statistics.median(pairs) / e2e,
+    ]
+    formats = ["{:.1f}", "{:.1f}", "{:.2f}", "{:.1f}", "{:.2f}", "{:.0f}", "{:.1f}", "{:.2f}"]
+    return [name, *(f.format(value) for f, value in zip(formats, cells, strict=True))]
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds per backend; figures are medians")
+    parser.add_argument("--backend", action="append", choices=list(BACKENDS), help="only these (repeatable)")
+    args = parser.parse_args()
     capture, frames = cv2.VideoCapture(str(VIDEO)), []
     while (frame := capture.read())[0]:
         frames.append(frame[1])
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"Command: {' '.join([Path(sys.executable).name, *sys.argv])}\n")
-    columns = ["backend", "detector-only fps", "end-to-end fps", "ratio", "worker peak RSS MB"]
-    columns += ["two cameras: total fps", "two cameras / one"]
-    print("| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|")
-    for name in BACKENDS:
-        with tempfile.TemporaryDirectory() as folder:
-            one = write_profile(Path(folder), name, threads=2)
-            alone = detector_only_fps(one, frames)
-            e2e, memory = finish_run(start_run(one))
-            half = write_profile(Path(folder), name, threads=1)
-            pair = [start_run(half), start_run(half)]
-            both = sum(finish_run(p)[0] for p in pair)
-        cells = [name, f"{alone:.1f}", f"{e2e:.1f}", f"{e2e / alone:.2f}", f"{memory:.0f}", f"{both:.1f}"]
-        print("| " + " | ".join([*cells, f"{both / e2e:.2f}"]) + " |", flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name in args.backend or BACKENDS:
+            rows.append(measure(name, frames, args.repeats, Path(folder) / name.replace(" ", "-")))
+    columns = ["backend", "detector alone fps", "end-to-end fps", "ratio", "detector in the run fps", "ratio in run"]
+    columns += ["worker peak RSS MB", "two cameras: total fps", "two cameras / one"]
+    print("\n| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
     return 0
 
 

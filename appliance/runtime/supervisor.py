@@ -65,6 +65,19 @@ class Worker:
     progress: tuple[int, int] | None = None
     first_frame_at: float | None = None
     last_frame_at: float | None = None
+    detect_seconds: float = 0.0  # time in the detector over every frame after the first
+
+    def summary(self) -> str | None:
+        """Throughput over the whole run, against the detector's own."""
+        if self.first_frame_at is None or self.last_frame_at is None or self.frames < 2:
+            return None
+        seconds = self.last_frame_at - self.first_frame_at
+        fps = (self.frames - 1) / seconds if seconds > 0 else 0.0
+        detector_fps = (self.frames - 1) / self.detect_seconds if self.detect_seconds > 0 else 0.0
+        return (
+            f"camera {self.camera.id}: {self.frames} frames in {seconds:.1f} s, {fps:.2f} fps; "
+            f"the detector alone: {detector_fps:.2f} fps"
+        )
 
 
 class Supervisor:
@@ -208,7 +221,10 @@ class Supervisor:
         worker.last_seen, worker.reported = time.monotonic(), True
         if isinstance(event, FrameResult):
             worker.frames += 1
-            worker.first_frame_at = worker.first_frame_at or worker.last_seen
+            if worker.first_frame_at is None:
+                worker.first_frame_at = worker.last_seen
+            else:
+                worker.detect_seconds += event.stage_seconds.get("detect", 0.0)
             worker.last_frame_at = worker.last_seen
             worker.online = True
             worker.counts = CameraCounts(event.people, event.people_in_violation)
@@ -371,10 +387,8 @@ class Supervisor:
         if self._progress is not None:
             self._progress.close()
         for worker in self.workers.values():
-            if worker.first_frame_at is not None and worker.last_frame_at is not None and worker.frames > 1:
-                seconds = worker.last_frame_at - worker.first_frame_at
-                fps = (worker.frames - 1) / seconds if seconds > 0 else 0.0
-                log.info("camera %s: %d frames in %.1f s, %.2f fps", worker.camera.id, worker.frames, seconds, fps)
+            if summary := worker.summary():
+                log.info(summary)
         self.event_log.close()
         log.info("stopped")
 

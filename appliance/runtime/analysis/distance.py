@@ -8,7 +8,6 @@ from typing import cast
 
 import numpy as np
 import numpy.typing as npt
-from scipy.spatial.distance import pdist, squareform
 
 from appliance.config.model import CalibrationPoint
 from appliance.geometry import Homography, fit_homography
@@ -62,8 +61,7 @@ class CalibratedDistance(DistanceMethod):
     def matrix(self, tracks: Sequence[Track]) -> Matrix:
         if len(tracks) < 2:
             return np.zeros((len(tracks), len(tracks)))
-        floor = self.homography.to_floor([t.foot_point for t in tracks])
-        return cast(Matrix, squareform(pdist(floor)))
+        return _euclidean(self.homography.to_floor([t.foot_point for t in tracks]))
 
 
 def create_distance_method(
@@ -85,4 +83,11 @@ def _boxes(tracks: Sequence[Track]) -> Matrix:
 def _pixel_distances(points: Matrix, boxes: Matrix) -> Matrix:
     if len(boxes) < 2:
         return np.zeros((len(boxes), len(boxes)))
-    return cast(Matrix, squareform(pdist(points)))
+    return _euclidean(points)
+
+
+def _euclidean(points: Matrix) -> Matrix:
+    """Distances between every two 2-D points (a broadcast: cheaper than scipy's pdist for a few
+    dozen points, and exactly symmetric)."""
+    offsets = points[:, None, :] - points[None, :, :]
+    return cast(Matrix, np.hypot(offsets[..., 0], offsets[..., 1]))

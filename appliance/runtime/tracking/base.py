@@ -29,9 +29,12 @@ class Tracker(ABC):
         """Advance one frame; return the confirmed people detected in it (lost ones are not)."""
 
 
-def box_iou(a: Sequence[Box], b: Sequence[Box]) -> npt.NDArray[np.float64]:
+BoxRows = Sequence[Box] | npt.NDArray[np.float64]
+
+
+def box_iou(a: BoxRows, b: BoxRows) -> npt.NDArray[np.float64]:
     """IoU of every box in `a` with every box in `b`."""
-    if not a or not b:
+    if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)))
     first, second = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     top_left = np.maximum(first[:, None, :2], second[None, :, :2])

@@ -1,10 +1,14 @@
 """The default tracker: a constant-velocity Kalman filter per person predicts where each box
 moves, and the Hungarian algorithm (scipy's linear_sum_assignment) matches predictions to
-detections by IoU, globally rather than greedily."""
+detections by IoU, globally rather than greedily.
+
+Every track's filter is advanced in one batch of array operations (states of N x 8, covariances
+of N x 8 x 8), so a crowded frame costs a few numpy calls rather than a few per person."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -14,60 +18,43 @@ from appliance.config.model import TrackerConfig
 from appliance.runtime.tracking.base import Tracker, box_iou
 from appliance.runtime.types import Box, Detection, Track
 
-Vector = npt.NDArray[np.float64]
+Array = npt.NDArray[np.float64]
 # Noise relative to the box height, as in DeepSORT: position 1/20, velocity 1/160 per frame.
 POSITION_NOISE, VELOCITY_NOISE = 1 / 20, 1 / 160
-TRANSITION = np.eye(8) + np.eye(8, k=4)  # state: cx, cy, w, h and their velocities
-MEASUREMENT = np.eye(4, 8)
+PROCESS_NOISE = np.array([POSITION_NOISE] * 4 + [VELOCITY_NOISE] * 4)
+INITIAL_SPREAD = np.array([2 * POSITION_NOISE] * 4 + [10 * VELOCITY_NOISE] * 4)
+TRANSITION = np.eye(8) + np.eye(8, k=4)  # state: cx, cy, w, h and their velocities; measured: the first 4
 
 
-class KalmanTrack:
-    """One person's box state (cx, cy, w, h, and velocities) and its uncertainty."""
+@dataclass
+class TrackInfo:
+    """What the tracker knows of a person besides the filter state."""
 
-    def __init__(self, track_id: int, detection: Detection) -> None:
-        self.track_id = track_id
-        self.state: Vector = np.concatenate([_xywh(detection.box), np.zeros(4)])
-        height = self.state[3]
-        spread = np.array([2 * POSITION_NOISE] * 4 + [10 * VELOCITY_NOISE] * 4) * height
-        self.covariance: Vector = np.diag(spread**2)
-        self.box, self.score = detection.box, detection.score
-        self.hits, self.missed, self.confirmed = 1, 0, False
-
-    def predict(self) -> Box:
-        height = self.state[3]
-        noise = np.diag((np.array([POSITION_NOISE] * 4 + [VELOCITY_NOISE] * 4) * height) ** 2)
-        self.state = TRANSITION @ self.state
-        self.state[2:4] = np.maximum(self.state[2:4], 1.0)
-        self.covariance = TRANSITION @ self.covariance @ TRANSITION.T + noise
-        return _xyxy(self.state[:4])
-
-    def correct(self, detection: Detection) -> None:
-        measurement = _xywh(detection.box)
-        noise = np.diag((POSITION_NOISE * self.state[3] * np.ones(4)) ** 2)
-        innovation_covariance = MEASUREMENT @ self.covariance @ MEASUREMENT.T + noise
-        gain = self.covariance @ MEASUREMENT.T @ np.linalg.inv(innovation_covariance)
-        self.state = self.state + gain @ (measurement - MEASUREMENT @ self.state)
-        self.covariance = (np.eye(8) - gain @ MEASUREMENT) @ self.covariance
-        self.box, self.score = detection.box, detection.score
-        self.hits, self.missed = self.hits + 1, 0
+    track_id: int
+    box: Box
+    score: float
+    hits: int = 1
+    missed: int = 0
+    confirmed: bool = False
 
 
 class KalmanTracker(Tracker):
     def __init__(self, config: TrackerConfig) -> None:
         super().__init__(config)
-        self.tracks: list[KalmanTrack] = []
+        self.tracks: list[TrackInfo] = []
+        self.states: Array = np.zeros((0, 8))
+        self.covariances: Array = np.zeros((0, 8, 8))
 
     def update(self, detections: Sequence[Detection]) -> list[Track]:
-        predicted = [track.predict() for track in self.tracks]
+        predicted = self._predict()
         matches, unmatched = self._assign(predicted, detections)
-        for row, column in matches:
-            self.tracks[row].correct(detections[column])
+        self._correct(matches, detections)
         matched_rows = {row for row, _ in matches}
         for row, track in enumerate(self.tracks):
             if row not in matched_rows:
                 track.missed += 1
-        self.tracks = [t for t in self.tracks if t.missed <= (self.config.max_lost if t.confirmed else 0)]
-        self.tracks += [KalmanTrack(self.new_id(), detections[column]) for column in unmatched]
+        self._keep([t.missed <= (self.config.max_lost if t.confirmed else 0) for t in self.tracks])
+        self._add([detections[column] for column in unmatched])
         reported = []
         for track in self.tracks:
             track.confirmed = track.confirmed or track.hits >= self.config.min_hits
@@ -75,22 +62,67 @@ class KalmanTracker(Tracker):
                 reported.append(Track(track.track_id, track.box, track.score, track.hits))
         return reported
 
-    def _assign(self, predicted: list[Box], detections: Sequence[Detection]) -> tuple[list[tuple[int, int]], list[int]]:
+    def _predict(self) -> Array:
+        """Advance every filter one frame; the predicted boxes (x1, y1, x2, y2)."""
+        noise = (PROCESS_NOISE * self.states[:, 3:4]) ** 2
+        self.states = self.states @ TRANSITION.T
+        self.states[:, 2:4] = np.maximum(self.states[:, 2:4], 1.0)
+        self.covariances = TRANSITION @ self.covariances @ TRANSITION.T + _diagonal(noise)
+        return _xyxy(self.states[:, :4])
+
+    def _correct(self, matches: list[tuple[int, int]], detections: Sequence[Detection]) -> None:
+        if not matches:
+            return
+        rows = np.array([row for row, _ in matches])
+        measured = _xywh(np.array([detections[column].box for _, column in matches], dtype=np.float64))
+        states, covariances = self.states[rows], self.covariances[rows]
+        noise = (POSITION_NOISE * states[:, 3:4] * np.ones(4)) ** 2
+        innovation_covariance = covariances[:, :4, :4] + _diagonal(noise)
+        gain = covariances[:, :, :4] @ np.linalg.inv(innovation_covariance)
+        self.states[rows] = states + (gain @ (measured - states[:, :4])[:, :, None])[:, :, 0]
+        self.covariances[rows] = covariances - gain @ covariances[:, :4, :]
+        for row, column in matches:
+            track, detection = self.tracks[row], detections[column]
+            track.box, track.score = detection.box, detection.score
+            track.hits, track.missed = track.hits + 1, 0
+
+    def _keep(self, keep: list[bool]) -> None:
+        mask = np.array(keep, dtype=bool)
+        self.tracks = [t for t, kept in zip(self.tracks, keep, strict=True) if kept]
+        self.states, self.covariances = self.states[mask], self.covariances[mask]
+
+    def _add(self, detections: list[Detection]) -> None:
+        if not detections:
+            return
+        boxes = _xywh(np.array([d.box for d in detections], dtype=np.float64))
+        states = np.concatenate([boxes, np.zeros_like(boxes)], axis=1)
+        self.states = np.concatenate([self.states, states])
+        self.covariances = np.concatenate([self.covariances, _diagonal((INITIAL_SPREAD * states[:, 3:4]) ** 2)])
+        self.tracks += [TrackInfo(self.new_id(), d.box, d.score) for d in detections]
+
+    def _assign(self, predicted: Array, detections: Sequence[Detection]) -> tuple[list[tuple[int, int]], list[int]]:
         """Matches (track row, detection column) maximising total IoU, each above the threshold."""
         ious = box_iou(predicted, [d.box for d in detections])
         if ious.size == 0:
             return [], list(range(len(detections)))
         rows, columns = linear_sum_assignment(-ious)
-        matches = [(r, c) for r, c in zip(rows, columns, strict=True) if ious[r, c] >= self.config.iou_threshold]
+        matches = [
+            (int(r), int(c)) for r, c in zip(rows, columns, strict=True) if ious[r, c] >= self.config.iou_threshold
+        ]
         matched = {c for _, c in matches}
         return matches, [c for c in range(len(detections)) if c not in matched]
 
 
-def _xywh(box: Box) -> Vector:
-    x1, y1, x2, y2 = box
-    return np.array([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1])
+def _diagonal(rows: Array) -> Array:
+    """A stack of diagonal matrices, one per row of `rows`."""
+    return rows[:, :, None] * np.eye(rows.shape[1])
 
 
-def _xyxy(state: Vector) -> Box:
-    cx, cy, w, h = (float(v) for v in state)
-    return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+def _xywh(boxes: Array) -> Array:
+    """(x1, y1, x2, y2) rows to (cx, cy, w, h)."""
+    return np.concatenate([(boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]], axis=1)
+
+
+def _xyxy(boxes: Array) -> Array:
+    """(cx, cy, w, h) rows to (x1, y1, x2, y2)."""
+    return np.concatenate([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2], axis=1)
