@@ -89,12 +89,15 @@ def frames(camera: str) -> str:
 
 
 def wait_for_exit(pid: int, timeout: float = 10) -> bool:
+    """Whether the process ends within `timeout`; an orphan that exited but that nobody reaped
+    yet (a zombie, where PID 1 is slow to reap) counts as ended."""
+
     def gone() -> bool:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
             return True
-        return False
+        return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
     return wait_until(gone, timeout)
 

@@ -162,6 +162,23 @@ def test_workers_stop_when_the_supervisor_is_killed(appliance: RunningAppliance)
     assert all(wait_for_exit(pid, timeout=15) for pid in workers)
 
 
+def test_workers_stop_when_a_hung_supervisor_is_killed(appliance: RunningAppliance) -> None:
+    """As systemd's watchdog does: the supervisor stops reading, the workers' event pipe fills,
+    then the supervisor is killed."""
+    assert appliance.wait_for_metric(frames("cam-a"), 5), appliance.log
+    workers = list(appliance.worker_pids().values())
+    appliance.process.send_signal(signal.SIGSTOP)
+    assert wait_until(lambda: any(blocked_on_pipe(pid) for pid in workers), 90)
+    appliance.process.kill()
+    assert all(wait_for_exit(pid, timeout=15) for pid in workers), appliance.log
+
+
+def blocked_on_pipe(pid: int) -> bool:
+    """Whether a thread of the process waits to write into a full pipe."""
+    tasks = Path(f"/proc/{pid}/task")
+    return any((task / "wchan").read_text().endswith("pipe_write") for task in tasks.iterdir())
+
+
 def test_a_stream_that_dies_is_reconnected_and_counted(data: Path, tmp_path: Path) -> None:
     server = MjpegServer(data / PETS_VIDEO).start()
     one_camera = profile_for(data, video=server.url).replace(f"  - {{id: cam-b, source: {server.url}}}\n", "")

@@ -46,4 +46,3 @@ def test_unit_hardening_rates_ok(unit: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert "Overall exposure level" in result.stdout
-

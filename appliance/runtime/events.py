@@ -18,6 +18,8 @@ from appliance.runtime.analysis.occupancy import AreaStatus
 from appliance.runtime.types import Box, ViolationEpisode
 
 log = logging.getLogger(__name__)
+ORPHAN_GRACE_S = 5.0
+EXIT_ORPHANED = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,17 +90,21 @@ Handler = Callable[[Event], None]
 
 
 def stop_when_orphaned(stop: threading.Event | StopEvent) -> None:
-    """In a child process: set `stop` if the supervisor dies without stopping us (kill -9)."""
+    """In a child process: set `stop` if the supervisor dies without stopping us (kill -9, or a
+    hung supervisor killed by the watchdog), and exit outright if stopping then hangs: with nobody
+    reading the event queue, its feeder can block on a full pipe for ever."""
     parent = os.getppid()
 
     def watch() -> None:
         # Polls rather than waits: a process that dies inside a multiprocessing Event's wait()
         # leaves a later set() in the supervisor blocked for ever.
-        while not stop.is_set():
+        while os.getppid() == parent:
             time.sleep(1.0)
-            if os.getppid() != parent:
-                log.warning("the supervisor is gone: stopping")
-                stop.set()
+        log.warning("the supervisor is gone: stopping")
+        stop.set()
+        time.sleep(ORPHAN_GRACE_S)
+        log.warning("still running %.0f s after the supervisor died: exiting", ORPHAN_GRACE_S)
+        os._exit(EXIT_ORPHANED)
 
     threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
