@@ -11,6 +11,7 @@ Cost: median ms per frame of filtering, tracking, distances and episodes on grou
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
@@ -116,6 +117,7 @@ def cost_row(sequence: str) -> str:
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"Command: {' '.join([Path(sys.executable).name, *sys.argv])}\n")
     print("| sequence | input | tracker | MOTA | IDF1 | ID switches |\n|---|---|---|---|---|---|")
