@@ -9,12 +9,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from appliance import __version__, modelstore
+from appliance import __version__, models
 from appliance.config import ProfileError, load_profile
 from appliance.config.schema import schema_path
-from appliance.config.secrets import REDACTOR
 from appliance.config.yamlio import dump_plain
-from appliance.runtime.models import sha256_of
+from appliance.logs import configure_logging
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -25,9 +24,7 @@ log = logging.getLogger("appliance")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command is _run and args.log_level is None:
-        args.log_level = _run_log_level(args)
-    _configure_logging(args.log_level or "warning")
+    configure_logging(args.log_level or "warning")
     command: Callable[[argparse.Namespace], int] = args.command
     return command(args)
 
@@ -95,12 +92,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_models_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    models = commands.add_parser(
+    models_command = commands.add_parser(
         "models",
         help="list and fetch known detector models",
         description="Known permissively licensed models, fetched from their official location into the model cache.",
     )
-    actions = models.add_subparsers(title="actions", metavar="ACTION", required=True)
+    actions = models_command.add_subparsers(title="actions", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="list the known models", description="List the known models.")
     listing.add_argument("--catalog", type=Path, help="a JSON catalog of this site's own models")
     listing.set_defaults(command=_models_list)
@@ -111,19 +108,10 @@ def _add_models_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         "Nothing unverified is ever left in the cache.",
     )
     fetch.add_argument("names", nargs="+", metavar="NAME")
-    fetch.add_argument(
-        "--cache", type=Path, default=modelstore.DEFAULT_CACHE, help="model cache (default: %(default)s)"
-    )
+    fetch.add_argument("--cache", type=Path, default=models.DEFAULT_CACHE, help="model cache (default: %(default)s)")
     fetch.add_argument("--mirror", help="base URL serving MIRROR/NAME/FILE instead of the official location")
     fetch.add_argument("--catalog", type=Path, help="a JSON catalog of this site's own models")
     fetch.set_defaults(command=_models_fetch)
-
-
-def _configure_logging(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(REDACTOR)
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -163,38 +151,30 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from appliance.runtime.supervisor import Supervisor  # the runtime's imports are heavy
+    from appliance.runtime.app import Runtime  # the runtime's imports are heavy
 
     try:
-        supervisor = Supervisor(args.profile, input_file=args.input, log_level=args.log_level.upper())
+        runtime = Runtime(args.profile, input_file=args.input, log_level=args.log_level)
     except ProfileError as error:
         print(error, file=sys.stderr)
         return EXIT_INVALID
     if args.input is not None and not args.input.is_file():
         print(f"{args.input}: no such file", file=sys.stderr)
         return EXIT_INVALID
-    if args.input is not None and not supervisor.profile.cameras:
+    if args.input is not None and not runtime.loaded.profile.cameras:
         print(f"{args.profile}: --input uses the first camera's settings, and the profile has none", file=sys.stderr)
         return EXIT_INVALID
-    return supervisor.run()
+    return runtime.run()
 
 
-def _run_log_level(args: argparse.Namespace) -> str:
-    """The profile's logging.level, for `run` without --log-level."""
-    try:
-        return load_profile(args.profile).profile.logging.level
-    except ProfileError:
-        return "info"
-
-
-def _catalog(path: Path | None) -> dict[str, modelstore.KnownModel]:
-    return modelstore.load_catalog(path) if path else modelstore.CATALOG
+def _catalog(path: Path | None) -> dict[str, models.KnownModel]:
+    return models.load_catalog(path) if path else models.CATALOG
 
 
 def _models_list(args: argparse.Namespace) -> int:
     try:
         catalog = _catalog(args.catalog)
-    except modelstore.FetchError as error:
+    except models.FetchError as error:
         print(error, file=sys.stderr)
         return EXIT_INVALID
     for model in catalog.values():
@@ -212,12 +192,12 @@ def _models_fetch(args: argparse.Namespace) -> int:
             return EXIT_INVALID
         for name in args.names:
             model = catalog[name]
-            path = modelstore.fetch(model, args.cache, mirror=args.mirror, progress=_Progress())
+            path = models.fetch(model, args.cache, mirror=args.mirror, progress=_Progress())
             print(
                 f"{name}: {path}\n  detector: {{backend: {model.backend}, class_id: {model.class_id}, "
-                f"model: {{path: {path}, sha256: {sha256_of(path)}}}}}"
+                f"model: {{path: {path}, sha256: {models.sha256_of(path)}}}}}"
             )
-    except modelstore.FetchError as error:
+    except models.FetchError as error:
         print(error, file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK

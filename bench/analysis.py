@@ -24,17 +24,17 @@ import cv2
 import numpy as np
 
 from appliance.config import load_profile
-from appliance.evaluation import (
-    distance_errors,
-    fit_floor_homography,
-    load_mot_ground_truth,
-    score_tracking,
-)
 from appliance.runtime.analysis.analyzer import CameraAnalyzer
 from appliance.runtime.analysis.distance import CalibratedDistance, CenterPointsDistance, FourCornersDistance
 from appliance.runtime.detectors import create_detector
 from appliance.runtime.tracking import create_tracker
 from appliance.runtime.types import Detection
+from evaluation import (
+    distance_errors,
+    fit_floor_homography,
+    load_mot_ground_truth,
+    score_tracking,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("APPLIANCE_TEST_DATA", REPO.parent / "shared" / "data"))

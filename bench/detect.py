@@ -27,8 +27,8 @@ from pathlib import Path
 import cv2
 
 from appliance.config import load_profile
-from appliance.evaluation import DetectionScore, load_mot_ground_truth
 from appliance.runtime.detectors import create_detector
+from evaluation import DetectionScore, load_mot_ground_truth
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("APPLIANCE_TEST_DATA", REPO.parent / "shared" / "data"))

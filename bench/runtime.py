@@ -1,5 +1,5 @@
 """Runtime benchmark: end-to-end FPS of `appliance run --input` against the detector alone, two
-cameras against one, and memory per worker.
+cameras against one, memory per worker, and the supervisor's own CPU time per frame.
 
     .venv/bin/python bench/runtime.py [--repeats 3] [--backend NAME ...]
 
@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,7 @@ storage: {{data_dir: {data_dir}}}
 metrics: {{listen: "127.0.0.1:{port}"}}
 api: {{enabled: false}}
 """
-SUMMARY = re.compile(r"camera cam: \d+ frames in [\d.]+ s, ([\d.]+) fps; the detector alone: ([\d.]+) fps")
+SUMMARY = re.compile(r"camera cam: (\d+) frames in [\d.]+ s, ([\d.]+) fps; the detector alone: ([\d.]+) fps")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Run:
     fps: float
     detector_fps: float  # the detect stage inside the same run
     peak_mb: float
+    supervisor_ms_per_frame: float  # CPU time of the supervisor process (not its workers) per frame
 
 
 def free_port() -> int:
@@ -110,13 +112,33 @@ def start_run(profile: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of one process (its children not included)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def finish_run(process: subprocess.Popen[str]) -> Run:
-    output, _ = process.communicate(timeout=1800)
+    """Wait for the run, sampling the supervisor's CPU time until it exits."""
+    chunks: list[str] = []
+    assert process.stdout is not None
+    reader = threading.Thread(target=lambda: chunks.extend(process.stdout or ()), daemon=True)
+    reader.start()
+    supervisor_cpu = 0.0
+    while process.poll() is None:
+        supervisor_cpu = cpu_seconds(process.pid) or supervisor_cpu
+        time.sleep(0.1)
+    reader.join(30)
+    output = "".join(chunks)
     summary = SUMMARY.search(output)
     memory = re.search(r"peak memory (\d+) MB", output)
     if process.returncode or not summary or not memory:
         raise RuntimeError(f"run failed:\n{output[-2000:]}")
-    return Run(float(summary[1]), float(summary[2]), float(memory[1]))
+    frames, fps, detector_fps = int(summary[1]), float(summary[2]), float(summary[3])
+    return Run(fps, detector_fps, float(memory[1]), 1000 * supervisor_cpu / frames)
 
 
 def measure(name: str, frames: list[np.ndarray], repeats: int, folder: Path) -> list[str]:
@@ -139,10 +161,11 @@ def measure(name: str, frames: list[np.ndarray], repeats: int, folder: Path) -> 
         statistics.median(r.detector_fps for r in runs),
         statistics.median(r.fps / r.detector_fps for r in runs),
         max(r.peak_mb for r in runs),
+        statistics.median(r.supervisor_ms_per_frame for r in runs),
         statistics.median(pairs),
         statistics.median(pairs) / e2e,
     ]
-    formats = ["{:.1f}", "{:.1f}", "{:.2f}", "{:.1f}", "{:.2f}", "{:.0f}", "{:.1f}", "{:.2f}"]
+    formats = ["{:.1f}", "{:.1f}", "{:.2f}", "{:.1f}", "{:.2f}", "{:.0f}", "{:.2f}", "{:.1f}", "{:.2f}"]
     return [name, *(f.format(value) for f, value in zip(formats, cells, strict=True))]
 
 
@@ -161,7 +184,7 @@ def main() -> int:
         for name in args.backend or BACKENDS:
             rows.append(measure(name, frames, args.repeats, Path(folder) / name.replace(" ", "-")))
     columns = ["backend", "detector alone fps", "end-to-end fps", "ratio", "detector in the run fps", "ratio in run"]
-    columns += ["worker peak RSS MB", "two cameras: total fps", "two cameras / one"]
+    columns += ["worker peak RSS MB", "supervisor CPU ms/frame", "two cameras: total fps", "two cameras / one"]
     print("\n| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|")
     for row in rows:
         print("| " + " | ".join(row) + " |")

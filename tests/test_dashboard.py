@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import re
 
+from appliance.config import load_profile
 from appliance.runtime.outputs.metrics import Metrics
-from tests.conftest import REPO
+from appliance.runtime.state import RuntimeState
+from tests.conftest import PROFILES, REPO
 
 
 def exported_names() -> set[str]:
-    metrics = Metrics("test", "none")
+    loaded = load_profile(PROFILES / "x86.yaml")
+    metrics = Metrics(loaded, RuntimeState(loaded))
     names = set()
     for family in metrics.registry.collect():
         names.update(sample.name for sample in family.samples)

@@ -14,11 +14,11 @@ import pytest
 
 from appliance.config import load_profile
 from appliance.config.model import DetectorConfig
-from appliance.evaluation import DetectionScore, load_mot_ground_truth
+from appliance.models import ModelError
 from appliance.runtime.detectors import DetectorError, create_detector
 from appliance.runtime.detectors.heads import infer_architecture
-from appliance.runtime.models import ModelError
 from appliance.runtime.types import Image
+from evaluation import DetectionScore, load_mot_ground_truth
 from tests.conftest import PETS_TRUTH, PETS_VIDEO, PROFILES, read_frames
 
 FRAME_NUMBERS = range(1, 795, 40)  # 20 frames across the sequence
@@ -182,16 +182,6 @@ def test_corrupt_model_file_is_a_clear_error(tmp_path: Path) -> None:
     config = replace(base, backend="onnxruntime", model=replace(base.model, path=str(corrupt)))
     with pytest.raises(DetectorError, match=r"ONNX Runtime cannot load .*corrupt.onnx"):
         create_detector(config)
-
-
-def test_relative_model_path_is_relative_to_the_profile(data: Path, tmp_path: Path) -> None:
-    base = base_config()
-    model = data / "models" / "yolox_nano_onnx" / "yolox_nano.onnx"
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "yolox.onnx").symlink_to(model.resolve())
-    config = replace(base, backend="onnxruntime", model=replace(base.model, path="models/yolox.onnx"))
-    detector = create_detector(config, profile_dir=tmp_path)
-    assert detector.model_path == tmp_path / "models" / "yolox.onnx"
 
 
 def test_edge_tpu_model_on_the_cpu_backend_names_the_right_backend(data: Path) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.evaluation import distance_errors, fit_floor_homography, load_mot_ground_truth
 from appliance.geometry import fit_homography
 from appliance.runtime.analysis.distance import CalibratedDistance, CenterPointsDistance, FourCornersDistance
+from evaluation import distance_errors, fit_floor_homography, load_mot_ground_truth
 
 TRUTH = {
     "PETS09-S2L1": "sequences/PETS09-S2L1/gt/gt.txt",

@@ -10,11 +10,11 @@ import numpy as np
 
 from appliance.config import load_profile
 from appliance.config.model import AnonymizerConfig, BoxFilterConfig
-from appliance.evaluation import load_mot_ground_truth
 from appliance.runtime.analysis.analyzer import CameraAnalyzer
-from appliance.runtime.analysis.anonymizer import anonymize, head_region
-from appliance.runtime.filtering import RegionOfInterest, filter_detections
+from appliance.runtime.analysis.filtering import RegionOfInterest, select_people
+from appliance.runtime.outputs.anonymizer import anonymize, head_region
 from appliance.runtime.types import Detection
+from evaluation import load_mot_ground_truth
 from tests.conftest import PETS_TRUTH, PETS_VIDEO, PROFILES, read_frames
 
 NO_LIMITS = BoxFilterConfig(None, None, None, None)
@@ -25,29 +25,16 @@ def test_roi_keeps_people_whose_feet_are_inside() -> None:
     feet_inside = Detection((50, 20, 90, 150), 0.9, 0)  # head outside, feet inside
     feet_outside = Detection((50, 200, 90, 350), 0.9, 0)  # head inside, feet outside
     on_the_edge = Detection((180, 100, 220, 300), 0.9, 0)
-    kept = filter_detections(
-        [feet_inside, feet_outside, on_the_edge], class_id=0, min_score=0.5, nms_iou=0.5, box_filter=NO_LIMITS, roi=roi
-    )
+    kept = select_people([feet_inside, feet_outside, on_the_edge], box_filter=NO_LIMITS, roi=roi)
     assert kept == [feet_inside, on_the_edge]
 
 
-def test_class_score_overlap_and_size_filters() -> None:
+def test_size_filters() -> None:
     person = Detection((100, 100, 140, 200), 0.9, 0)
-    duplicate = Detection((102, 101, 141, 202), 0.8, 0)
-    bus = Detection((300, 100, 600, 300), 0.9, 5)
-    unsure = Detection((400, 100, 440, 200), 0.3, 0)
     tiny = Detection((500, 100, 505, 110), 0.9, 0)
     giant = Detection((0, 0, 700, 570), 0.9, 0)
     limits = BoxFilterConfig(min_height_px=20, max_height_px=400, min_width_px=None, max_width_px=None)
-    kept = filter_detections(
-        [person, duplicate, bus, unsure, tiny, giant],
-        class_id=0,
-        min_score=0.5,
-        nms_iou=0.5,
-        box_filter=limits,
-        roi=None,
-    )
-    assert kept == [person]
+    assert select_people([person, tiny, giant], box_filter=limits, roi=None) == [person]
 
 
 def test_camera_analyzer_counts_people_and_violations_on_real_ground_truth(data: Path) -> None:

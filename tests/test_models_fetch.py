@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance import modelstore
-from appliance.runtime.models import sha256_of
+from appliance import models as modelstore
+from appliance.models import sha256_of
 from tests.conftest import run_cli
 from tests.servers import free_port
 

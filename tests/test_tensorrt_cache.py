@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from appliance.runtime.detectors.tensorrt import EngineCache, EngineKey
+from appliance.runtime.detectors.backends.tensorrt import EngineCache, EngineKey
 
 KEY = EngineKey(
     "d39bee73564e338080378b0ad567fbb40e818b55bbfaf971de82a0267ed16b8a",

@@ -9,10 +9,10 @@ import pytest
 
 from appliance.config import load_profile
 from appliance.config.model import TrackerConfig
-from appliance.evaluation import TrackingScore, load_mot_ground_truth, score_tracking
 from appliance.runtime.detectors import create_detector
 from appliance.runtime.tracking import create_tracker
 from appliance.runtime.types import Detection
+from evaluation import TrackingScore, load_mot_ground_truth, score_tracking
 from tests.conftest import PROFILES
 
 SEQUENCES = {

@@ -12,6 +12,7 @@ import dacite
 from appliance.config.errors import JsonPath, ProfileError
 from appliance.config.merge import load_merged
 from appliance.config.model import Profile
+from appliance.config.paths import absolute_paths, url_secrets
 from appliance.config.rules import check_rules
 from appliance.config.schema import (
     fill_defaults,
@@ -34,6 +35,7 @@ class LoadedProfile:
     files: tuple[Path, ...]
     data: dict[str, Any]
     secrets: frozenset[JsonPath]
+    secret_values: frozenset[str]  # the values at `secrets`, and passwords inside camera URLs
     profile: Profile
 
     @property
@@ -42,13 +44,14 @@ class LoadedProfile:
 
     def masked_data(self) -> dict[str, Any]:
         """The resolved data, defaults filled in, every secret masked: safe to print."""
-        return masked(self.data, self.secrets)
+        return masked(self.data, self.secrets, self.secret_values)
 
 
-def load_profile(path: Path) -> LoadedProfile:
-    """Load and check `path`; raise ProfileError with every issue found."""
+def load_profile(path: Path, text: str | None = None) -> LoadedProfile:
+    """Load and check `path` (or `text` as if it were in `path`); raise ProfileError with every
+    issue found. Paths in the result are absolute."""
     schema = profile_schema()
-    merged = load_merged(path)
+    merged = load_merged(path, text)
     reference_issues, from_files = resolve_references(merged)
     issues = [*reference_issues, *resolve_secret_files(schema, merged)]
     issues += validate(schema, merged)
@@ -56,12 +59,14 @@ def load_profile(path: Path) -> LoadedProfile:
     issues += check_rules(merged.data, merged)
     if issues:
         raise ProfileError(issues)
+    absolute_paths(schema, merged)
     data = in_schema_order(schema, merged.data)
     secrets = frozenset(secret_paths(schema, data) | from_files)
-    REDACTOR.register(_values_at(data, secrets))
+    values = frozenset(_values_at(data, secrets)) | url_secrets(data)
+    REDACTOR.register(values)
     profile = dacite.from_dict(Profile, data, config=_DACITE)
     log.debug("loaded profile %s from %s", path, ", ".join(str(f) for f in merged.files))
-    return LoadedProfile(path, tuple(merged.files), data, secrets, profile)
+    return LoadedProfile(path, tuple(merged.files), data, secrets, values, profile)
 
 
 def _values_at(data: dict[str, Any], paths: frozenset[JsonPath]) -> list[str]:

@@ -31,13 +31,13 @@ class MergedProfile:
         return self.value_locations.get(path, Location(str(self.files[-1])))
 
 
-def load_merged(path: Path) -> MergedProfile:
-    """Load `path` and, depth first, every profile it extends."""
-    return _load(path, chain=())
+def load_merged(path: Path, text: str | None = None) -> MergedProfile:
+    """Load `path` (or `text` as if it were in `path`) and, depth first, every profile it extends."""
+    return _load(path, chain=(), text=text)
 
 
-def _load(path: Path, chain: tuple[Path, ...]) -> MergedProfile:
-    document = ProfileDocument.load(path)
+def _load(path: Path, chain: tuple[Path, ...], text: str | None = None) -> MergedProfile:
+    document = ProfileDocument.load(path, text)
     bases = _base_paths(document)
     merged = MergedProfile(data={})
     for base_path in bases:

@@ -12,19 +12,12 @@ from urllib.parse import urlsplit
 
 from appliance.config.errors import JsonPath, ProfileIssue
 from appliance.config.merge import MergedProfile
+from appliance.config.schema import profile_schema, resolve
 from appliance.geometry import calibration_problem, polygon_problem
+from appliance.runtime.detectors.registry import COMMON_SETTINGS, Backend, backends
 
 Finding = tuple[JsonPath, str]
 NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
-MODEL_SUFFIXES = {
-    "opencv": (".onnx",),
-    "onnxruntime": (".onnx",),
-    "openvino": (".xml", ".onnx"),
-    "tflite": (".tflite",),
-    "edgetpu": (".tflite",),
-    "tensorrt": (".onnx", ".engine", ".plan"),
-    "ultralytics": (".pt", ".onnx"),
-}
 
 
 def check_rules(data: dict[str, Any], merged: MergedProfile) -> list[ProfileIssue]:
@@ -133,19 +126,39 @@ def model_file(data: dict[str, Any]) -> Iterator[Finding]:
     detector = data.get("detector")
     if not isinstance(detector, dict) or not isinstance(detector.get("model"), dict):
         return
-    model = detector["model"]
-    backend, path = detector.get("backend"), model.get("path")
-    suffixes = MODEL_SUFFIXES.get(str(backend))
-    if suffixes is None:
+    backend = _backend(detector)
+    if backend is None:
         return
-    if path is None and backend != "opencv":
-        yield ("detector", "model", "path"), f"the '{backend}' backend needs a model file"
-    elif isinstance(path, str) and PurePosixPath(path).suffix.lower() not in suffixes:
-        expected = " or ".join(suffixes)
+    path = detector["model"].get("path")
+    if path is None and backend.model_required:
+        yield ("detector", "model", "path"), f"the '{backend.name}' backend needs a model file"
+    elif isinstance(path, str) and PurePosixPath(path).suffix.lower() not in backend.model_suffixes:
+        expected = " or ".join(backend.model_suffixes)
         yield (
             ("detector", "model", "path"),
-            f"the '{backend}' backend loads {expected} files, not '{path}'",
+            f"the '{backend.name}' backend loads {expected} files, not '{path}'",
         )
+
+
+def backend_settings(data: dict[str, Any]) -> Iterator[Finding]:
+    """A detector setting changed from its default that the chosen backend does not read."""
+    detector = data.get("detector")
+    if not isinstance(detector, dict) or (backend := _backend(detector)) is None:
+        return
+    schema = profile_schema()
+    properties = resolve(schema, schema["properties"]["detector"])["properties"]
+    for key, value in detector.items():
+        if key in COMMON_SETTINGS or key in backend.settings or value == properties.get(key, {}).get("default"):
+            continue
+        users = [b.name for b in backends().values() if key in b.settings]
+        yield (
+            ("detector", key),
+            f"the '{backend.name}' backend does not use this setting (used by: {', '.join(users) or 'none'})",
+        )
+
+
+def _backend(detector: dict[str, Any]) -> Backend | None:
+    return backends().get(str(detector.get("backend")))
 
 
 def tls_pairs(data: dict[str, Any]) -> Iterator[Finding]:
@@ -185,6 +198,7 @@ RULES: tuple[Callable[[dict[str, Any]], Iterator[Finding]], ...] = (
     roi_polygons,
     calibrations,
     model_file,
+    backend_settings,
     tls_pairs,
     listen_ports,
 )

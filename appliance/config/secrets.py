@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import logging
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -19,26 +18,29 @@ REFERENCE = re.compile(r"\$\{(?P<scheme>[A-Za-z_]\w*):(?P<target>[^}]*)\}")
 _SECRET_FILE_SUFFIX = "_file"
 
 
-class SecretRedactor(logging.Filter):
-    """Replaces every registered secret value in log records with the mask."""
+class SecretRedactor:
+    """The secrets this process knows, and text with each of them replaced by the mask."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self._secrets: set[str] = set()
+        self._secrets: list[str] = []
+
+    @property
+    def active(self) -> bool:
+        return bool(self._secrets)
+
+    @property
+    def values(self) -> frozenset[str]:
+        return frozenset(self._secrets)
 
     def register(self, values: Iterable[str]) -> None:
-        self._secrets.update(value for value in values if value)
+        known = set(self._secrets) | {value for value in values if value}
+        self._secrets = sorted(known, key=len, reverse=True)  # longest first: no partial leftovers
 
     def redact(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, MASK)
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
         return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            record.msg = self.redact(record.getMessage())
-            record.args = None
-        return True
 
 
 REDACTOR = SecretRedactor()
@@ -96,8 +98,9 @@ def resolve_secret_files(schema: Schema, merged: MergedProfile) -> list[ProfileI
     return issues
 
 
-def masked(data: dict[str, Any], paths: Iterable[JsonPath]) -> dict[str, Any]:
-    """A copy of `data` with the value at each path replaced by the mask."""
+def masked(data: dict[str, Any], paths: Iterable[JsonPath], values: Iterable[str] = ()) -> dict[str, Any]:
+    """A copy of `data` with the value at each path replaced by the mask, and each of `values`
+    masked wherever it appears inside a string (a password in a URL)."""
     result = copy.deepcopy(data)
     for path in paths:
         parent: Any = result
@@ -105,6 +108,9 @@ def masked(data: dict[str, Any], paths: Iterable[JsonPath]) -> dict[str, Any]:
             parent = parent[part]
         if parent[path[-1]] is not None:
             parent[path[-1]] = MASK
+    redactor = SecretRedactor()
+    redactor.register(values)
+    _map_strings(result, (), lambda _path, text: redactor.redact(text), only_references=False)
     return result
 
 
@@ -125,11 +131,14 @@ def _issue(merged: MergedProfile, path: JsonPath, message: str) -> ProfileIssue:
     return ProfileIssue(merged.location(path), path, message)
 
 
-def _map_strings(node: Any, path: JsonPath, change: Callable[[JsonPath, str], str]) -> None:
+def _map_strings(
+    node: Any, path: JsonPath, change: Callable[[JsonPath, str], str], *, only_references: bool = True
+) -> None:
     items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     for key, value in list(items):
         here = (*path, key)
-        if isinstance(value, str) and "${" in value:
-            node[key] = change(here, value)
+        if isinstance(value, str):
+            if not only_references or "${" in value:
+                node[key] = change(here, value)
         else:
-            _map_strings(value, here, change)
+            _map_strings(value, here, change, only_references=only_references)

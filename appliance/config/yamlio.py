@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,9 +37,10 @@ class ProfileDocument:
     explicit_start: bool = False
 
     @classmethod
-    def load(cls, path: Path) -> ProfileDocument:
-        """Read and parse `path`; raise ProfileError naming every problem found."""
-        text = _read_text(path)
+    def load(cls, path: Path, text: str | None = None) -> ProfileDocument:
+        """Read and parse `path` (or `text` as if it were in `path`); raise ProfileError naming
+        every problem found."""
+        text = _read_text(path) if text is None else _checked_text(str(path), text)
         try:
             data = _round_trip_yaml().load(text)
         except MarkedYAMLError as error:
@@ -66,10 +69,7 @@ class ProfileDocument:
 
     def save(self, path: Path | None = None) -> None:
         """Write the document atomically to `path` (default: where it was read from)."""
-        target = path or self.path
-        temporary = target.with_name(f".{target.name}.tmp")
-        temporary.write_text(self.dumps(), encoding="utf-8")
-        temporary.replace(target)
+        write_atomically(path or self.path, self.dumps())
 
     def _index(self, node: Any, path: JsonPath) -> None:
         file = str(self.path)
@@ -86,6 +86,35 @@ class ProfileDocument:
                 line, col = node.lc.item(index)
                 self.value_locations[(*path, index)] = Location(file, line + 1, col + 1)
                 self._index(item, (*path, index))
+
+
+def previous_version(path: Path) -> Path:
+    """Where `write_atomically` keeps the version a write replaced."""
+    return path.with_name(f"{path.name}.previous")
+
+
+def write_atomically(path: Path, text: str, *, keep_previous: bool = False) -> None:
+    """Replace `path` with `text` so that a crash at any point leaves the old file or the new one,
+    never a mix: a temporary file beside it, fsynced, renamed over it, the folder fsynced. With
+    `keep_previous`, the replaced version stays in `previous_version(path)`."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    with temporary.open("w", encoding="utf-8") as stream:
+        stream.write(text)
+        stream.flush()
+        os.fsync(stream.fileno())
+    exists = path.exists()
+    if exists:
+        shutil.copymode(path, temporary)
+    if keep_previous and exists:
+        previous = previous_version(path)
+        previous.unlink(missing_ok=True)
+        os.link(path, previous)
+    temporary.replace(path)
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def dump_plain(data: Any) -> str:
@@ -168,6 +197,14 @@ def _read_text(path: Path) -> str:
         line = raw[: error.start].count(b"\n") + 1
         message = f"not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start})"
         raise ProfileError([ProfileIssue(Location(file, line, 1), (), message)]) from None
+    return _checked_text(file, text)
+
+
+def _checked_text(file: str, text: str) -> str:
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_PROFILE_BYTES:
+        message = f"profile is {size} bytes; a profile may be at most {MAX_PROFILE_BYTES} bytes"
+        raise ProfileError([ProfileIssue(Location(file), (), message)])
     tab_issues = _indentation_tabs(file, text)
     if tab_issues:
         raise ProfileError(tab_issues)

@@ -1,25 +1,14 @@
-"""The internal event stream: what camera workers report, and the bus outputs subscribe to.
-
-Events cross the process boundary from workers to the supervisor, so they are small picklable
-records; outputs (metrics, event log, console, later MQTT and the API) subscribe to the bus and
-never touch the pipeline."""
+"""The runtime's events: what camera workers report and what the supervisor, the state and the
+profile-change path announce. Small picklable records (workers' events cross a process
+boundary); outputs receive them on the bus and turn them into JSON with `serialize`."""
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from multiprocessing.synchronize import Event as StopEvent
+from typing import Literal
 
-from appliance.runtime.analysis.occupancy import AreaStatus
 from appliance.runtime.types import Box, ViolationEpisode
-
-log = logging.getLogger(__name__)
-ORPHAN_GRACE_S = 5.0
-EXIT_ORPHANED = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +49,7 @@ class CameraStatus:
 @dataclass(frozen=True, slots=True)
 class EpisodeEvent:
     episode: ViolationEpisode
-    kind: str  # "started" or "ended"
+    kind: Literal["started", "ended"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,59 +58,61 @@ class WorkerFailed:
 
     camera_id: str
     message: str
+    timestamp: float = field(default_factory=time.time)
+
+
+LifecycleKind = Literal["worker_started", "worker_restarting", "camera_failed", "camera_stopped"]
+
+
+@dataclass(frozen=True, slots=True)
+class CameraLifecycle:
+    """The supervisor started, is restarting, gave up on, or stopped a camera's worker."""
+
+    kind: LifecycleKind
+    camera_id: str
+    reason: str = ""
+    timestamp: float = field(default_factory=time.time)
 
 
 @dataclass(frozen=True, slots=True)
 class AreaUpdate:
-    status: AreaStatus
+    """An area's counts after one of its cameras reported a frame."""
+
+    area_id: str
+    timestamp: float  # of the frame that changed it
+    people: int
+    people_in_violation: int
+    cameras_reporting: int  # cameras of the area that gave counts (offline ones do not)
+    threshold: int | None
+    over_threshold: bool
+    environment_score: float
 
 
 @dataclass(frozen=True, slots=True)
-class SupervisorEvent:
-    """Worker lifecycle and configuration changes, from the supervisor itself."""
+class AreaAlert:
+    """An area went over its occupancy threshold, or met its violation alert rule."""
 
-    kind: str  # worker_started, worker_restarting, camera_failed, config_applied, config_rejected
-    camera_id: str | None = None
-    detail: str = ""
-
-
-Event = FrameResult | CameraStatus | EpisodeEvent | WorkerFailed | AreaUpdate | SupervisorEvent
-Handler = Callable[[Event], None]
-
-
-def stop_when_orphaned(stop: threading.Event | StopEvent) -> None:
-    """In a child process: set `stop` if the supervisor dies without stopping us (kill -9, or a
-    hung supervisor killed by the watchdog), and exit outright if stopping then hangs: with nobody
-    reading the event queue, its feeder can block on a full pipe for ever."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        # Polls rather than waits: a process that dies inside a multiprocessing Event's wait()
-        # leaves a later set() in the supervisor blocked for ever.
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        log.warning("the supervisor is gone: stopping")
-        stop.set()
-        time.sleep(ORPHAN_GRACE_S)
-        log.warning("still running %.0f s after the supervisor died: exiting", ORPHAN_GRACE_S)
-        os._exit(EXIT_ORPHANED)
-
-    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+    area_id: str
+    kind: Literal["occupancy", "violation"]
+    timestamp: float
+    people: int
+    people_in_violation: int
+    detail: str
 
 
-class EventBus:
-    """Synchronous publish/subscribe inside the supervisor; a failing subscriber is logged and
-    never stops the others."""
+@dataclass(frozen=True, slots=True)
+class ConfigChanged:
+    """A profile change applied (with what restarted) or rejected (with why)."""
 
-    def __init__(self) -> None:
-        self._handlers: list[Handler] = []
+    kind: Literal["applied", "rejected"]
+    generation: int
+    source: str  # reload, file, api, mqtt, ota
+    restarted: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    timestamp: float = field(default_factory=time.time)
 
-    def subscribe(self, handler: Handler) -> None:
-        self._handlers.append(handler)
 
-    def publish(self, event: Event) -> None:
-        for handler in self._handlers:
-            try:
-                handler(event)
-            except Exception:
-                log.exception("output %r failed on %s", handler, type(event).__name__)
+WorkerEvent = FrameResult | CameraStatus | EpisodeEvent | WorkerFailed
+Event = WorkerEvent | CameraLifecycle | AreaUpdate | AreaAlert | ConfigChanged

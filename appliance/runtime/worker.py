@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import resource
-import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,19 +14,12 @@ from multiprocessing.synchronize import Event as StopEvent
 from pathlib import Path
 
 from appliance.config.model import Profile
+from appliance.models import ModelError
 from appliance.runtime.analysis.analyzer import CameraAnalyzer
-from appliance.runtime.detector_service import RemoteDetector
 from appliance.runtime.detectors import Detector, DetectorError, create_detector
-from appliance.runtime.events import (
-    CameraStatus,
-    EpisodeEvent,
-    Event,
-    FrameResult,
-    TrackRecord,
-    WorkerFailed,
-    stop_when_orphaned,
-)
-from appliance.runtime.models import ModelError, model_path_for
+from appliance.runtime.detectors.remote import RemoteDetector
+from appliance.runtime.events import CameraStatus, EpisodeEvent, FrameResult, TrackRecord, WorkerEvent, WorkerFailed
+from appliance.runtime.processes import ChildSetup, start_child
 from appliance.runtime.sources import FileSource, FrameSource, SourceError, open_source
 from appliance.runtime.types import Track
 
@@ -41,23 +33,17 @@ EXIT_FAILED = 3
 class WorkerSpec:
     """Everything a worker process needs; picklable."""
 
-    profile: Profile
+    profile: Profile  # paths in it are absolute
     camera_id: str
-    profile_dir: Path
+    setup: ChildSetup
     realtime: bool = True  # files at their own rate; False: as fast as possible (historical mode)
     source_override: str | None = None  # historical mode: this file instead of the camera's source
-    log_level: str = "INFO"
     detector_address: str | None = None  # the shared detector service's socket, when there is one
 
 
-def run_worker(spec: WorkerSpec, events: Queue[Event], stop: StopEvent) -> None:
+def run_worker(spec: WorkerSpec, events: Queue[WorkerEvent], stop: StopEvent) -> None:
     """Process entry point: run the camera until `stop` is set or its file ends."""
-    logging.basicConfig(
-        level=spec.log_level, format=f"%(asctime)s %(levelname)s [{spec.camera_id}] %(name)s: %(message)s"
-    )
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop_when_orphaned(stop)
+    start_child(spec.camera_id, spec.setup, stop)
     try:
         CameraWorker(spec, events, stop).run()
     except (DetectorError, ModelError, SourceError) as error:
@@ -70,22 +56,22 @@ def run_worker(spec: WorkerSpec, events: Queue[Event], stop: StopEvent) -> None:
 
 
 class CameraWorker:
-    def __init__(self, spec: WorkerSpec, events: Queue[Event], stop: StopEvent) -> None:
+    def __init__(self, spec: WorkerSpec, events: Queue[WorkerEvent], stop: StopEvent) -> None:
         profile = spec.profile
         camera = profile.camera(spec.camera_id)
         self.camera_id = camera.id
         self.events, self.stop = events, stop
         self.sample_interval_s = profile.storage.event_log.sample_interval_s
-        cache = (model_path_for(profile.storage.data_dir, spec.profile_dir) or Path()) / "engines"
         self.detector: Detector | RemoteDetector = (
             RemoteDetector(spec.detector_address)
             if spec.detector_address
-            else create_detector(profile.detector, spec.profile_dir, cache_dir=cache)
+            else create_detector(profile.detector, cache_dir=Path(profile.storage.data_dir) / "engines")
         )
         self.analyzer = CameraAnalyzer(profile, camera.id)
         self.source: FrameSource = open_source(
-            camera.id, spec.source_override or camera.source, realtime=spec.realtime, base_dir=spec.profile_dir
-        )
+            camera.id, spec.source_override or camera.source, realtime=spec.realtime,
+            fps_cap=camera.fps_cap, resolution=camera.resolution,
+        )  # fmt: skip
         self._last_sample = float("-inf")
         self._last_heartbeat = 0.0
 
@@ -140,9 +126,7 @@ class CameraWorker:
             return
         self._last_heartbeat = now
         status = self.source.status
-        progress = None
-        if isinstance(self.source, FileSource):
-            progress = (status.frames, self.source.frame_count)
+        progress = self.source.progress if isinstance(self.source, FileSource) else None
         self.events.put(
             CameraStatus(
                 self.camera_id, status.online, status.error, status.frames, status.dropped,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from appliance.config.model import Profile
 from appliance.runtime.analysis.distance import DistanceMethod, create_distance_method
+from appliance.runtime.analysis.filtering import RegionOfInterest, select_people
 from appliance.runtime.analysis.occupancy import CameraCounts, environment_score
 from appliance.runtime.analysis.violations import (
     EpisodeTracker,
@@ -16,7 +17,6 @@ from appliance.runtime.analysis.violations import (
     pair_distances,
     people_involved,
 )
-from appliance.runtime.filtering import RegionOfInterest, filter_detections
 from appliance.runtime.tracking import Tracker, create_tracker
 from appliance.runtime.types import Detection, Track, ViolationEpisode
 
@@ -47,7 +47,6 @@ class CameraAnalyzer:
         camera = profile.camera(camera_id)
         distancing = profile.distancing
         self.camera_id = camera_id
-        self.detector = profile.detector
         self.box_filter = camera.box_filter
         self.roi = RegionOfInterest(camera.roi) if camera.roi else None
         self.tracker: Tracker = create_tracker(profile.tracker)
@@ -68,14 +67,7 @@ class CameraAnalyzer:
     def process(self, timestamp: float, detections: Sequence[Detection]) -> FrameAnalysis:
         """Analyse one frame; `stage_seconds` then holds how long tracking and analysis took."""
         started = time.perf_counter()
-        people = filter_detections(
-            detections,
-            class_id=self.detector.class_id,
-            min_score=self.detector.min_score,
-            nms_iou=self.detector.nms_iou,
-            box_filter=self.box_filter,
-            roi=self.roi,
-        )
+        people = select_people(detections, box_filter=self.box_filter, roi=self.roi)
         tracks = self.tracker.update(people)
         tracked = time.perf_counter()
         distances = pair_distances([t.track_id for t in tracks], self.distance.matrix(tracks))

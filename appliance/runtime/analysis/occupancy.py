@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from appliance.config.model import AreaConfig
+from appliance.runtime.events import AreaUpdate
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,31 +15,21 @@ class CameraCounts:
     people_in_violation: int
 
 
-@dataclass(frozen=True, slots=True)
-class AreaStatus:
-    area_id: str
-    people: int
-    people_in_violation: int
-    cameras_reporting: int  # cameras of the area that gave counts (offline ones do not)
-    threshold: int | None
-    over_threshold: bool
-    environment_score: float
-
-
 def environment_score(people: int, people_in_violation: int) -> float:
     """Share of the people present who keep their distance: 1.0 when nobody is too close
     (or nobody is there), 0.0 when everybody is."""
     return 1.0 if people == 0 else 1.0 - people_in_violation / people
 
 
-def area_status(area: AreaConfig, cameras: Mapping[str, CameraCounts]) -> AreaStatus:
+def area_status(area: AreaConfig, cameras: Mapping[str, CameraCounts], timestamp: float = 0.0) -> AreaUpdate:
     """Sum the counts of the area's cameras that are reporting."""
     reporting = [cameras[c] for c in area.cameras if c in cameras]
     people = sum(c.people for c in reporting)
     violating = sum(c.people_in_violation for c in reporting)
     threshold = area.occupancy_threshold
-    return AreaStatus(
+    return AreaUpdate(
         area.id,
+        timestamp,
         people,
         violating,
         len(reporting),

@@ -1,5 +1,6 @@
-"""Local event log: per camera, daily JSON Lines files of sampled detections and every violation
-episode, written durably, kept for a number of days and within a disk budget."""
+"""Local event log: per camera, daily JSON Lines files of sampled detections and every finished
+violation episode (shapes from serialize.py), written durably, kept for a number of days and
+within a disk budget."""
 
 from __future__ import annotations
 
@@ -7,40 +8,62 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
+from appliance.config import LoadedProfile
 from appliance.runtime.events import EpisodeEvent, Event, FrameResult
+from appliance.runtime.outputs.base import Output
+from appliance.runtime.serialize import Json, to_json
 
 log = logging.getLogger(__name__)
 SYNC_INTERVAL_S = 1.0
 PRUNE_INTERVAL_S = 3600.0
 
 
-class EventLog:
+def event_log_folder(loaded: LoadedProfile) -> Path:
+    return Path(loaded.profile.storage.data_dir) / "events"
+
+
+class EventLog(Output):
+    name = "event_log"
+
     def __init__(self, folder: Path, *, retention_days: int, max_disk_mb: int) -> None:
         self.folder = folder
         self.retention_days, self.max_bytes = retention_days, max_disk_mb * 1024 * 1024
         self._files: dict[str, tuple[str, IO[str]]] = {}  # camera -> (day, open file)
         self._last_sync = self._last_prune = 0.0
-        folder.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def for_profile(cls, loaded: LoadedProfile) -> EventLog:
+        settings = loaded.profile.storage.event_log
+        return cls(event_log_folder(loaded), retention_days=settings.retention_days, max_disk_mb=settings.max_disk_mb)
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.prune()
+
+    def reconfigure(self, loaded: LoadedProfile) -> None:
+        settings = loaded.profile.storage.event_log
+        self.retention_days, self.max_bytes = settings.retention_days, settings.max_disk_mb * 1024 * 1024
+        folder = event_log_folder(loaded)
+        if folder != self.folder:
+            self.close()
+            log.info("event log: now in %s", folder)
+            self.folder = folder
+            self.start()
+        else:
+            self.prune()
 
     def handle(self, event: Event) -> None:
         if isinstance(event, FrameResult) and event.tracks is not None:
-            people = [
-                {"id": t.track_id, "box": [round(v, 1) for v in t.box], "score": round(t.score, 3)}
-                for t in event.tracks
-            ]
-            self._write(
-                event.camera_id, {"type": "detections", "t": event.timestamp, "frame": event.index, "people": people}
-            )
+            self._write(event.camera_id, to_json(event))
         elif isinstance(event, EpisodeEvent) and event.kind == "ended":
-            episode = asdict(event.episode)
-            episode.update(type="episode", pair=list(episode["pair"]), duration_s=event.episode.duration)
-            self._write(event.episode.camera_id, episode, sync=True)
+            self._write(event.episode.camera_id, to_json(event), sync=True)
+        self.idle()
+
+    def idle(self) -> None:
         now = time.monotonic()
         if now - self._last_sync >= SYNC_INTERVAL_S:
             self.flush()
@@ -78,9 +101,9 @@ class EventLog:
             log.info("event log: removing %s (over %d MB)", path, self.max_bytes // (1024 * 1024))
             path.unlink()
 
-    def _write(self, camera_id: str, record: dict[str, Any], sync: bool = False) -> None:
+    def _write(self, camera_id: str, record: Json, sync: bool = False) -> None:
         stream = self._stream(camera_id)
-        stream.write(json.dumps({"camera": camera_id, **record}, separators=(",", ":")) + "\n")
+        stream.write(json.dumps(record, separators=(",", ":")) + "\n")
         if sync:
             stream.flush()
             os.fsync(stream.fileno())

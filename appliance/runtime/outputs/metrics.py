@@ -1,29 +1,33 @@
-"""Prometheus metrics from the event stream; low-cardinality labels only (camera, area, stage)."""
+"""Prometheus metrics; low-cardinality labels only (camera, area, stage, output).
+
+Counters and latencies follow the events; gauges (FPS, up, people, areas, generation, output
+queues) are read from the runtime state when Prometheus scrapes, so they always agree with it."""
 
 from __future__ import annotations
 
 import logging
-from collections import deque
+from collections.abc import Iterator
+from threading import Thread
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from appliance import __version__
-from appliance.runtime.events import (
-    AreaUpdate,
-    CameraStatus,
-    EpisodeEvent,
-    Event,
-    FrameResult,
-    SupervisorEvent,
-)
+from appliance.config import LoadedProfile
+from appliance.runtime.events import CameraLifecycle, CameraStatus, ConfigChanged, EpisodeEvent, Event, FrameResult
+from appliance.runtime.outputs.base import Output
+from appliance.runtime.state import RuntimeState
 
 log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-FPS_WINDOW_S = 5.0
 
 
-class Metrics:
-    def __init__(self, profile_name: str, model_sha256: str) -> None:
+class Metrics(Output):
+    name = "metrics"
+
+    def __init__(self, loaded: LoadedProfile, state: RuntimeState) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.frames = Counter("appliance_frames_processed", "Frames processed", ["camera"], registry=r)
@@ -31,79 +35,55 @@ class Metrics:
             "appliance_frames_dropped", "Live frames replaced before they were read", ["camera"], registry=r
         )
         self.latency = Histogram(
-            "appliance_stage_latency_seconds",
-            "Time per frame in each stage",
-            ["stage"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.fps = Gauge("appliance_camera_fps", "Frames processed per second", ["camera"], registry=r)
-        self.people = Gauge("appliance_people", "People in view", ["camera"], registry=r)
-        self.violating = Gauge(
-            "appliance_people_in_violation", "People closer than the threshold to someone", ["camera"], registry=r
-        )
+            "appliance_stage_latency_seconds", "Time per frame in each stage", ["stage"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
         self.episodes = Counter("appliance_violation_episodes", "Violation episodes started", ["camera"], registry=r)
-        self.area_people = Gauge("appliance_area_people", "People in the area", ["area"], registry=r)
-        self.area_violating = Gauge(
-            "appliance_area_people_in_violation", "People in violation in the area", ["area"], registry=r
-        )
-        self.area_over = Gauge(
-            "appliance_area_over_threshold", "1 when the area is over its occupancy threshold", ["area"], registry=r
-        )
-        self.up = Gauge("appliance_camera_up", "1 while the camera delivers frames", ["camera"], registry=r)
         self.restarts = Counter("appliance_worker_restarts", "Camera worker restarts", ["camera"], registry=r)
         self.reconnects = Counter(
             "appliance_camera_reconnects", "Streams reopened after a loss", ["camera"], registry=r
         )
-        self.generation = Gauge("appliance_config_generation", "Configuration changes applied since start", registry=r)
         self.reload_failures = Counter("appliance_config_reload_failures", "Rejected configuration changes", registry=r)
-        info = Gauge(
-            "appliance_build_info", "Version, profile and model", ["version", "profile", "model_sha256"], registry=r
-        )
-        info.labels(__version__, profile_name, model_sha256).set(1)
-        self._frame_times: dict[str, deque[float]] = {}
+        self.state_collector = StateCollector(state, loaded)
+        r.register(self.state_collector)
         self._source_counts: dict[str, tuple[int, int]] = {}
+        self._server: tuple[WSGIServer, Thread] | None = None
+        self._listen: str | None = loaded.profile.metrics.listen if loaded.profile.metrics.enabled else None
 
-    def serve(self, listen: str) -> None:
-        host, _, port = listen.rpartition(":")
-        start_http_server(int(port), addr=host.strip("[]"), registry=self.registry)
-        log.info("metrics at http://%s/metrics", listen)
+    def start(self) -> None:
+        if self._listen:
+            self._serve(self._listen)
+
+    def reconfigure(self, loaded: LoadedProfile) -> None:
+        self.state_collector.loaded = loaded
+        metrics = loaded.profile.metrics
+        listen = metrics.listen if metrics.enabled else None
+        if listen != self._listen:
+            self._stop_serving()
+            self._listen = listen
+            if listen:
+                self._serve(listen)
+
+    def close(self) -> None:
+        self._stop_serving()
 
     def handle(self, event: Event) -> None:
-        if isinstance(event, FrameResult):
-            self._frame(event)
-        elif isinstance(event, CameraStatus):
-            self._status(event)
-        elif isinstance(event, EpisodeEvent) and event.kind == "started":
-            self.episodes.labels(event.episode.camera_id).inc()
-        elif isinstance(event, AreaUpdate):
-            status = event.status
-            self.area_people.labels(status.area_id).set(status.people)
-            self.area_violating.labels(status.area_id).set(status.people_in_violation)
-            self.area_over.labels(status.area_id).set(int(status.over_threshold))
-        elif isinstance(event, SupervisorEvent):
-            self._supervisor(event)
+        match event:
+            case FrameResult():
+                self.frames.labels(event.camera_id).inc()
+                for stage, seconds in event.stage_seconds.items():
+                    self.latency.labels(stage).observe(seconds)
+            case CameraStatus():
+                self._source_status(event)
+            case EpisodeEvent(kind="started"):
+                self.episodes.labels(event.episode.camera_id).inc()
+            case CameraLifecycle(kind="worker_restarting"):
+                self.restarts.labels(event.camera_id).inc()
+            case ConfigChanged(kind="rejected"):
+                self.reload_failures.inc()
 
-    def observe_publish(self, seconds: float) -> None:
-        self.latency.labels("publish").observe(seconds)
-
-    def _frame(self, event: FrameResult) -> None:
+    def _source_status(self, event: CameraStatus) -> None:
         camera = event.camera_id
-        self.frames.labels(camera).inc()
-        for stage, seconds in event.stage_seconds.items():
-            self.latency.labels(stage).observe(seconds)
-        self.people.labels(camera).set(event.people)
-        self.violating.labels(camera).set(event.people_in_violation)
-        times = self._frame_times.setdefault(camera, deque())
-        times.append(event.timestamp)
-        while times and times[-1] - times[0] > FPS_WINDOW_S:
-            times.popleft()
-        if len(times) > 1 and times[-1] > times[0]:
-            self.fps.labels(camera).set((len(times) - 1) / (times[-1] - times[0]))
-
-    def _status(self, event: CameraStatus) -> None:
-        camera = event.camera_id
-        self.up.labels(camera).set(int(event.online))
         last_dropped, last_reconnects = self._source_counts.get(camera, (0, 0))
         # a restarted worker counts from zero again
         self.dropped.labels(camera).inc(
@@ -114,13 +94,76 @@ class Metrics:
         )
         self._source_counts[camera] = (event.dropped, event.reconnects)
 
-    def _supervisor(self, event: SupervisorEvent) -> None:
-        if event.kind == "worker_restarting" and event.camera_id:
-            self.restarts.labels(event.camera_id).inc()
-            self.up.labels(event.camera_id).set(0)
-        elif event.kind == "camera_failed" and event.camera_id:
-            self.up.labels(event.camera_id).set(0)
-        elif event.kind == "config_applied":
-            self.generation.inc()
-        elif event.kind == "config_rejected":
-            self.reload_failures.inc()
+    def _serve(self, listen: str) -> None:
+        host, _, port = listen.rpartition(":")
+        try:
+            self._server = start_http_server(int(port), addr=host.strip("[]"), registry=self.registry)
+        except OSError as error:
+            log.error("metrics: cannot listen on %s: %s", listen, error.strerror or error)
+            return
+        log.info("metrics at http://%s/metrics", listen)
+
+    def _stop_serving(self) -> None:
+        if self._server is not None:
+            server, thread = self._server
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
+            self._server = None
+
+
+class StateCollector(Collector):
+    """Gauges read from the runtime state at scrape time."""
+
+    def __init__(self, state: RuntimeState, loaded: LoadedProfile) -> None:
+        self.state = state
+        self.loaded = loaded
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        snapshot = self.state.snapshot()
+        cameras = snapshot.cameras.values()
+        yield _gauge("appliance_camera_fps", "Frames processed per second", "camera",
+                     {c.camera_id: c.fps for c in cameras})  # fmt: skip
+        yield _gauge("appliance_camera_up", "1 while the camera delivers frames", "camera",
+                     {c.camera_id: float(c.status == "online") for c in cameras})  # fmt: skip
+        yield _gauge("appliance_people", "People in view", "camera", {c.camera_id: c.people for c in cameras})
+        yield _gauge("appliance_people_in_violation", "People closer than the threshold to someone", "camera",
+                     {c.camera_id: c.people_in_violation for c in cameras})  # fmt: skip
+        areas = snapshot.areas.values()
+        yield _gauge("appliance_area_people", "People in the area", "area", {a.area_id: a.people for a in areas})
+        yield _gauge("appliance_area_people_in_violation", "People in violation in the area", "area",
+                     {a.area_id: a.people_in_violation for a in areas})  # fmt: skip
+        yield _gauge("appliance_area_over_threshold", "1 when the area is over its occupancy threshold", "area",
+                     {a.area_id: float(a.over_threshold) for a in areas})  # fmt: skip
+        generation = GaugeMetricFamily("appliance_config_generation", "Configuration changes applied since start")
+        generation.add_metric([], snapshot.device.generation)
+        yield generation
+        outputs = snapshot.device.outputs
+        yield _gauge("appliance_output_queue", "Events waiting for the output", "output",
+                     {o.name: o.queued for o in outputs})  # fmt: skip
+        dropped = CounterMetricFamily(
+            "appliance_output_events_dropped", "Events an output was too far behind to take", labels=["output"]
+        )
+        for output in outputs:
+            dropped.add_metric([output.name], output.dropped)
+        yield dropped
+        yield self._build_info()
+
+    def _build_info(self) -> GaugeMetricFamily:
+        info = GaugeMetricFamily(
+            "appliance_build_info", "Version, profile and model", labels=["version", "profile", "model_sha256"]
+        )
+        info.add_metric([__version__, self.loaded.name, self.loaded.profile.detector.model.sha256 or "none"], 1)
+        return info
+
+
+def _increase(last: int, now: int) -> int:
+    """How much a worker's counter grew; a restarted worker counts from zero again."""
+    return now - last if now >= last else now
+
+
+def _gauge(name: str, documentation: str, label: str, values: dict[str, float]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=[label])
+    for key, value in values.items():
+        family.add_metric([key], value)
+    return family

@@ -24,16 +24,19 @@ __all__ = [
 
 
 def open_source(
-    camera_id: str, location: str | int, *, realtime: bool = True, base_dir: Path | None = None
+    camera_id: str,
+    location: str | int,
+    *,
+    realtime: bool = True,
+    fps_cap: float | None = None,
+    resolution: tuple[int, int] | None = None,
 ) -> FrameSource:
     """The source for a camera's `source` setting (not yet started). Files play at their own rate
-    when `realtime`, else as fast as they decode; relative paths are relative to `base_dir`."""
-    if isinstance(location, int) or location.startswith("/dev/"):
-        return LiveSource(camera_id, location)
-    scheme = urlsplit(location).scheme.lower()
-    if scheme in LIVE_SCHEMES:
-        return LiveSource(camera_id, location)
-    path = Path(unquote(urlsplit(location).path)) if scheme == "file" else Path(location).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    return FileSource(camera_id, path, realtime=realtime)
+    when `realtime`, else as fast as they decode."""
+    live = isinstance(location, int) or location.startswith("/dev/")
+    if live or urlsplit(str(location)).scheme.lower() in LIVE_SCHEMES:
+        return LiveSource(camera_id, location, fps_cap=fps_cap, resolution=resolution)
+    assert isinstance(location, str)
+    parts = urlsplit(location)
+    path = Path(unquote(parts.path)) if parts.scheme.lower() == "file" else Path(location).expanduser()
+    return FileSource(camera_id, path, realtime=realtime, fps_cap=fps_cap, resolution=resolution)

@@ -6,11 +6,12 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from types import TracebackType
+from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 
-from appliance.runtime.types import Frame
+from appliance.runtime.types import Frame, Image
 
 # FFmpeg and OpenCV would print every failed connection on stderr; sources report problems
 # themselves, with reasons, through logging.
@@ -33,10 +34,26 @@ class SourceStatus:
 
 
 class FrameSource(ABC):
-    """Frames of one camera. `read` gives the next frame (files) or the newest one (live)."""
+    """Frames of one camera. `read` gives the next frame (files) or the newest one (live).
 
-    def __init__(self, camera_id: str) -> None:
+    With `fps_cap`, frames closer than 1/fps_cap to the last one kept are grabbed but never
+    converted to an image; with `resolution`, kept frames are resized to [width, height]."""
+
+    def __init__(
+        self, camera_id: str, *, fps_cap: float | None = None, resolution: tuple[int, int] | None = None
+    ) -> None:
         self.camera_id = camera_id
+        self.min_interval_s = 1 / fps_cap if fps_cap else 0.0
+        self.resolution = resolution
+
+    def shaped(self, image: Image) -> Image:
+        """The image at the configured resolution."""
+        if self.resolution is None or (image.shape[1], image.shape[0]) == self.resolution:
+            return image
+        shrinking = self.resolution[0] < image.shape[1]
+        return cast(
+            Image, cv2.resize(image, self.resolution, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        )
 
     @abstractmethod
     def start(self) -> None:

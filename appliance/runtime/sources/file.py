@@ -1,6 +1,6 @@
-"""Video files: every frame in order, at the file's own rate or as fast as possible
-(historical mode), stamped with video time. A thread decodes a few frames ahead, so decoding
-overlaps detection."""
+"""Video files: every frame in order (or those `fps_cap` keeps, chosen by video time), at the
+file's own rate or as fast as possible (historical mode), stamped with video time. A thread
+decodes a few frames ahead, so decoding overlaps detection."""
 
 from __future__ import annotations
 
@@ -23,16 +23,25 @@ DECODE_THREADS = 1  # one decoding thread leaves the other cores to the detector
 
 
 class FileSource(FrameSource):
-    def __init__(self, camera_id: str, path: Path, *, realtime: bool) -> None:
-        super().__init__(camera_id)
+    def __init__(
+        self,
+        camera_id: str,
+        path: Path,
+        *,
+        realtime: bool,
+        fps_cap: float | None = None,
+        resolution: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__(camera_id, fps_cap=fps_cap, resolution=resolution)
         self.path = path
         self.realtime = realtime
         self.fps = FALLBACK_FPS
         self.frame_count = 0
-        self._decoded: queue.Queue[Image | None] = queue.Queue(maxsize=DECODE_AHEAD)
+        self._decoded: queue.Queue[tuple[int, Image] | None] = queue.Queue(maxsize=DECODE_AHEAD)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._index = 0
+        self._delivered = 0
+        self._position = 0  # frames of the file passed, kept or skipped
         self._finished = False
         self._error: str | None = None
 
@@ -48,7 +57,7 @@ class FileSource(FrameSource):
             raise self._fail(f"cannot decode any frame of {self.path}: the file is corrupt or empty")
         self.fps = capture.get(cv2.CAP_PROP_FPS) or FALLBACK_FPS
         self.frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        self._decoded.put(cast(Image, first))
+        self._decoded.put((0, self.shaped(cast(Image, first))))
         self._thread = threading.Thread(
             target=self._decode, args=(capture,), name=f"decode-{self.camera_id}", daemon=True
         )
@@ -60,16 +69,17 @@ class FileSource(FrameSource):
         """The next frame, waiting for it to decode; None at the end of the file."""
         if self._thread is None or self._finished:
             return None
-        image = self._decoded.get()
-        if image is None:
+        item = self._decoded.get()
+        if item is None:
             self._finished = True
             return None
-        video_time = self._index / self.fps
+        index, image = item
+        video_time = index / self.fps
         if self.realtime:
             time.sleep(max(0.0, self._started + video_time - time.monotonic()))
-        frame = Frame(self.camera_id, self._index, video_time, image)
-        self._index += 1
-        return frame
+        self._delivered += 1
+        self._position = index + 1
+        return Frame(self.camera_id, index, video_time, image)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -82,19 +92,33 @@ class FileSource(FrameSource):
     @property
     def status(self) -> SourceStatus:
         online = self._thread is not None and not self._finished
-        return SourceStatus(online, self._index, 0, 0, self._finished, self._error)
+        return SourceStatus(online, self._delivered, 0, 0, self._finished, self._error)
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """Frames of the file passed so far, and frames in the file."""
+        return self._position, self.frame_count
 
     def _decode(self, capture: cv2.VideoCapture) -> None:
+        index, next_due = 0, self.min_interval_s
         try:
             while not self._stopping.is_set():
+                index += 1
+                video_time = index / self.fps
+                if video_time + 1e-9 < next_due:  # fps_cap: skip without converting
+                    if not capture.grab():
+                        break
+                    continue
+                next_due = max(next_due + self.min_interval_s, video_time)
                 ok, image = capture.read()
-                self._put(cast(Image, image) if ok else None)
                 if not ok:
-                    return
+                    break
+                self._put((index, self.shaped(cast(Image, image))))
+            self._put(None)
         finally:
             capture.release()
 
-    def _put(self, item: Image | None) -> None:
+    def _put(self, item: tuple[int, Image] | None) -> None:
         while not self._stopping.is_set():
             try:
                 self._decoded.put(item, timeout=0.1)

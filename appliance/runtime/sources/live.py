@@ -48,8 +48,10 @@ class LiveSource(FrameSource):
         open_timeout_s: float = 10.0,
         read_timeout_s: float = 10.0,
         backoff: Backoff | None = None,
+        fps_cap: float | None = None,
+        resolution: tuple[int, int] | None = None,
     ) -> None:
-        super().__init__(camera_id)
+        super().__init__(camera_id, fps_cap=fps_cap, resolution=resolution)
         self.location = location
         self.open_timeout_s = open_timeout_s
         self.read_timeout_s = read_timeout_s
@@ -132,16 +134,24 @@ class LiveSource(FrameSource):
         return None
 
     def _pump(self, capture: cv2.VideoCapture) -> None:
-        """Decode until the stream fails or we stop, keeping only the newest frame."""
+        """Decode until the stream fails or we stop, keeping only the newest frame; with
+        fps_cap, frames that come too soon after the last one kept are grabbed, not converted."""
+        last_kept = float("-inf")
         while not self._stopping.is_set():
-            ok, image = capture.read()
-            if not ok:
+            if not capture.grab():
                 self._set_online(
                     False,
                     f"{self.name}: stream ended or sent nothing for {self.read_timeout_s:g} s",
                 )
                 return
-            frame = Frame(self.camera_id, self._decoded, time.time(), cast(Image, image))
+            now = time.monotonic()
+            if now - last_kept < self.min_interval_s:
+                continue
+            ok, image = capture.retrieve()
+            if not ok:
+                continue
+            last_kept = now
+            frame = Frame(self.camera_id, self._decoded, time.time(), self.shaped(cast(Image, image)))
             with self._condition:
                 if self._latest is not None:
                     self._dropped += 1

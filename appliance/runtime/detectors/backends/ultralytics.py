@@ -12,6 +12,7 @@ import numpy as np
 from appliance.config.model import DetectorConfig
 from appliance.runtime.detectors.base import Detector, DetectorError, import_backend
 from appliance.runtime.detectors.processing import Floats, Placement, to_detections
+from appliance.runtime.detectors.registry import Backend, register
 from appliance.runtime.types import Detection, Image
 
 
@@ -54,4 +55,14 @@ class UltralyticsDetector(Detector):
         return to_detections(boxes, scores, self.config.class_id, placement)
 
 
-DETECTOR = UltralyticsDetector
+BACKEND = register(
+    Backend(
+        name="ultralytics",
+        factory=UltralyticsDetector,
+        extra="ultralytics",
+        model_suffixes=(".pt", ".onnx"),
+        model_required=True,
+        owns_accelerator=False,
+        settings=frozenset({"device"}),
+    )
+)

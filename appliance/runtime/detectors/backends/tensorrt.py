@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 
 from appliance.config.model import DetectorConfig
+from appliance.models import sha256_of
 from appliance.runtime.detectors.base import DetectorError, NetworkDetector, import_backend
 from appliance.runtime.detectors.heads import Shape
 from appliance.runtime.detectors.processing import Floats
-from appliance.runtime.models import sha256_of
+from appliance.runtime.detectors.registry import Backend, register
 
 log = logging.getLogger(__name__)
 WORKSPACE_BYTES = 1 << 30
@@ -192,4 +193,14 @@ def _check(result: tuple[Any, ...], action: str) -> None:
         raise DetectorError(f"CUDA could not {action}: {error!s}; is an NVIDIA GPU with its driver present?")
 
 
-DETECTOR = TensorRtDetector
+BACKEND = register(
+    Backend(
+        name="tensorrt",
+        factory=TensorRtDetector,
+        extra="tensorrt",
+        model_suffixes=(".onnx", ".engine", ".plan"),
+        model_required=True,
+        owns_accelerator=True,
+        settings=frozenset({"device", "precision"}),
+    )
+)

@@ -1,4 +1,5 @@
-"""Which detections become candidates for tracking: class, score, overlap, box size and ROI."""
+"""Which detections become candidates for tracking: a plausible box size, feet in the region of
+interest. Class, score and overlap were settled once already, by the detector's head."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import numpy as np
 import shapely
 
 from appliance.config.model import BoxFilterConfig
-from appliance.runtime.detectors.processing import non_max_suppression
 from appliance.runtime.types import Detection
 
 
@@ -37,22 +37,11 @@ def within_size(detection: Detection, limits: BoxFilterConfig) -> bool:
     )
 
 
-def filter_detections(
-    detections: Sequence[Detection],
-    *,
-    class_id: int,
-    min_score: float,
-    nms_iou: float,
-    box_filter: BoxFilterConfig,
-    roi: RegionOfInterest | None,
+def select_people(
+    detections: Sequence[Detection], *, box_filter: BoxFilterConfig, roi: RegionOfInterest | None
 ) -> list[Detection]:
-    """People worth tracking: the person class, confident enough, not duplicated, of a plausible
-    size, standing in the region of interest."""
-    kept = [d for d in detections if d.class_id == class_id and d.score >= min_score and within_size(d, box_filter)]
-    if len(kept) > 1:
-        boxes = np.array([d.box for d in kept], dtype=np.float32)
-        scores = np.array([d.score for d in kept], dtype=np.float32)
-        kept = [kept[i] for i in sorted(non_max_suppression(boxes, scores, nms_iou))]
+    """People worth tracking: of a plausible size, standing in the region of interest."""
+    kept = [d for d in detections if within_size(d, box_filter)]
     if roi is not None:
         kept = [d for d, inside in zip(kept, roi.contains(kept), strict=True) if inside]
     return kept

@@ -1,7 +1,8 @@
 """Quality against MOTChallenge ground truth: detection precision, recall and AP; tracking
 MOTA and IDF1; distance errors against the ground-plane positions.
 
-Used by the tests and the benchmarks; flag-0 ground-truth boxes are "don't care"."""
+Used by the tests and the benchmarks, and not shipped: the appliance's package is `appliance/`
+alone. Flag-0 ground-truth boxes are "don't care"."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from appliance.runtime.detectors.base import (
 )
 from appliance.runtime.detectors.heads import Shape
 from appliance.runtime.detectors.processing import Floats
+from appliance.runtime.detectors.registry import Backend, register
 
 EDGETPU_OP = "edgetpu-custom-op"
 
@@ -79,4 +80,14 @@ class TfliteDetector(NetworkDetector):
         return cast(Floats, ((values.astype(np.float32) - zero_point) * scale).astype(np.float32))
 
 
-DETECTOR = TfliteDetector
+BACKEND = register(
+    Backend(
+        name="tflite",
+        factory=TfliteDetector,
+        extra="tflite",
+        model_suffixes=(".tflite",),
+        model_required=True,
+        owns_accelerator=False,
+        settings=frozenset({"threads"}),
+    )
+)

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from appliance.runtime.detectors.backends.tflite import EDGETPU_OP, TfliteDetector
 from appliance.runtime.detectors.base import DetectorError, import_backend
 from appliance.runtime.detectors.heads import Shape
-from appliance.runtime.detectors.tflite import EDGETPU_OP, TfliteDetector
+from appliance.runtime.detectors.registry import Backend, register
 
 log = logging.getLogger(__name__)
 LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
@@ -52,4 +53,14 @@ class EdgeTpuDetector(TfliteDetector):
         return f"the Edge TPU cannot load {model_path}: {error}"
 
 
-DETECTOR = EdgeTpuDetector
+BACKEND = register(
+    Backend(
+        name="edgetpu",
+        factory=EdgeTpuDetector,
+        extra="edgetpu",
+        model_suffixes=(".tflite",),
+        model_required=True,
+        owns_accelerator=True,
+        settings=frozenset({"threads", "device"}),
+    )
+)

@@ -14,6 +14,7 @@ from appliance.runtime.detectors.base import (
 )
 from appliance.runtime.detectors.heads import Shape
 from appliance.runtime.detectors.processing import Floats
+from appliance.runtime.detectors.registry import Backend, register
 
 
 class OnnxRuntimeDetector(NetworkDetector):
@@ -41,4 +42,14 @@ class OnnxRuntimeDetector(NetworkDetector):
         return outputs
 
 
-DETECTOR = OnnxRuntimeDetector
+BACKEND = register(
+    Backend(
+        name="onnxruntime",
+        factory=OnnxRuntimeDetector,
+        extra="onnx",
+        model_suffixes=(".onnx",),
+        model_required=True,
+        owns_accelerator=False,
+        settings=frozenset({"threads", "device"}),
+    )
+)

@@ -1,5 +1,6 @@
-"""Known permissively licensed models and `appliance models fetch`: download from the official
-location (or a mirror) into the model cache, verifying the digest the publisher pinned."""
+"""Model files: whether a file is the one the profile pinned, and the known permissively licensed
+models that `appliance models fetch` downloads from their official location (or a mirror) into
+the model cache, verifying the digest the publisher pinned."""
 
 from __future__ import annotations
 
@@ -17,6 +18,35 @@ log = logging.getLogger(__name__)
 DEFAULT_CACHE = Path(os.environ.get("APPLIANCE_MODEL_CACHE", "/var/lib/appliance/models"))
 TIMEOUT_S = 30
 OMZ = "https://storage.openvinotoolkit.org/repositories/open_model_zoo"
+
+
+class ModelError(Exception):
+    """A model file that is missing or not the one the profile expects."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_model(path: Path, expected_sha256: str | None) -> None:
+    """Refuse a missing model file, or one whose sha256 differs from the pinned one."""
+    if not path.is_file():
+        raise ModelError(
+            f"model file {path} does not exist; copy it there or fetch a known model with "
+            "'appliance models fetch NAME' (see 'appliance models list')"
+        )
+    if expected_sha256 is None:
+        return
+    actual = sha256_of(path)
+    if actual != expected_sha256:
+        raise ModelError(
+            f"model file {path} has sha256 {actual}, but detector.model.sha256 is "
+            f"{expected_sha256}: refusing to start; replace the file or correct the profile"
+        )
 
 
 class FetchError(Exception):

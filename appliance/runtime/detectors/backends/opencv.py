@@ -25,6 +25,7 @@ from appliance.runtime.detectors.processing import (
     stretch,
     to_detections,
 )
+from appliance.runtime.detectors.registry import Backend, register
 from appliance.runtime.types import Detection, Image
 
 # The default people detector's 64x128 window has a margin around the person; OpenCV's
@@ -114,4 +115,14 @@ def create(config: DetectorConfig, model_path: Path | None, cache_dir: Path | No
     return OpenCvDnnDetector(config, model_path, cache_dir)
 
 
-DETECTOR = create
+BACKEND = register(
+    Backend(
+        name="opencv",
+        factory=create,
+        extra=None,
+        model_suffixes=(".onnx",),
+        model_required=False,
+        owns_accelerator=False,
+        settings=frozenset({"threads"}),
+    )
+)

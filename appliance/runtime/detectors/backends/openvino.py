@@ -14,6 +14,7 @@ from appliance.runtime.detectors.base import (
 )
 from appliance.runtime.detectors.heads import Shape
 from appliance.runtime.detectors.processing import Floats
+from appliance.runtime.detectors.registry import Backend, register
 
 PRECISION_HINTS = {"fp32": "f32", "fp16": "f16"}
 
@@ -62,4 +63,14 @@ class OpenVinoDetector(NetworkDetector):
         return f"{super().describe()} on {self.device}, {self.config.performance_hint} hint"
 
 
-DETECTOR = OpenVinoDetector
+BACKEND = register(
+    Backend(
+        name="openvino",
+        factory=OpenVinoDetector,
+        extra="openvino",
+        model_suffixes=(".xml", ".onnx"),
+        model_required=True,
+        owns_accelerator=False,
+        settings=frozenset({"threads", "device", "precision", "performance_hint"}),
+    )
+)

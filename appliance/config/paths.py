@@ -1,0 +1,71 @@
+"""Profile values that are files or secrets inside other values, settled once at load.
+
+Every file path becomes absolute, relative to the profile file that wrote it (as `${file:}`
+secrets already are), so the runtime never guesses a base folder. Passwords and tokens inside
+camera URLs become secrets, masked like any other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from appliance.config.errors import JsonPath
+from appliance.config.merge import MergedProfile
+from appliance.config.schema import Schema, walk
+
+PATH_FORMAT = "path"
+SECRET_QUERY_WORDS = ("pass", "pwd", "token", "secret", "key", "auth", "sig")
+
+
+def absolute_paths(schema: Schema, merged: MergedProfile) -> None:
+    """Make every path in the merged data absolute, in place."""
+    found: list[JsonPath] = []
+
+    def visit(path: JsonPath, node: Schema, value: Any) -> None:
+        if node.get("format") == PATH_FORMAT and isinstance(value, str):
+            found.append(path)
+
+    walk(schema, merged.data, visit)
+    found += [("cameras", index, "source") for index, camera in enumerate(merged.data.get("cameras", []))
+              if is_file_source(camera.get("source"))]  # fmt: skip
+    for path in found:
+        parent = _parent(merged.data, path)
+        base = Path(merged.location(path).file).parent
+        parent[path[-1]] = str(_absolute(parent[path[-1]], base))
+
+
+def is_file_source(source: object) -> bool:
+    """A camera source that names a video file (not a URL, a device or a device index)."""
+    return isinstance(source, str) and "://" not in source and not source.startswith("/dev/")
+
+
+def url_secrets(data: dict[str, Any]) -> set[str]:
+    """Passwords and token-like query values in the cameras' URLs."""
+    secrets: set[str] = set()
+    for camera in data.get("cameras", []):
+        source = camera.get("source")
+        if not isinstance(source, str) or "://" not in source:
+            continue
+        try:
+            parts = urlsplit(source)
+            password = parts.password
+        except ValueError:
+            continue
+        if password:
+            secrets.add(password)
+        for name, value in parse_qsl(parts.query):
+            if any(word in name.lower() for word in SECRET_QUERY_WORDS):
+                secrets.add(value)
+    return secrets
+
+
+def _absolute(value: str, base: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _parent(data: Any, path: JsonPath) -> Any:
+    for part in path[:-1]:
+        data = data[part]
+    return data

@@ -1,0 +1,179 @@
+"""The runtime put together: the supervisor's workers feed the bus, the bus feeds the state and
+the outputs, profile changes come in through one path, and one loop drives them all and talks to
+systemd. Nothing on that loop waits for an output or for a profile load."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from appliance.config import LoadedProfile, load_profile
+from appliance.config.secrets import REDACTOR
+from appliance.logs import configure_logging
+from appliance.runtime.bus import EventBus
+from appliance.runtime.changes import ChangeOutcome, ProfileChanges, ValidatedChange, revision_of
+from appliance.runtime.console import Console
+from appliance.runtime.events import ConfigChanged
+from appliance.runtime.outputs.base import Output
+from appliance.runtime.outputs.eventlog import EventLog
+from appliance.runtime.outputs.metrics import Metrics
+from appliance.runtime.processes import ChildSetup
+from appliance.runtime.state import RuntimeState
+from appliance.runtime.supervisor import Supervisor
+from appliance.runtime.systemd import SystemdNotifier
+from appliance.runtime.watcher import ProfileWatcher
+
+log = logging.getLogger(__name__)
+TICK_S = 0.2
+RESERVED_SECTIONS = ("mqtt", "api", "ota")  # validated, built by later versions
+
+
+class Runtime:
+    def __init__(
+        self,
+        profile_path: Path,
+        *,
+        input_file: Path | None = None,
+        log_level: str | None = None,
+        outputs: Sequence[Output] = (),
+    ) -> None:
+        """`log_level` overrides the profile's logging.level; `outputs` run beside the built-in
+        metrics and event log."""
+        self.profile_path = profile_path
+        self.input_file = input_file
+        self.log_level = log_level
+        self.loaded = load_profile(profile_path)
+        self._configure_logging()
+        self.state = RuntimeState(self.loaded)
+        self.bus = EventBus(self.state)
+        for output in (Metrics(self.loaded, self.state), EventLog.for_profile(self.loaded), *outputs):
+            self.bus.add(output)
+        self.supervisor = Supervisor(self.loaded, self._child_setup(), self.bus.publish, input_file=input_file)
+        self.changes = ProfileChanges(profile_path)
+        self.console = Console(self.state, input_file)
+        self.systemd = SystemdNotifier()
+        self.watcher = ProfileWatcher(self._file_changed)
+        self._stopping = threading.Event()
+        self._reload = threading.Event()
+        self._ready_sent = False
+
+    @property
+    def historical(self) -> bool:
+        return self.input_file is not None
+
+    def run(self) -> int:
+        """Run until SIGTERM or SIGINT (or, in historical mode, the end of the input)."""
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+        self._warn_reserved(self.loaded)
+        self.bus.start()
+        self.changes.start()
+        if not self.historical:
+            self.watcher.watch(self.loaded.files)
+        self.supervisor.start()
+        try:
+            with logging_redirect_tqdm():  # log lines go above the progress bar
+                self._loop()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            for event in self.supervisor.drain(TICK_S):
+                self.bus.publish(event)
+            self.supervisor.supervise()
+            if self._reload.is_set():
+                self._reload.clear()
+                self.changes.reload("reload")
+            self.changes.apply_pending(self._apply)
+            self._report()
+            if self.historical and self.supervisor.done():
+                return
+
+    def _apply(self, change: ValidatedChange) -> ChangeOutcome:
+        """On the loop: apply a validated change, or announce a rejected one."""
+        generation, revision = self.state.snapshot().device.generation, revision_of(self.profile_path)
+        if change.loaded is None:
+            errors = tuple(REDACTOR.redact(str(issue)) for issue in change.errors)
+            log.error("profile change rejected, still running the previous one:\n%s", "\n".join(errors))
+            self.bus.publish(ConfigChanged("rejected", generation, change.source, errors=errors))
+            return ChangeOutcome(False, generation, revision, errors=change.errors, conflict=change.conflict)
+        loaded = change.loaded
+        if loaded.data == self.loaded.data:
+            log.debug("profile unchanged (%s)", change.source)
+            return ChangeOutcome(True, generation, revision, unchanged=True)
+        self.loaded = loaded
+        if loaded.profile.logging != self.supervisor.profile.logging:
+            self._configure_logging()
+        self.supervisor.child_setup = self._child_setup()
+        cameras = self.supervisor.apply(loaded)
+        self.state.set_profile(loaded)
+        outputs = tuple(self.bus.reconfigure(loaded))
+        if not self.historical:
+            self.watcher.watch(loaded.files)
+        generation += 1
+        parts = {"restarted": cameras.restarted, "added": cameras.added, "removed": cameras.removed}
+        log.info(
+            "profile change applied: %s", ", ".join(f"{what} {list(ids) or 'none'}" for what, ids in parts.items())
+        )
+        self.bus.publish(ConfigChanged("applied", generation, change.source, cameras.restarted, cameras.added,
+                                       cameras.removed))  # fmt: skip
+        return ChangeOutcome(
+            True, generation, revision, cameras.restarted, cameras.added, cameras.removed, outputs=outputs
+        )
+
+    def _report(self) -> None:
+        """systemd readiness, watchdog and status; the console."""
+        snapshot = self.state.snapshot()
+        if not self._ready_sent and snapshot.ready:
+            self._ready_sent = True
+            self.systemd.notify(READY="1", STATUS="all cameras opened")
+            log.info("ready: every camera is open")
+        if self.supervisor.watchdog_ok():
+            self.systemd.notify(WATCHDOG="1")
+        if self.historical:
+            self.console.show_progress()
+        status = self.console.status(self.loaded.profile.runtime.status_interval_s)
+        if status is not None:
+            self.systemd.notify(STATUS=status)
+
+    def _shutdown(self) -> None:
+        self.systemd.notify(STOPPING="1")
+        self.watcher.stop()
+        self.changes.close()
+        self.supervisor.stop(self.bus.publish)
+        self.console.close()
+        for camera_id in self.supervisor.workers:
+            if summary := self.state.summary(camera_id):
+                log.info(summary)
+        self.bus.close(self.loaded.profile.runtime.stop_timeout_s)
+        log.info("stopped")
+
+    def _file_changed(self) -> None:
+        self.changes.reload("file")
+
+    def _on_stop_signal(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("%s received: stopping", signal.Signals(signum).name)
+        self._stopping.set()
+
+    def _configure_logging(self) -> None:
+        settings = self.loaded.profile.logging
+        configure_logging(self.log_level or settings.level, settings.format, secrets=self.loaded.secret_values)
+
+    def _child_setup(self) -> ChildSetup:
+        settings = self.loaded.profile.logging
+        return ChildSetup.here(self.log_level or settings.level, settings.format, self.loaded.secret_values)
+
+    @staticmethod
+    def _warn_reserved(loaded: LoadedProfile) -> None:
+        enabled = [name for name in RESERVED_SECTIONS if getattr(loaded.profile, name).enabled]
+        if enabled:
+            log.warning("the profile enables %s, which this version does not have yet: ignored", ", ".join(enabled))

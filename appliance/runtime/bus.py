@@ -1,0 +1,56 @@
+"""The event bus: every event goes to the runtime state first, on the supervisor's loop, then
+into each output's queue. Publishing never waits for an output (see outputs/base.py)."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from appliance.config import LoadedProfile
+from appliance.runtime.events import Event
+from appliance.runtime.outputs.base import DEFAULT_CAPACITY, Output, OutputRunner, OutputStats
+from appliance.runtime.state import RuntimeState
+
+
+class EventBus:
+    def __init__(self, state: RuntimeState) -> None:
+        self.state = state
+        self.runners: list[OutputRunner] = []
+        self.published = 0
+        self.publish_seconds = 0.0  # time the supervisor's loop spent publishing
+        state.output_stats = self.stats
+
+    def add(self, output: Output, capacity: int = DEFAULT_CAPACITY) -> None:
+        self.runners.append(OutputRunner(output, capacity))
+
+    def start(self) -> None:
+        for runner in self.runners:
+            runner.start()
+
+    def publish(self, event: Event) -> None:
+        started = time.perf_counter()
+        pending = deque([event])
+        while pending:
+            current = pending.popleft()
+            pending.extend(self.state.handle(current))
+            for runner in self.runners:
+                runner.offer(current)
+            self.published += 1
+        self.publish_seconds += time.perf_counter() - started
+
+    def reconfigure(self, loaded: LoadedProfile) -> list[str]:
+        """Hand a new profile to every output; the names of those told."""
+        for runner in self.runners:
+            runner.reconfigure(loaded)
+        return [runner.name for runner in self.runners]
+
+    def stats(self) -> tuple[OutputStats, ...]:
+        return tuple(runner.stats for runner in self.runners)
+
+    def close(self, timeout: float) -> None:
+        """Let every output finish what is queued, all at once, for at most `timeout`."""
+        deadline = time.monotonic() + timeout
+        for runner in self.runners:
+            runner.request_close()
+        for runner in self.runners:
+            runner.join(max(0.1, deadline - time.monotonic()))

@@ -1,0 +1,54 @@
+"""The detector backends, as they register themselves (see backends/__init__.py)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from appliance.config.model import DetectorConfig
+
+if TYPE_CHECKING:
+    from appliance.runtime.detectors.base import Detector
+
+# Detector keys every backend reads; the others are read only by the backends that list them.
+COMMON_SETTINGS = frozenset({"backend", "model", "input_size", "class_id", "min_score", "nms_iou"})
+Factory = Callable[[DetectorConfig, "Path | None", "Path | None"], "Detector"]
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str  # detector.backend in profiles
+    factory: Factory  # (config, absolute model path or None, cache folder) -> Detector
+    extra: str | None  # the package extra that installs its runtime; None: a default dependency
+    model_suffixes: tuple[str, ...]  # files it loads
+    model_required: bool  # False: it has a built-in model (OpenCV's HOG)
+    owns_accelerator: bool  # opened once per device: one detector service serves every camera
+    settings: frozenset[str]  # detector keys it reads beyond COMMON_SETTINGS
+
+
+_registered: dict[str, Backend] = {}
+
+
+def register(backend: Backend) -> Backend:
+    _registered[backend.name] = backend
+    return backend
+
+
+@cache
+def backends() -> Mapping[str, Backend]:
+    """Every backend, by name: each module of the backends package, imported (their runtimes
+    are imported only when a detector is created)."""
+    from appliance.runtime.detectors import backends as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
+    return dict(sorted(_registered.items()))
+
+
+def backend_info(name: str) -> Backend:
+    return backends()[name]

@@ -1,0 +1,140 @@
+"""The one JSON shape of each event, for every output (the event log now, MQTT and the API next).
+
+Each shape has a versioned JSON Schema in schemas/events/<type>.schema.json; every object
+carries its `type`, the schema version `v` and the event's own time `t` (video time in
+historical mode). Numbers are rounded to what is meaningful, so payloads stay small."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appliance.runtime.events import (
+    AreaAlert,
+    AreaUpdate,
+    CameraLifecycle,
+    CameraStatus,
+    ConfigChanged,
+    EpisodeEvent,
+    Event,
+    FrameResult,
+    WorkerFailed,
+)
+from appliance.runtime.types import ViolationEpisode
+
+VERSION = 1
+Json = dict[str, Any]
+
+
+def to_json(event: Event) -> Json:
+    """The event as a JSON-ready dict."""
+    match event:
+        case FrameResult(tracks=None):
+            body = _frame(event)
+        case FrameResult():
+            body = _detections(event)
+        case CameraStatus():
+            body = _camera_status(event)
+        case EpisodeEvent():
+            body = episode_json(event.episode, event.kind)
+        case WorkerFailed():
+            body = {"type": "camera_error", "t": event.timestamp, "camera": event.camera_id, "message": event.message}
+        case CameraLifecycle():
+            body = {"type": "camera_lifecycle", "t": event.timestamp, "camera": event.camera_id,
+                    "kind": event.kind, "reason": event.reason or None}  # fmt: skip
+        case AreaUpdate():
+            body = _area(event)
+        case AreaAlert():
+            body = _alert(event)
+        case ConfigChanged():
+            body = _config(event)
+    return {"type": body.pop("type"), "v": VERSION, **body}
+
+
+def episode_json(episode: ViolationEpisode, state: str) -> Json:
+    duration = episode.duration
+    return {
+        "type": "episode",
+        "t": episode.start if episode.end is None else episode.end,
+        "camera": episode.camera_id,
+        "state": state,
+        "pair": list(episode.pair),
+        "start": episode.start,
+        "end": episode.end,
+        "duration_s": None if duration is None else round(duration, 3),
+        "min_distance_cm": round(episode.min_distance_cm, 1),
+    }
+
+
+def _frame(event: FrameResult) -> Json:
+    return {
+        "type": "frame",
+        "t": event.timestamp,
+        "camera": event.camera_id,
+        "frame": event.index,
+        "people": event.people,
+        "people_in_violation": event.people_in_violation,
+    }
+
+
+def _detections(event: FrameResult) -> Json:
+    people = [
+        {"id": t.track_id, "box": [round(v, 1) for v in t.box], "score": round(t.score, 3)} for t in event.tracks or ()
+    ]
+    return {"type": "detections", "t": event.timestamp, "camera": event.camera_id, "frame": event.index,
+            "people": people}  # fmt: skip
+
+
+def _camera_status(event: CameraStatus) -> Json:
+    progress = None if event.progress is None else {"done": event.progress[0], "total": event.progress[1]}
+    return {
+        "type": "camera_status",
+        "t": event.sent_at,
+        "camera": event.camera_id,
+        "online": event.online,
+        "error": event.error,
+        "frames": event.frames,
+        "dropped": event.dropped,
+        "reconnects": event.reconnects,
+        "finished": event.finished,
+        "progress": progress,
+    }
+
+
+def _area(event: AreaUpdate) -> Json:
+    return {
+        "type": "area",
+        "t": event.timestamp,
+        "area": event.area_id,
+        "people": event.people,
+        "people_in_violation": event.people_in_violation,
+        "cameras_reporting": event.cameras_reporting,
+        "threshold": event.threshold,
+        "over_threshold": event.over_threshold,
+        "environment_score": round(event.environment_score, 3),
+    }
+
+
+def _alert(event: AreaAlert) -> Json:
+    return {
+        "type": "alert",
+        "t": event.timestamp,
+        "area": event.area_id,
+        "kind": event.kind,
+        "people": event.people,
+        "people_in_violation": event.people_in_violation,
+        "detail": event.detail,
+    }
+
+
+def _config(event: ConfigChanged) -> Json:
+    return {
+        "type": "config",
+        "t": event.timestamp,
+        "kind": event.kind,
+        "generation": event.generation,
+        "source": event.source,
+        "restarted": list(event.restarted),
+        "added": list(event.added),
+        "removed": list(event.removed),
+        "errors": list(event.errors),
+    }

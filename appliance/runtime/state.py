@@ -1,0 +1,221 @@
+"""The runtime's state, in one place: each camera's status, FPS and counts, each area's counts
+and alerts, the device's identity and config generation. The supervisor's loop feeds it every
+event; outputs, the console and the API read consistent snapshots from any thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from appliance import __version__
+from appliance.config import LoadedProfile
+from appliance.runtime.analysis.alerts import AreaAlerts
+from appliance.runtime.analysis.occupancy import CameraCounts, area_status
+from appliance.runtime.events import (
+    AreaUpdate,
+    CameraLifecycle,
+    CameraStatus,
+    ConfigChanged,
+    Event,
+    FrameResult,
+    WorkerFailed,
+)
+from appliance.runtime.outputs.base import OutputStats
+
+FPS_WINDOW_S = 5.0
+CameraPhase = Literal["starting", "online", "offline", "restarting", "failed", "finished"]
+_SETTLED: tuple[CameraPhase, ...] = ("online", "failed", "finished")
+
+
+@dataclass(frozen=True, slots=True)
+class CameraState:
+    camera_id: str
+    name: str
+    status: CameraPhase
+    reason: str | None  # why it is offline, restarting or failed; the last error
+    fps: float  # frames processed per second over the last few seconds
+    people: int
+    people_in_violation: int
+    frames: int  # processed since the runtime started, across worker restarts
+    progress: tuple[int, int] | None  # files: (frames done, frames in the file)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    device_id: str
+    name: str
+    profile: str
+    version: str
+    generation: int  # profile changes applied since start
+    started_at: float  # Unix time
+    last_change: ConfigChanged | None
+    outputs: tuple[OutputStats, ...]
+
+    @property
+    def uptime_s(self) -> float:
+        return time.time() - self.started_at
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSnapshot:
+    device: DeviceState
+    cameras: Mapping[str, CameraState]
+    areas: Mapping[str, AreaUpdate]
+
+    @property
+    def ready(self) -> bool:
+        """Every camera has opened (or failed, or finished its file)."""
+        return all(camera.status in _SETTLED for camera in self.cameras.values())
+
+
+@dataclass
+class _Camera:
+    name: str
+    status: CameraPhase = "starting"
+    reason: str | None = None
+    counts: CameraCounts = field(default_factory=lambda: CameraCounts(0, 0))
+    frames: int = 0
+    progress: tuple[int, int] | None = None
+    received: deque[float] = field(default_factory=deque)  # when recent frames arrived (monotonic)
+    first_frame_at: float | None = None
+    last_frame_at: float | None = None
+    detect_seconds: float = 0.0  # in the detector, over every frame after the first
+
+    def fps(self) -> float:
+        times = self.received
+        if len(times) < 2 or times[-1] <= times[0]:
+            return 0.0
+        return (len(times) - 1) / (times[-1] - times[0])
+
+
+class RuntimeState:
+    """Fed on the supervisor's loop by `handle`; read from anywhere through `snapshot`."""
+
+    def __init__(self, loaded: LoadedProfile) -> None:
+        self._lock = threading.Lock()
+        self._cameras: dict[str, _Camera] = {}
+        self._areas: dict[str, AreaUpdate] = {}
+        self._alerts: dict[str, AreaAlerts] = {}
+        self._generation = 0
+        self._last_change: ConfigChanged | None = None
+        self._started_at = time.time()
+        self.output_stats: Callable[[], tuple[OutputStats, ...]] = tuple  # the bus sets it
+        self.set_profile(loaded)
+
+    def set_profile(self, loaded: LoadedProfile) -> None:
+        """Follow a new profile: names, areas and their alert rules (kept for unchanged areas)."""
+        with self._lock:
+            self._loaded = loaded
+            profile = loaded.profile
+            for camera in profile.cameras:
+                if camera.id in self._cameras:
+                    self._cameras[camera.id].name = camera.name or camera.id
+            old = self._alerts
+            self._alerts = {
+                a.id: old[a.id] if a.id in old and old[a.id].area == a else AreaAlerts(a) for a in profile.areas
+            }
+            self._areas = {k: v for k, v in self._areas.items() if k in self._alerts}
+
+    def handle(self, event: Event) -> list[Event]:
+        """Take one event; return the events it leads to (area updates and alerts)."""
+        with self._lock:
+            match event:
+                case FrameResult():
+                    return self._frame(event)
+                case CameraStatus():
+                    self._status(event)
+                case WorkerFailed():
+                    self._camera(event.camera_id).reason = event.message
+                case CameraLifecycle():
+                    self._lifecycle(event)
+                case ConfigChanged():
+                    self._last_change = event
+                    self._generation = event.generation
+            return []
+
+    def snapshot(self) -> RuntimeSnapshot:
+        stats = self.output_stats()
+        with self._lock:
+            device = self._loaded.profile.device
+            cameras = {camera_id: self._camera_state(camera_id, c) for camera_id, c in self._cameras.items()}
+            state = DeviceState(
+                device.id, device.display_name, self._loaded.name, __version__, self._generation,
+                self._started_at, self._last_change, stats,
+            )  # fmt: skip
+            return RuntimeSnapshot(state, cameras, dict(self._areas))
+
+    def summary(self, camera_id: str) -> str | None:
+        """A camera's throughput over the whole run, against its detector's own."""
+        with self._lock:
+            camera = self._cameras.get(camera_id)
+            if camera is None or camera.first_frame_at is None or camera.last_frame_at is None or camera.frames < 2:
+                return None
+            seconds = camera.last_frame_at - camera.first_frame_at
+            fps = (camera.frames - 1) / seconds if seconds > 0 else 0.0
+            detector_fps = (camera.frames - 1) / camera.detect_seconds if camera.detect_seconds > 0 else 0.0
+        return (
+            f"camera {camera_id}: {camera.frames} frames in {seconds:.1f} s, {fps:.2f} fps; "
+            f"the detector alone: {detector_fps:.2f} fps"
+        )
+
+    def _camera(self, camera_id: str) -> _Camera:
+        if camera_id not in self._cameras:
+            known = {c.id: c.name or c.id for c in self._loaded.profile.cameras}
+            self._cameras[camera_id] = _Camera(known.get(camera_id, camera_id))
+        return self._cameras[camera_id]
+
+    def _frame(self, event: FrameResult) -> list[Event]:
+        camera, now = self._camera(event.camera_id), time.monotonic()
+        if camera.first_frame_at is None:
+            camera.first_frame_at = now
+        else:
+            camera.detect_seconds += event.stage_seconds.get("detect", 0.0)
+        camera.last_frame_at = now
+        camera.frames += 1
+        camera.status, camera.reason = "online", None
+        camera.counts = CameraCounts(event.people, event.people_in_violation)
+        camera.received.append(now)
+        while now - camera.received[0] > FPS_WINDOW_S:
+            camera.received.popleft()
+        return self._update_areas(event.camera_id, event.timestamp)
+
+    def _update_areas(self, camera_id: str, timestamp: float) -> list[Event]:
+        counts = {i: c.counts for i, c in self._cameras.items() if c.status == "online"}
+        derived: list[Event] = []
+        for area_id, alerts in self._alerts.items():
+            if camera_id in alerts.area.cameras:
+                status = area_status(alerts.area, counts, timestamp)
+                self._areas[area_id] = status
+                derived += [status, *alerts.update(status)]
+        return derived
+
+    def _status(self, event: CameraStatus) -> None:
+        camera = self._camera(event.camera_id)
+        camera.progress = event.progress
+        if event.finished:
+            camera.status = "finished"
+        elif camera.status not in ("restarting", "failed"):
+            camera.status = "online" if event.online else "offline"
+        if event.error or camera.status == "online":
+            camera.reason = event.error
+
+    def _lifecycle(self, event: CameraLifecycle) -> None:
+        if event.kind == "camera_stopped":
+            self._cameras.pop(event.camera_id, None)
+            return
+        camera = self._camera(event.camera_id)
+        camera.status = {"worker_started": "starting", "worker_restarting": "restarting"}.get(event.kind, "failed")  # type: ignore[assignment]
+        camera.reason = event.reason or camera.reason
+        camera.received.clear()
+
+    def _camera_state(self, camera_id: str, camera: _Camera) -> CameraState:
+        fps = camera.fps() if camera.status == "online" else 0.0
+        counts = camera.counts if camera.status == "online" else CameraCounts(0, 0)
+        return CameraState(
+            camera_id, camera.name, camera.status, camera.reason, fps, counts.people,
+            counts.people_in_violation, camera.frames, camera.progress,
+        )  # fmt: skip

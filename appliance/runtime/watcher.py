@@ -1,0 +1,43 @@
+"""Watches a profile's files (the profile and every file it extends) and calls back when one
+changes. Editors replace files rather than write them, so the folders are watched."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+
+
+class ProfileWatcher(FileSystemEventHandler):
+    def __init__(self, on_change: Callable[[], None]) -> None:
+        self.on_change = on_change
+        self.files: frozenset[Path] = frozenset()
+        self._observer: BaseObserver | None = None
+
+    def watch(self, files: Iterable[Path]) -> None:
+        """Watch these files from now on (a change may add or remove extended files)."""
+        files = frozenset(f.resolve() for f in files)
+        if files == self.files:
+            return
+        self.stop()
+        self.files = files
+        observer = Observer()
+        for folder in {f.parent for f in files}:
+            observer.schedule(self, str(folder), recursive=False)
+        observer.daemon = True
+        observer.start()
+        self._observer = observer
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        paths = (event.src_path, getattr(event, "dest_path", ""))
+        if any(Path(str(p)).resolve() in self.files for p in paths if p):
+            self.on_change()
+
+    def stop(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(5)
+            self._observer = None
