@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import cv2
@@ -86,3 +89,50 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
         timeout=60,
         check=False,
     )
+
+
+ORPHAN_WAIT_S = 20.0
+
+
+def _descendants_and_orphans() -> set[int]:
+    """Processes started from this test session: they carry its marker in their environment."""
+    marker = f"APPLIANCE_TEST_SESSION={os.environ['APPLIANCE_TEST_SESSION']}".encode()
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0") and not _is_zombie(entry):
+                found.add(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _is_zombie(entry: Path) -> bool:
+    return (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "?"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    os.environ["APPLIANCE_TEST_SESSION"] = f"{os.getpid()}-{time.time_ns()}"
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """Every process a test starts (and everything those start) is gone when it ends."""
+    before = _descendants_and_orphans()
+    yield
+    deadline = time.monotonic() + ORPHAN_WAIT_S
+    while (left := _descendants_and_orphans() - before) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, "processes left behind: " + "; ".join(f"{pid}: {_command(pid)}" for pid in left)

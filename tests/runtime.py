@@ -18,8 +18,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 class RunningAppliance:
     def __init__(
-        self, folder: Path, profile: str, *, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None
+        self,
+        folder: Path,
+        profile: str,
+        *,
+        extra_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        program: tuple[str, ...] | None = None,
+        log_level: str = "info",
     ) -> None:
+        """Run `appliance run --profile` (or `program PROFILE`, a module run with -m) on `profile`."""
         self.folder = folder
         self.metrics_port = free_port()
         self.profile_path = folder / "profile.yaml"
@@ -27,9 +35,13 @@ class RunningAppliance:
         self.write_profile(profile)
         self.log_path = folder / "appliance.log"
         self.log_file = self.log_path.open("w")
+        command = (
+            (*program, str(self.profile_path))
+            if program
+            else ("appliance", "--log-level", log_level, "run", "--profile", str(self.profile_path), *extra_args)
+        )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "appliance", "--log-level", "info", "run", "--profile", str(self.profile_path),
-             *extra_args],
+            [sys.executable, "-m", *command],
             stdout=self.log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO,
             env={**os.environ, **(env or {})},
         )  # fmt: skip

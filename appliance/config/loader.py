@@ -35,7 +35,7 @@ class LoadedProfile:
     files: tuple[Path, ...]
     data: dict[str, Any]
     secrets: frozenset[JsonPath]
-    secret_values: frozenset[str]  # the values at `secrets`, and passwords inside camera URLs
+    secret_values: frozenset[str]  # the values at `secrets`, passwords in camera URLs, referenced values
     profile: Profile
 
     @property
@@ -52,8 +52,8 @@ def load_profile(path: Path, text: str | None = None) -> LoadedProfile:
     issue found. Paths in the result are absolute."""
     schema = profile_schema()
     merged = load_merged(path, text)
-    reference_issues, from_files = resolve_references(merged)
-    issues = [*reference_issues, *resolve_secret_files(schema, merged)]
+    references = resolve_references(merged)
+    issues = [*references.issues, *resolve_secret_files(schema, merged)]
     issues += validate(schema, merged)
     fill_defaults(schema, merged.data)
     issues += check_rules(merged.data, merged)
@@ -61,8 +61,8 @@ def load_profile(path: Path, text: str | None = None) -> LoadedProfile:
         raise ProfileError(issues)
     absolute_paths(schema, merged)
     data = in_schema_order(schema, merged.data)
-    secrets = frozenset(secret_paths(schema, data) | from_files)
-    values = frozenset(_values_at(data, secrets)) | url_secrets(data)
+    secrets = frozenset(secret_paths(schema, data) | references.from_files)
+    values = frozenset(_values_at(data, secrets)) | url_secrets(data) | references.values
     REDACTOR.register(values)
     profile = dacite.from_dict(Profile, data, config=_DACITE)
     log.debug("loaded profile %s from %s", path, ", ".join(str(f) for f in merged.files))

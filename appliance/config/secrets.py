@@ -6,6 +6,7 @@ import copy
 import os
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,19 @@ class SecretRedactor:
 REDACTOR = SecretRedactor()
 
 
-def resolve_references(merged: MergedProfile) -> tuple[list[ProfileIssue], set[JsonPath]]:
-    """Substitute references in every string, in place; return issues and paths read from files."""
-    issues: list[ProfileIssue] = []
-    from_files: set[JsonPath] = set()
+@dataclass
+class References:
+    """What resolving `${env:}` and `${file:}` references found."""
+
+    issues: list[ProfileIssue] = field(default_factory=list)
+    from_files: set[JsonPath] = field(default_factory=set)  # values read from files: secrets whole
+    values: set[str] = field(default_factory=set)  # read from files, or put into URLs: masked anywhere
+
+
+def resolve_references(merged: MergedProfile) -> References:
+    """Substitute references in every string, in place."""
+    found = References()
+    issues, from_files = found.issues, found.from_files
 
     def substitute(path: JsonPath, text: str) -> str:
         def one(match: re.Match[str]) -> str:
@@ -58,10 +68,14 @@ def resolve_references(merged: MergedProfile) -> tuple[list[ProfileIssue], set[J
                 if target not in os.environ:
                     issues.append(_issue(merged, path, f"environment variable {target} is not set"))
                     return ""
+                if "://" in text:  # a credential in a URL; a plain setting stays readable
+                    found.values.add(os.environ[target])
                 return os.environ[target]
             if scheme == "file":
                 from_files.add(path)
-                return _read_secret(merged, path, target, issues)
+                secret = _read_secret(merged, path, target, issues)
+                found.values.add(secret)
+                return secret
             issues.append(
                 _issue(
                     merged,
@@ -74,7 +88,7 @@ def resolve_references(merged: MergedProfile) -> tuple[list[ProfileIssue], set[J
         return REFERENCE.sub(one, text)
 
     _map_strings(merged.data, (), substitute)
-    return issues, from_files
+    return found
 
 
 def resolve_secret_files(schema: Schema, merged: MergedProfile) -> list[ProfileIssue]:

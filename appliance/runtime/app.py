@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -31,6 +32,7 @@ from appliance.runtime.watcher import ProfileWatcher
 
 log = logging.getLogger(__name__)
 TICK_S = 0.2
+WATCHDOG_INTERVAL_S = 1.0  # systemd wants a keep-alive well within WatchdogSec (30 s in the unit)
 RESERVED_SECTIONS = ("mqtt", "api", "ota")  # validated, built by later versions
 
 
@@ -62,6 +64,7 @@ class Runtime:
         self._stopping = threading.Event()
         self._reload = threading.Event()
         self._ready_sent = False
+        self._last_watchdog = 0.0
 
     @property
     def historical(self) -> bool:
@@ -137,10 +140,12 @@ class Runtime:
             self._ready_sent = True
             self.systemd.notify(READY="1", STATUS="all cameras opened")
             log.info("ready: every camera is open")
-        if self.supervisor.watchdog_ok():
+        now = time.monotonic()
+        if now - self._last_watchdog >= WATCHDOG_INTERVAL_S and self.supervisor.watchdog_ok():
+            self._last_watchdog = now
             self.systemd.notify(WATCHDOG="1")
-        if self.historical:
-            self.console.show_progress()
+        if self.historical and self.loaded.profile.logging.format == "text":
+            self.console.show_progress()  # a progress bar is for people; JSON logs are for collectors
         status = self.console.status(self.loaded.profile.runtime.status_interval_s)
         if status is not None:
             self.systemd.notify(STATUS=status)

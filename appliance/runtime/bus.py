@@ -8,7 +8,7 @@ from collections import deque
 
 from appliance.config import LoadedProfile
 from appliance.runtime.events import Event
-from appliance.runtime.outputs.base import DEFAULT_CAPACITY, Output, OutputRunner, OutputStats
+from appliance.runtime.outputs.base import Output, OutputRunner, OutputStats
 from appliance.runtime.state import RuntimeState
 
 
@@ -20,8 +20,8 @@ class EventBus:
         self.publish_seconds = 0.0  # time the supervisor's loop spent publishing
         state.output_stats = self.stats
 
-    def add(self, output: Output, capacity: int = DEFAULT_CAPACITY) -> None:
-        self.runners.append(OutputRunner(output, capacity))
+    def add(self, output: Output) -> None:
+        self.runners.append(OutputRunner(output))
 
     def start(self) -> None:
         for runner in self.runners:

@@ -24,4 +24,5 @@ class SystemdNotifier:
             return
         message = "\n".join(f"{key}={value}" for key, value in fields.items()).encode()
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
+            sock.setblocking(False)  # a listener that stopped reading must not stop the supervisor
             sock.sendto(message, self.address)  # if systemd went away there is nobody to tell

@@ -27,6 +27,7 @@ class Output(ABC):
     """One consumer of the event stream. Every method runs on the output's own thread."""
 
     name: ClassVar[str]
+    capacity: ClassVar[int] = DEFAULT_CAPACITY  # events queued before they are dropped
 
     def start(self) -> None:  # noqa: B027 - most outputs have nothing to open
         """Open what the output needs (a server, a connection)."""
@@ -59,9 +60,9 @@ class OutputRunner:
 
     IDLE_S: ClassVar[float] = 0.5
 
-    def __init__(self, output: Output, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(self, output: Output) -> None:
         self.output = output
-        self._queue: queue.Queue[Event] = queue.Queue(maxsize=capacity)
+        self._queue: queue.Queue[Event] = queue.Queue(maxsize=output.capacity)
         self._pending: LoadedProfile | None = None
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"output-{output.name}", daemon=True)

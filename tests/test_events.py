@@ -1,0 +1,73 @@
+"""One JSON shape per event: every event type serializes to an object its schema accepts."""
+
+from __future__ import annotations
+
+import json
+import typing
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from appliance.runtime import events
+from appliance.runtime.events import (
+    AreaAlert,
+    AreaUpdate,
+    CameraLifecycle,
+    CameraStatus,
+    ConfigChanged,
+    EpisodeEvent,
+    Event,
+    FrameResult,
+    TrackRecord,
+    WorkerFailed,
+)
+from appliance.runtime.serialize import VERSION, to_json
+from appliance.runtime.types import ViolationEpisode
+from tests.conftest import REPO
+
+SCHEMAS = REPO / "schemas" / "events"
+EPISODE = ViolationEpisode("cam", (3, 4), 10.0, None, 92.46)
+EXAMPLES: list[Event] = [
+    FrameResult("cam", 7, 0.7, 2, 0, {"detect": 0.01}),
+    FrameResult("cam", 8, 0.8, 1, 0, {}, (TrackRecord(3, (1.04, 2.0, 30.0, 90.0), 0.91234),)),
+    CameraStatus("cam", True, None, 120, 3, 1, progress=(120, 795)),
+    CameraStatus("cam", False, "rtsp://admin:***@10.0.0.5/s: stream ended", 0, 0, 0),
+    EpisodeEvent(EPISODE, "started"),
+    EpisodeEvent(ViolationEpisode("cam", (3, 4), 10.0, 31.5, 92.46), "ended"),
+    WorkerFailed("cam", "model file /m.onnx does not exist"),
+    CameraLifecycle("worker_restarting", "cam", "worker exited with code -9"),
+    CameraLifecycle("worker_started", "cam"),
+    AreaUpdate("hall", 12.0, 5, 2, 2, 4, True, 0.6),
+    AreaAlert("hall", "violation", 12.0, 5, 2, "2 people in violation for 5 s or more"),
+    ConfigChanged("applied", 3, "reload", ("cam",), (), ("old",)),
+    ConfigChanged("rejected", 3, "file", errors=("p.yaml:3:5 cameras[0].sauce: unknown key 'sauce'",)),
+]
+
+
+def schema_for(event_type: str) -> Draft202012Validator:
+    schema = json.loads((SCHEMAS / f"{event_type}.schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: type(e).__name__)
+def test_every_event_matches_its_schema(event: Event) -> None:
+    body = to_json(event)
+    assert body["v"] == VERSION and isinstance(body["t"], float)
+    errors = [error.message for error in schema_for(body["type"]).iter_errors(body)]
+    assert not errors, (body, errors)
+    json.dumps(body, allow_nan=False)
+
+
+def test_every_event_class_and_every_schema_is_covered() -> None:
+    classes = set(typing.get_args(events.Event))
+    assert {type(example) for example in EXAMPLES} == classes
+    used = {to_json(example)["type"] for example in EXAMPLES}
+    assert used == {path.name.removesuffix(".schema.json") for path in SCHEMAS.glob("*.schema.json")}
+
+
+def test_numbers_are_rounded_to_what_is_meaningful() -> None:
+    detections = to_json(EXAMPLES[1])
+    assert detections["people"] == [{"id": 3, "box": [1.0, 2.0, 30.0, 90.0], "score": 0.912}]
+    ended = to_json(EXAMPLES[5])
+    assert ended["duration_s"] == 21.5 and ended["min_distance_cm"] == 92.5 and ended["t"] == 31.5

@@ -1,0 +1,124 @@
+"""The runtime state: camera status from what workers and the supervisor report, area counts,
+alerts with their cooldown, readiness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from appliance.config import load_profile
+from appliance.config.model import AreaConfig, ViolationAlertConfig
+from appliance.runtime.analysis.alerts import AreaAlerts
+from appliance.runtime.events import (
+    AreaAlert,
+    AreaUpdate,
+    CameraLifecycle,
+    CameraStatus,
+    Event,
+    FrameResult,
+    WorkerFailed,
+)
+from appliance.runtime.state import RuntimeState
+from tests.conftest import WriteFiles
+
+PROFILE = """
+device: {id: test}
+cameras:
+  - {id: a, source: a.avi}
+  - {id: b, source: b.avi}
+areas:
+  - id: hall
+    cameras: [a, b]
+    occupancy_threshold: 5
+    violation_alert: {min_people: 2, min_duration_s: 2, cooldown_s: 10}
+"""
+
+
+def frame(camera: str, t: float, people: int, violating: int = 0) -> FrameResult:
+    return FrameResult(camera, int(t * 10), t, people, violating, {"detect": 0.01})
+
+
+def state_for(write_files: WriteFiles) -> RuntimeState:
+    return RuntimeState(load_profile(write_files(p__yaml=PROFILE)))
+
+
+def test_cameras_go_from_starting_to_online_and_areas_sum_online_cameras(write_files: WriteFiles) -> None:
+    state = state_for(write_files)
+    for camera in ("a", "b"):
+        state.handle(CameraLifecycle("worker_started", camera))
+    assert {c.status for c in state.snapshot().cameras.values()} == {"starting"}
+    assert not state.snapshot().ready
+    derived = state.handle(frame("a", 1.0, 3))
+    assert [type(e) for e in derived] == [AreaUpdate]
+    state.handle(frame("b", 1.0, 2))
+    snapshot = state.snapshot()
+    assert snapshot.ready and snapshot.areas["hall"].people == 5
+    state.handle(CameraStatus("b", False, "stream ended", 10, 0, 0))
+    derived = state.handle(frame("a", 1.1, 3))
+    assert isinstance(derived[0], AreaUpdate) and derived[0].people == 3  # b is offline: not counted
+    assert state.snapshot().cameras["b"].reason == "stream ended"
+
+
+def test_failures_and_restarts_show_with_their_reason(write_files: WriteFiles) -> None:
+    state = state_for(write_files)
+    state.handle(WorkerFailed("a", "model file /m.onnx does not exist"))
+    state.handle(CameraLifecycle("worker_restarting", "a", "worker exited with code 3"))
+    camera = state.snapshot().cameras["a"]
+    assert camera.status == "restarting" and camera.reason == "worker exited with code 3"
+    state.handle(CameraLifecycle("camera_failed", "a", "worker exited with code 3"))
+    assert state.snapshot().cameras["a"].status == "failed"
+    state.handle(CameraStatus("a", True, None, 0, 0, 0))  # a late heartbeat does not revive it
+    assert state.snapshot().cameras["a"].status == "failed"
+    state.handle(CameraLifecycle("camera_stopped", "a"))
+    assert "a" not in state.snapshot().cameras
+
+
+def test_fps_is_measured_once_on_the_supervisor_clock(write_files: WriteFiles) -> None:
+    state = state_for(write_files)
+    for index in range(20):
+        state.handle(frame("a", index / 10, 1))
+    camera = state.snapshot().cameras["a"]
+    assert camera.fps > 0 and camera.frames == 20
+    summary = state.summary("a")
+    assert summary is not None and summary.startswith("camera a: 20 frames in")
+
+
+def alerts_of(events: list[Event]) -> list[AreaAlert]:
+    return [e for e in events if isinstance(e, AreaAlert)]
+
+
+def test_occupancy_alert_once_per_crossing(write_files: WriteFiles) -> None:
+    state = state_for(write_files)
+    crossings = [alerts_of(state.handle(frame("a", t, people))) for t, people in
+                 [(1, 4), (2, 6), (3, 7), (4, 3), (5, 6)]]  # fmt: skip
+    assert [len(a) for a in crossings] == [0, 1, 0, 0, 1]
+    assert crossings[1][0].kind == "occupancy" and "threshold of 5" in crossings[1][0].detail
+
+
+def test_violation_alert_needs_duration_and_respects_the_cooldown() -> None:
+    rule = ViolationAlertConfig(enabled=True, min_people=2, min_duration_s=2, cooldown_s=10)
+    alerts = AreaAlerts(AreaConfig("hall", ("a",), None, rule))
+
+    def at(t: float, violating: int) -> int:
+        return len(alerts.update(AreaUpdate("hall", t, 4, violating, 1, None, False, 0.5)))
+
+    assert [at(t, 2) for t in (0, 1, 1.9)] == [0, 0, 0]  # not long enough yet
+    assert at(2.0, 2) == 1
+    assert [at(t, 3) for t in (3, 6, 11.9)] == [0, 0, 0]  # cooling down
+    assert at(12.0, 2) == 1
+    assert at(13, 1) == 0 and at(30, 2) == 0 and at(31, 2) == 0 and at(32, 2) == 1  # the clock restarts
+    assert at(5, 2) == 0  # a recording started over: no alert from a clock that went back
+
+
+def test_a_disabled_violation_alert_never_fires() -> None:
+    rule = ViolationAlertConfig(enabled=False, min_people=2, min_duration_s=0, cooldown_s=0)
+    alerts = AreaAlerts(AreaConfig("hall", ("a",), None, rule))
+    assert not alerts.update(AreaUpdate("hall", 1, 9, 9, 1, None, False, 0.0))
+
+
+def test_area_alert_state_survives_an_unrelated_profile_change(write_files: WriteFiles, tmp_path: Path) -> None:
+    state = state_for(write_files)
+    state.handle(frame("a", 0, 4, 2))
+    state.handle(frame("a", 1, 4, 2))
+    changed = PROFILE.replace("{id: b, source: b.avi}", "{id: b, source: b.avi, fps_cap: 5}")
+    state.set_profile(load_profile(write_files(q__yaml=changed)))
+    assert len(alerts_of(state.handle(frame("a", 2, 4, 2)))) == 1
