@@ -14,7 +14,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from appliance.config import load_profile
 from appliance.config.yamlio import previous_version
-from appliance.runtime.changes import ChangeOutcome, ProfileChanges, ValidatedChange
+from appliance.runtime.changes import ChangeOutcome, Edit, ProfileChanges, ValidatedChange
 
 PROFILE = """\
 # the lobby appliance
@@ -70,7 +70,7 @@ def changes(profile: Path) -> Iterator[tuple[ProfileChanges, Applier]]:
     path_changes.close()
 
 
-def add_camera(camera_id: str):  # type: ignore[no-untyped-def]
+def add_camera(camera_id: str) -> Edit:
     def edit(data: CommentedMap) -> None:
         data["cameras"].append(CommentedMap(id=camera_id, source=f"{camera_id}.avi"))
 
@@ -108,7 +108,7 @@ def test_an_invalid_change_leaves_the_file_byte_identical_and_returns_every_prob
 def test_concurrent_changes_are_applied_one_after_the_other_and_none_is_lost(
     profile: Path, changes: tuple[ProfileChanges, Applier]
 ) -> None:
-    path_changes, applier = changes
+    path_changes, _applier = changes
     futures = []
     barrier = threading.Barrier(6)
 
@@ -128,7 +128,7 @@ def test_concurrent_changes_are_applied_one_after_the_other_and_none_is_lost(
 
 
 def test_a_change_based_on_a_stale_revision_is_refused(profile: Path, changes: tuple[ProfileChanges, Applier]) -> None:
-    path_changes, applier = changes
+    path_changes, _applier = changes
     revision = path_changes.revision()
     assert path_changes.edit(add_camera("first"), source="api", revision=revision).result(10).applied
     stale = path_changes.edit(add_camera("second"), source="api", revision=revision).result(10)
