@@ -1,0 +1,36 @@
+"""Every path in a profile is made absolute once, by the loader, relative to the file that wrote
+it, so `extends:` can never make two parts of the runtime disagree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from appliance.config import load_profile
+from appliance.runtime.detectors import create_detector
+
+
+def test_paths_are_relative_to_the_file_that_wrote_them(tmp_path: Path, data: Path) -> None:
+    (tmp_path / "common").mkdir()
+    (tmp_path / "site").mkdir()
+    (tmp_path / "common" / "models").mkdir()
+    model = tmp_path / "common" / "models" / "yolox.onnx"
+    model.symlink_to((data / "models/yolox_nano_onnx/yolox_nano.onnx").resolve())
+    (tmp_path / "common" / "base.yaml").write_text(
+        "detector: {backend: onnxruntime, model: {path: models/yolox.onnx}}\nstorage: {data_dir: var}\n"
+    )
+    (tmp_path / "site" / "profile.yaml").write_text(
+        "extends: ../common/base.yaml\ndevice: {id: site}\n"
+        "cameras: [{id: a, source: videos/a.avi}, {id: b, source: rtsp://cam/s}, {id: c, source: /dev/video0}]\n"
+    )
+    profile = load_profile(tmp_path / "site" / "profile.yaml").profile
+    assert profile.detector.model.path == str(model)
+    assert profile.storage.data_dir == str(tmp_path / "common" / "var")
+    assert [c.source for c in profile.cameras] == [str(tmp_path / "site/videos/a.avi"), "rtsp://cam/s", "/dev/video0"]
+    assert create_detector(profile.detector).model_path == model  # the runtime takes it as it is
+
+
+def test_absolute_and_home_paths_stay_as_written(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text("device: {id: t}\nstorage: {data_dir: ~/appliance}\n")
+    profile = load_profile(tmp_path / "p.yaml").profile
+    assert profile.storage.data_dir == str(Path.home() / "appliance")
+    assert profile.ota.inbox == "/var/lib/appliance/ota/inbox"
