@@ -6,6 +6,7 @@ camera URLs become secrets, masked like any other."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -61,8 +62,9 @@ def url_secrets(data: dict[str, Any]) -> set[str]:
 
 
 def _absolute(value: str, base: Path) -> Path:
+    """`value` made absolute against `base`, with '..' folded but links kept as written."""
     path = Path(value).expanduser()
-    return path if path.is_absolute() else (base / path).resolve()
+    return path if path.is_absolute() else Path(os.path.normpath((base / path).absolute()))
 
 
 def _parent(data: Any, path: JsonPath) -> Any:
