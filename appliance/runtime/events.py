@@ -88,12 +88,15 @@ class AreaUpdate:
     environment_score: float
 
 
+AlertKind = Literal["occupancy", "violation"]
+
+
 @dataclass(frozen=True, slots=True)
 class AreaAlert:
     """An area went over its occupancy threshold, or met its violation alert rule."""
 
     area_id: str
-    kind: Literal["occupancy", "violation"]
+    kind: AlertKind
     timestamp: float
     people: int
     people_in_violation: int

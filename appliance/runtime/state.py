@@ -29,6 +29,11 @@ from appliance.runtime.outputs.base import OutputStats
 FPS_WINDOW_S = 5.0
 CameraPhase = Literal["starting", "online", "offline", "restarting", "failed", "finished"]
 _SETTLED: tuple[CameraPhase, ...] = ("online", "failed", "finished")
+_PHASE_AFTER: dict[str, CameraPhase] = {
+    "worker_started": "starting",
+    "worker_restarting": "restarting",
+    "camera_failed": "failed",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +213,7 @@ class RuntimeState:
             self._cameras.pop(event.camera_id, None)
             return
         camera = self._camera(event.camera_id)
-        camera.status = {"worker_started": "starting", "worker_restarting": "restarting"}.get(event.kind, "failed")  # type: ignore[assignment]
+        camera.status = _PHASE_AFTER[event.kind]
         camera.reason = event.reason or camera.reason
         camera.received.clear()
 

@@ -5,7 +5,7 @@ Pure: counts and event times in, alerts out."""
 from __future__ import annotations
 
 from appliance.config.model import AreaConfig
-from appliance.runtime.events import AreaAlert, AreaUpdate
+from appliance.runtime.events import AlertKind, AreaAlert, AreaUpdate
 
 
 class AreaAlerts:
@@ -46,6 +46,5 @@ class AreaAlerts:
         cooled = self._last_violation_alert is None or now - self._last_violation_alert >= rule.cooldown_s
         return lasted and cooled
 
-    def _alert(self, kind: str, status: AreaUpdate, detail: str) -> AreaAlert:
-        assert kind in ("occupancy", "violation")
-        return AreaAlert(self.area.id, kind, status.timestamp, status.people, status.people_in_violation, detail)  # type: ignore[arg-type]
+    def _alert(self, kind: AlertKind, status: AreaUpdate, detail: str) -> AreaAlert:
+        return AreaAlert(self.area.id, kind, status.timestamp, status.people, status.people_in_violation, detail)
