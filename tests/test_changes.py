@@ -41,7 +41,7 @@ class Applier:
             self.changes.apply_pending(self._apply)
 
     def _apply(self, change: ValidatedChange) -> ChangeOutcome:
-        revision = self.changes.revision()
+        revision = change.revision
         if change.loaded is None:
             return ChangeOutcome(False, self.generation, revision, errors=change.errors, conflict=change.conflict)
         self.generation += 1

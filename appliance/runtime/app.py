@@ -18,7 +18,7 @@ from appliance.config import LoadedProfile, load_profile
 from appliance.config.secrets import REDACTOR
 from appliance.logs import configure_logging
 from appliance.runtime.bus import EventBus
-from appliance.runtime.changes import ChangeOutcome, ProfileChanges, ValidatedChange, revision_of
+from appliance.runtime.changes import ChangeOutcome, ProfileChanges, ValidatedChange
 from appliance.runtime.console import Console
 from appliance.runtime.events import ConfigChanged
 from appliance.runtime.outputs.base import Output
@@ -103,7 +103,7 @@ class Runtime:
 
     def _apply(self, change: ValidatedChange) -> ChangeOutcome:
         """On the loop: apply a validated change, or announce a rejected one."""
-        generation, revision = self.state.snapshot().device.generation, revision_of(self.profile_path)
+        generation, revision = self.state.snapshot().device.generation, change.revision
         if change.loaded is None:
             errors = tuple(REDACTOR.redact(str(issue)) for issue in change.errors)
             log.error("profile change rejected, still running the previous one:\n%s", "\n".join(errors))

@@ -16,8 +16,6 @@ class EventBus:
     def __init__(self, state: RuntimeState) -> None:
         self.state = state
         self.runners: list[OutputRunner] = []
-        self.published = 0
-        self.publish_seconds = 0.0  # time the supervisor's loop spent publishing
         state.output_stats = self.stats
 
     def add(self, output: Output) -> None:
@@ -28,15 +26,12 @@ class EventBus:
             runner.start()
 
     def publish(self, event: Event) -> None:
-        started = time.perf_counter()
         pending = deque([event])
         while pending:
             current = pending.popleft()
             pending.extend(self.state.handle(current))
             for runner in self.runners:
                 runner.offer(current)
-            self.published += 1
-        self.publish_seconds += time.perf_counter() - started
 
     def reconfigure(self, loaded: LoadedProfile) -> list[str]:
         """Hand a new profile to every output; the names of those told."""

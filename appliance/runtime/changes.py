@@ -51,6 +51,7 @@ class ValidatedChange:
 
     source: str
     loaded: LoadedProfile | None
+    revision: str  # of the profile file once the change is written (or refused)
     errors: tuple[ProfileIssue, ...] = ()
     conflict: bool = False
     outcome: Future[ChangeOutcome] = field(default_factory=Future)
@@ -143,18 +144,26 @@ class ProfileChanges:
         try:
             if request.revision is not None and request.revision != self.revision():
                 message = "the profile changed since it was read; read it again and redo the change"
-                issue = ProfileIssue(Location(str(self.path)), (), message)
-                return ValidatedChange(request.source, None, (issue,), conflict=True)
+                return self._refused(request, self._issue(message), conflict=True)
             text = self._new_text(request)
             loaded = load_profile(self.path, text)
             if text is not None:
                 write_atomically(self.path, text, keep_previous=True)
+            return ValidatedChange(request.source, loaded, self.revision())
         except ProfileError as error:
-            return ValidatedChange(request.source, None, tuple(error.issues))
+            return self._refused(request, *error.issues)
         except (OSError, ValueError, KeyError, TypeError) as error:
-            issue = ProfileIssue(Location(str(self.path)), (), f"cannot change the profile: {error}")
-            return ValidatedChange(request.source, None, (issue,))
-        return ValidatedChange(request.source, loaded)
+            return self._refused(request, self._issue(f"cannot change the profile: {error}"))
+
+    def _issue(self, message: str) -> ProfileIssue:
+        return ProfileIssue(Location(str(self.path)), (), message)
+
+    def _refused(self, request: _Request, *issues: ProfileIssue, conflict: bool = False) -> ValidatedChange:
+        try:
+            revision = self.revision()
+        except OSError:
+            revision = ""
+        return ValidatedChange(request.source, None, revision, issues, conflict=conflict)
 
     def _new_text(self, request: _Request) -> str | None:
         if request.edit is None:
