@@ -61,6 +61,7 @@ storage: {{data_dir: {data_dir}}}
 metrics: {{listen: "127.0.0.1:{port}"}}
 api: {{enabled: false}}
 """
+READY = "ready: every camera is open"
 SUMMARY = re.compile(r"camera cam: (\d+) frames in [\d.]+ s, ([\d.]+) fps; the detector alone: ([\d.]+) fps")
 
 
@@ -69,7 +70,7 @@ class Run:
     fps: float
     detector_fps: float  # the detect stage inside the same run
     peak_mb: float
-    supervisor_ms_per_frame: float  # CPU time of the supervisor process (not its workers) per frame
+    supervisor_ms_per_frame: float  # CPU time of the supervisor process (not its workers) per frame, once ready
 
 
 def free_port() -> int:
@@ -122,16 +123,25 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 def finish_run(process: subprocess.Popen[str]) -> Run:
-    """Wait for the run, sampling the supervisor's CPU time until it exits."""
+    """Wait for the run, sampling the supervisor's CPU time from when it is ready (its imports and
+    start-up are not per-frame work) until it exits."""
     chunks: list[str] = []
-    assert process.stdout is not None
-    reader = threading.Thread(target=lambda: chunks.extend(process.stdout or ()), daemon=True)
+    at_ready: list[float] = []
+
+    def read() -> None:
+        for line in process.stdout or ():
+            if READY in line and not at_ready:
+                at_ready.append(cpu_seconds(process.pid) or 0.0)
+            chunks.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
     reader.start()
     supervisor_cpu = 0.0
     while process.poll() is None:
         supervisor_cpu = cpu_seconds(process.pid) or supervisor_cpu
         time.sleep(0.1)
     reader.join(30)
+    supervisor_cpu -= at_ready[0] if at_ready else 0.0
     output = "".join(chunks)
     summary = SUMMARY.search(output)
     memory = re.search(r"peak memory (\d+) MB", output)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.config.yamlio import previous_version
 from tests.conftest import PETS_VIDEO
 from tests.runtime import RunningAppliance, frames, wait_for_exit
 from tests.servers import MjpegServer, free_port, listening, wait_until
@@ -140,3 +141,24 @@ def test_fps_cap_resolution_and_json_logs_in_historical_mode(data: Path, tmp_pat
     assert {r["frame"] % 4 for r in detections} == {0}  # every fourth frame: the others skipped
     boxes = [p["box"] for r in detections for p in r["people"]]
     assert boxes and max(b[2] for b in boxes) <= 384 and max(b[3] for b in boxes) <= 288
+
+
+def test_changes_through_the_path_report_their_outcome_in_a_running_runtime(data: Path, tmp_path: Path) -> None:
+    """As the API and MQTT will: changes from another thread of a running runtime."""
+    running = RunningAppliance(tmp_path, profile_for(data), program=("tests.programs.change_driver",))
+    text = running.profile_path.read_text()
+    try:
+        assert running.process.wait(180) == 0, running.log
+    finally:
+        running.kill()
+    lines = [json.loads(line) for line in running.log.splitlines() if line.startswith("{")]
+    outcomes = {outcome["change"]: outcome for outcome in lines}
+    edit, invalid, same = outcomes["edit"], outcomes["invalid"], outcomes["same"]
+    assert edit["applied"] and edit["generation"] == 1 and edit["restarted"] == ["cam-b"] and not edit["added"]
+    assert set(edit["outputs"]) == {"metrics", "event_log"}
+    assert "fps_cap: 5" in running.profile_path.read_text()
+    assert previous_version(running.profile_path).read_text() == text
+    assert not invalid["applied"] and invalid["generation"] == 1
+    assert any("device.id: 'Not Valid' does not match" in error for error in invalid["errors"])
+    assert same["unchanged"] and same["generation"] == 1
+    assert "profile change applied: restarted ['cam-b'], added none, removed none" in running.log
