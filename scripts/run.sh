@@ -37,6 +37,8 @@ storage:
   data_dir: data
 metrics:
   listen: 127.0.0.1:9110
+mqtt:
+  enabled: false
 api:
   enabled: false
 ota:

@@ -97,6 +97,7 @@ class Runtime:
                 self._reload.clear()
                 self.changes.reload("reload")
             self.changes.apply_pending(self._apply)
+            self.bus.hand_over()
             self._report()
             if self.historical and self.supervisor.done():
                 return
@@ -154,7 +155,7 @@ class Runtime:
         self.systemd.notify(STOPPING="1")
         self.watcher.stop()
         self.changes.close()
-        self.supervisor.stop(self.bus.publish)
+        self.supervisor.stop()
         self.console.close()
         for camera_id in self.supervisor.workers:
             if summary := self.state.summary(camera_id):

@@ -1,5 +1,6 @@
 """The event bus: every event goes to the runtime state first, on the supervisor's loop, then
-into each output's queue. Publishing never waits for an output (see outputs/base.py)."""
+to each output, handed over once per tick. Publishing never waits for an output (see
+outputs/base.py)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,11 @@ class EventBus:
             pending.extend(self.state.handle(current))
             for runner in self.runners:
                 runner.offer(current)
+
+    def hand_over(self) -> None:
+        """Pass what was published since the last call to the outputs' threads."""
+        for runner in self.runners:
+            runner.hand_over()
 
     def reconfigure(self, loaded: LoadedProfile) -> list[str]:
         """Hand a new profile to every output; the names of those told."""

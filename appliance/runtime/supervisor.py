@@ -129,8 +129,7 @@ class Supervisor:
         changed = [i for i in new_cameras if i in old_cameras and (everything or new_cameras[i] != old_cameras[i])]
         removed = [i for i in old_cameras if i not in new_cameras]
         added = [i for i in new_cameras if i not in old_cameras]
-        for camera_id in removed + changed:
-            self._stop_worker(self.workers.pop(camera_id))
+        self._stop_workers([self.workers.pop(camera_id) for camera_id in removed + changed])
         for camera_id in removed:
             self.publish(CameraLifecycle("camera_stopped", camera_id))
         if everything:
@@ -149,26 +148,11 @@ class Supervisor:
         """Historical mode: every camera finished its file or was given up."""
         return all(w.finished or w.failed for w in self.workers.values())
 
-    def stop(self, on_event: Callable[[WorkerEvent], None]) -> None:
-        """Ask every worker to stop and pass on what they flush meanwhile; kill those still
-        running after `runtime.stop_timeout_s`."""
-        deadline = time.monotonic() + self.profile.runtime.stop_timeout_s
-        for worker in self.workers.values():
-            if worker.stop is not None:
-                worker.stop.set()
-        for worker in self.workers.values():
-            process = worker.process
-            if process is None:
-                continue
-            while process.is_alive() and time.monotonic() < deadline:
-                for event in self.drain(0.05):  # keep the queue moving so workers can flush into it
-                    on_event(event)
-            if process.is_alive():
-                log.warning("camera %s: worker did not stop in time, killing it", worker.camera.id)
-                process.kill()
-                process.join(5)
+    def stop(self) -> None:
+        """Stop every worker and the detector service."""
+        self._stop_workers(list(self.workers.values()))
         for event in self.drain(0.2):
-            on_event(event)
+            self.publish(event)
         self._stop_detector_service()
 
     def _patience(self, reported: bool) -> float:
@@ -212,15 +196,24 @@ class Supervisor:
         log.warning("camera %s: %s; restarting in %.1f s", camera_id, reason, delay)
         self.publish(CameraLifecycle("worker_restarting", camera_id, reason))
 
-    def _stop_worker(self, worker: Worker) -> None:
-        if worker.stop is not None:
-            worker.stop.set()
-        if worker.process is not None:
-            worker.process.join(self.profile.runtime.stop_timeout_s)
-            if worker.process.is_alive():
+    def _stop_workers(self, workers: list[Worker]) -> None:
+        """Ask the workers to stop, all at once, and pass on what they flush meanwhile; kill those
+        still running after `runtime.stop_timeout_s`."""
+        deadline = time.monotonic() + self.profile.runtime.stop_timeout_s
+        for worker in workers:
+            if worker.stop is not None:
+                worker.stop.set()
+        for worker in workers:
+            process = worker.process
+            if process is None:
+                continue
+            while process.is_alive() and time.monotonic() < deadline:
+                for event in self.drain(0.05):  # keep the queue moving so workers can flush into it
+                    self.publish(event)
+            if process.is_alive():
                 log.warning("camera %s: worker did not stop in time, killing it", worker.camera.id)
-                worker.process.kill()
-                worker.process.join(5)
+                process.kill()
+                process.join(5)
 
     def _start_detector_service(self) -> None:
         """One detector process for every camera, when the accelerator can be opened only once."""

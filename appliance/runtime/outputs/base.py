@@ -1,8 +1,10 @@
 """The output interface, and the runner that keeps every output off the supervisor's loop.
 
 An output (metrics, the event log, MQTT, the API's feeds) sees every event and may be slow: a
-broker away, a disk flushing. Each runs on its own thread behind a bounded queue; when the queue
-is full the event is dropped for that output alone and counted, so the supervisor never waits."""
+broker away, a disk flushing. Each runs on its own thread behind a bounded backlog; when the
+backlog is full the event is dropped for that output alone and counted, so the supervisor never
+waits. The loop hands events over in one batch per tick, so an output thread wakes a few times a
+second, not once per event."""
 
 from __future__ import annotations
 
@@ -56,13 +58,16 @@ class OutputStats:
 
 
 class OutputRunner:
-    """An output on its own thread, fed through a bounded queue."""
+    """An output on its own thread, fed batches of events through a bounded backlog."""
 
     IDLE_S: ClassVar[float] = 0.5
 
     def __init__(self, output: Output) -> None:
         self.output = output
-        self._queue: queue.Queue[Event] = queue.Queue(maxsize=output.capacity)
+        self._batches: queue.SimpleQueue[list[Event]] = queue.SimpleQueue()
+        self._batch: list[Event] = []  # gathered on the supervisor's loop until `hand_over`
+        self._backlog = 0  # events handed over and not handled yet
+        self._lock = threading.Lock()
         self._pending: LoadedProfile | None = None
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"output-{output.name}", daemon=True)
@@ -77,22 +82,31 @@ class OutputRunner:
         self._thread.start()
 
     def offer(self, event: Event) -> None:
-        """Queue the event; drop and count it if the output is too far behind."""
-        try:
-            self._queue.put_nowait(event)
-        except queue.Full:
-            self._dropped += 1
-            now = time.monotonic()
-            if now - self._last_drop_log >= DROP_LOG_INTERVAL_S:
-                self._last_drop_log = now
-                log.warning("output %s is behind: dropping events (%d so far)", self.name, self._dropped)
+        """Take the event for the next batch; drop and count it if the output is too far behind."""
+        if self._backlog + len(self._batch) < self.output.capacity:
+            self._batch.append(event)
+            return
+        self._dropped += 1
+        now = time.monotonic()
+        if now - self._last_drop_log >= DROP_LOG_INTERVAL_S:
+            self._last_drop_log = now
+            log.warning("output %s is behind: dropping events (%d so far)", self.name, self._dropped)
+
+    def hand_over(self) -> None:
+        """Pass the events offered since the last call to the output's thread."""
+        if self._batch:
+            batch, self._batch = self._batch, []
+            with self._lock:
+                self._backlog += len(batch)
+            self._batches.put(batch)
 
     def reconfigure(self, loaded: LoadedProfile) -> None:
-        """Hand a new profile to the output; it applies it before its next event."""
+        """Hand a new profile to the output; it applies it before its next batch."""
         self._pending = loaded
 
     def request_close(self) -> None:
-        """Take no more events; finish what is queued, then release everything."""
+        """Take no more events; finish what is handed over, then release everything."""
+        self.hand_over()
         self._closing.set()
 
     def join(self, timeout: float) -> None:
@@ -100,30 +114,36 @@ class OutputRunner:
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.warning("output %s did not finish in %.0f s; %d event(s) not handled", self.name, timeout,
-                        self._queue.qsize())  # fmt: skip
+                        self._backlog)  # fmt: skip
 
     @property
     def stats(self) -> OutputStats:
-        return OutputStats(self.name, self._queue.qsize(), self._handled, self._dropped, self._failures)
+        return OutputStats(self.name, self._backlog + len(self._batch), self._handled, self._dropped, self._failures)
 
     def _run(self) -> None:
         self._call(self.output.start)
         while True:
             self._apply_pending()
             try:
-                event = self._queue.get(timeout=self.IDLE_S)
+                batch = self._batches.get(timeout=self.IDLE_S)
             except queue.Empty:
                 if self._closing.is_set():
                     break
                 self._call(self.output.idle)
                 continue
-            try:
-                self.output.handle(event)
-            except Exception:
-                self._failures += 1
-                log.exception("output %s failed on %s", self.name, type(event).__name__)
-            self._handled += 1
+            for event in batch:
+                self._handle(event)
         self._call(self.output.close)
+
+    def _handle(self, event: Event) -> None:
+        try:
+            self.output.handle(event)
+        except Exception:
+            self._failures += 1
+            log.exception("output %s failed on %s", self.name, type(event).__name__)
+        self._handled += 1
+        with self._lock:
+            self._backlog -= 1
 
     def _apply_pending(self) -> None:
         loaded, self._pending = self._pending, None
