@@ -100,6 +100,7 @@ class Metrics(Output):
             self._server = start_http_server(int(port), addr=host.strip("[]"), registry=self.registry)
         except OSError as error:
             log.error("metrics: cannot listen on %s: %s", listen, error.strerror or error)
+            self._listen = None  # the next profile change tries again
             return
         log.info("metrics at http://%s/metrics", listen)
 
