@@ -11,8 +11,8 @@ scripts/setup.sh --dev --extra onnx --extra openvino --extra tflite \
   --deb gstreamer1.0-plugins-base --deb gstreamer1.0-plugins-good --deb gstreamer1.0-libav \
   --deb prometheus --deb systemd
 echo "== ruff"
-.venv/bin/ruff check appliance tests bench
-.venv/bin/ruff format --check appliance tests bench
+.venv/bin/ruff check appliance evaluation tests bench
+.venv/bin/ruff format --check appliance evaluation tests bench
 echo "== mypy"
 .venv/bin/mypy appliance
 echo "== pytest"
