@@ -17,6 +17,7 @@ import pytest
 
 from appliance.config.yamlio import previous_version
 from tests.conftest import PETS_VIDEO
+from tests.programs.change_driver import outcomes_path
 from tests.runtime import RunningAppliance, frames, wait_for_exit
 from tests.servers import MjpegServer, free_port, listening, wait_until
 from tests.test_runtime import profile_for
@@ -151,8 +152,9 @@ def test_changes_through_the_path_report_their_outcome_in_a_running_runtime(data
         assert running.process.wait(180) == 0, running.log
     finally:
         running.kill()
-    lines = [json.loads(line) for line in running.log.splitlines() if line.startswith("{")]
-    outcomes = {outcome["change"]: outcome for outcome in lines}
+    lines = outcomes_path(running.profile_path).read_text().splitlines()
+    outcomes = {outcome["change"]: outcome for outcome in map(json.loads, lines)}
+    assert {"edit", "invalid", "same"} <= outcomes.keys(), running.log
     edit, invalid, same = outcomes["edit"], outcomes["invalid"], outcomes["same"]
     assert edit["applied"] and edit["generation"] == 1 and edit["restarted"] == ["cam-b"] and not edit["added"]
     assert set(edit["outputs"]) == {"metrics", "event_log"}

@@ -1,6 +1,7 @@
 """`appliance run` with a caller that changes the profile through the change path from another
 thread, as the config API and MQTT will, then stops the runtime with SIGTERM:
-python -m tests.programs.change_driver PROFILE. Prints each outcome as a JSON line."""
+python -m tests.programs.change_driver PROFILE. Writes each outcome as a JSON line to
+`outcomes.jsonl` beside the profile (not to the log, where other processes' lines interleave)."""
 
 from __future__ import annotations
 
@@ -25,9 +26,14 @@ def cap_second_camera(document: CommentedMap) -> None:
     document["cameras"][1]["fps_cap"] = 5
 
 
-def report(name: str, outcome: ChangeOutcome) -> None:
+def report(runtime: Runtime, name: str, outcome: ChangeOutcome) -> None:
     fields = asdict(outcome) | {"errors": [str(issue) for issue in outcome.errors]}
-    print(json.dumps({"change": name, **fields}), flush=True)
+    with outcomes_path(runtime.profile_path).open("a") as outcomes:
+        outcomes.write(json.dumps({"change": name, **fields}) + "\n")
+
+
+def outcomes_path(profile: Path) -> Path:
+    return profile.with_name("outcomes.jsonl")
 
 
 def drive(runtime: Runtime) -> None:
@@ -37,9 +43,9 @@ def drive(runtime: Runtime) -> None:
             if time.monotonic() > deadline:
                 return
             time.sleep(0.2)
-        report("edit", runtime.changes.edit(cap_second_camera, source="test").result(60))
-        report("invalid", runtime.changes.replace("device: {id: Not Valid}\n", source="test").result(60))
-        report("same", runtime.changes.reload("test").result(60))
+        report(runtime, "edit", runtime.changes.edit(cap_second_camera, source="test").result(60))
+        report(runtime, "invalid", runtime.changes.replace("device: {id: Not Valid}\n", source="test").result(60))
+        report(runtime, "same", runtime.changes.reload("test").result(60))
     finally:
         os.kill(os.getpid(), signal.SIGTERM)
 
