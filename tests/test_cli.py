@@ -87,4 +87,4 @@ def test_validate_missing_file(write_files: WriteFiles) -> None:
     write_files(p__yaml="device: {id: test}\n")
     result = run_cli("validate", "absent.yaml", cwd=REPO)
     assert result.returncode == 2
-    assert result.stderr.startswith("absent.yaml: cannot read: No such file or directory")
+    assert result.stderr.startswith("absent.yaml: cannot read the profile: it does not exist")

@@ -10,22 +10,20 @@ from appliance.runtime.detectors import create_detector
 
 
 def test_paths_are_relative_to_the_file_that_wrote_them(tmp_path: Path, data: Path) -> None:
-    (tmp_path / "common").mkdir()
-    (tmp_path / "site").mkdir()
-    (tmp_path / "common" / "models").mkdir()
+    (tmp_path / "common" / "models").mkdir(parents=True)
     model = tmp_path / "common" / "models" / "yolox.onnx"
     model.symlink_to((data / "models/yolox_nano_onnx/yolox_nano.onnx").resolve())
     (tmp_path / "common" / "base.yaml").write_text(
         "detector: {backend: onnxruntime, model: {path: models/yolox.onnx}}\nstorage: {data_dir: var}\n"
     )
-    (tmp_path / "site" / "profile.yaml").write_text(
-        "extends: ../common/base.yaml\ndevice: {id: site}\n"
+    (tmp_path / "profile.yaml").write_text(
+        "extends: common/base.yaml\ndevice: {id: site}\n"
         "cameras: [{id: a, source: videos/a.avi}, {id: b, source: rtsp://cam/s}, {id: c, source: /dev/video0}]\n"
     )
-    profile = load_profile(tmp_path / "site" / "profile.yaml").profile
+    profile = load_profile(tmp_path / "profile.yaml").profile
     assert profile.detector.model.path == str(model)
     assert profile.storage.data_dir == str(tmp_path / "common" / "var")
-    assert [c.source for c in profile.cameras] == [str(tmp_path / "site/videos/a.avi"), "rtsp://cam/s", "/dev/video0"]
+    assert [c.source for c in profile.cameras] == [str(tmp_path / "videos/a.avi"), "rtsp://cam/s", "/dev/video0"]
     assert create_detector(profile.detector).model_path == model  # the runtime takes it as it is
 
 

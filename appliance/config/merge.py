@@ -9,8 +9,12 @@ from typing import Any
 
 from appliance.config.errors import JsonPath, Location, ProfileError, ProfileIssue
 from appliance.config.yamlio import ProfileDocument
+from appliance.files import regular_file_problem
 
 EXTENDS_KEY = "extends"
+PROFILE_SUFFIXES = (".yaml", ".yml")
+MAX_EXTENDS_DEPTH = 8
+MAX_EXTENDED_FILES = 32
 
 
 @dataclass
@@ -33,45 +37,75 @@ class MergedProfile:
 
 def load_merged(path: Path, text: str | None = None) -> MergedProfile:
     """Load `path` (or `text` as if it were in `path`) and, depth first, every profile it extends."""
-    return _load(path, chain=(), text=text)
+    return _Loader(path).load(path, (), text)
 
 
-def _load(path: Path, chain: tuple[Path, ...], text: str | None = None) -> MergedProfile:
-    document = ProfileDocument.load(path, text)
-    bases = _base_paths(document)
-    merged = MergedProfile(data={})
-    for base_path in bases:
-        resolved = base_path.resolve()
-        if resolved in chain or resolved == path.resolve():
-            cycle = " -> ".join(p.name for p in (*chain, path.resolve(), resolved))
-            location = document.value_locations[(EXTENDS_KEY,)]
-            raise ProfileError([ProfileIssue(location, (EXTENDS_KEY,), f"cyclic extends: {cycle}")])
-        if not base_path.is_file():
-            location = document.value_locations[(EXTENDS_KEY,)]
-            message = f"extended profile '{base_path}' does not exist"
-            raise ProfileError([ProfileIssue(location, (EXTENDS_KEY,), message)])
-        _overlay(merged, _load(base_path, (*chain, path.resolve())))
-    own = MergedProfile(
-        data=_plain(document.data),
-        value_locations=document.value_locations,
-        key_locations=document.key_locations,
-        files=[path],
-    )
-    own.data.pop(EXTENDS_KEY, None)
-    _overlay(merged, own)
-    return merged
+class _Loader:
+    """One load of a profile tree. Each extended file is read once however often it is named, the
+    tree is bounded in depth and in files, and every extended file must be a profile (.yaml or
+    .yml, a regular file) inside the folder of the top profile, links resolved: `extends` can
+    never read, and so never echo in a message, a file from elsewhere."""
+
+    def __init__(self, top: Path) -> None:
+        self.root = top.parent.resolve()
+        self.bases: dict[Path, MergedProfile] = {}
+
+    def load(self, path: Path, chain: tuple[Path, ...], text: str | None = None) -> MergedProfile:
+        document = ProfileDocument.load(path, text)
+        chain = (*chain, path.resolve())
+        merged = MergedProfile(data={})
+        for base_path in self._base_paths(document, chain):
+            resolved = base_path.resolve()
+            if resolved not in self.bases:
+                self.bases[resolved] = self.load(base_path, chain)
+            _overlay(merged, self.bases[resolved])
+        own = MergedProfile(
+            data=_plain(document.data),
+            value_locations=document.value_locations,
+            key_locations=document.key_locations,
+            files=[path],
+        )
+        own.data.pop(EXTENDS_KEY, None)
+        _overlay(merged, own)
+        return merged
+
+    def _base_paths(self, document: ProfileDocument, chain: tuple[Path, ...]) -> list[Path]:
+        value = document.data.get(EXTENDS_KEY)
+        if value is None:
+            return []
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            raise _extends_error(document, "expected a profile file name or a list of them")
+        if len(chain) > MAX_EXTENDS_DEPTH:
+            raise _extends_error(document, f"profiles extend each other more than {MAX_EXTENDS_DEPTH} levels deep")
+        paths = []
+        for name in names:
+            if names.count(name) > 1:
+                raise _extends_error(document, f"'{name}' is listed more than once")
+            paths.append(self._base_path(document, name, chain))
+        return paths
+
+    def _base_path(self, document: ProfileDocument, name: str, chain: tuple[Path, ...]) -> Path:
+        path = document.path.parent / name
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self.root):
+            raise _extends_error(
+                document, f"'{name}' is outside {self.root}; a profile can only extend profiles in its own folder tree"
+            )
+        if path.suffix.lower() not in PROFILE_SUFFIXES:
+            raise _extends_error(document, f"'{name}' is not a profile: expected a .yaml or .yml file")
+        if resolved in chain:
+            cycle = " -> ".join(p.name for p in (*chain, resolved))
+            raise _extends_error(document, f"cyclic extends: {cycle}")
+        if problem := regular_file_problem(path):
+            raise _extends_error(document, f"extended profile '{name}' {problem}")
+        if resolved not in self.bases and len(self.bases) >= MAX_EXTENDED_FILES:
+            raise _extends_error(document, f"more than {MAX_EXTENDED_FILES} extended profiles")
+        return path
 
 
-def _base_paths(document: ProfileDocument) -> list[Path]:
-    value = document.data.get(EXTENDS_KEY)
-    if value is None:
-        return []
-    names = [value] if isinstance(value, str) else value
-    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
-        location = document.value_locations[(EXTENDS_KEY,)]
-        message = "expected a profile file name or a list of them"
-        raise ProfileError([ProfileIssue(location, (EXTENDS_KEY,), message)])
-    return [document.path.parent / name for name in names]
+def _extends_error(document: ProfileDocument, message: str) -> ProfileError:
+    return ProfileError([ProfileIssue(document.value_locations[(EXTENDS_KEY,)], (EXTENDS_KEY,), message)])
 
 
 def _overlay(target: MergedProfile, source: MergedProfile) -> None:
@@ -83,7 +117,7 @@ def _overlay(target: MergedProfile, source: MergedProfile) -> None:
                 del locations[stale]
     target.value_locations.update(source.value_locations)
     target.key_locations.update(source.key_locations)
-    target.files.extend(source.files)
+    target.files.extend(f for f in source.files if f not in target.files)
 
 
 def _merge_data(target: dict[str, Any], source: dict[str, Any], path: JsonPath) -> list[JsonPath]:

@@ -7,6 +7,7 @@ import itertools
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,21 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, StreamMark
+from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, Event, NodeEvent, ScalarEvent
 from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.representer import RoundTripRepresenter
 
 from appliance.config.errors import JsonPath, Location, ProfileError, ProfileIssue
+from appliance.files import FileReadError, read_regular_file
 
 MAX_PROFILE_BYTES = 1024 * 1024
+MAX_DEPTH = 32  # nested mappings and lists; a profile needs about 6
+MAX_ALIASES = 64
+MAX_VALUES = 200_000  # values once every alias is expanded: a "billion laughs" stops here
+MAX_NUMBER_LENGTH = 64  # characters in a plain scalar that looks like a number
+_NUMBER = re.compile(r"[-+]?(\.?[0-9][0-9_]*)([.eE][-+0-9_eE]*)?|0[xo][0-9a-fA-F_]+")
 
 
 @dataclass
@@ -42,9 +51,15 @@ class ProfileDocument:
         every problem found."""
         text = _read_text(path) if text is None else _checked_text(str(path), text)
         try:
+            aliases = _check_structure(str(path), _round_trip_yaml().parse(text))
             data = _round_trip_yaml().load(text)
         except MarkedYAMLError as error:
             raise ProfileError([_syntax_issue(path, error)]) from None
+        except ReaderError as error:
+            raise ProfileError([_reader_issue(str(path), text, error)]) from None
+        if aliases and _expanded_size(data, {}) > MAX_VALUES:
+            message = f"aliases expand to more than {MAX_VALUES} values"
+            raise ProfileError([ProfileIssue(aliases[0], (), message)])
         if data is None:
             raise ProfileError([ProfileIssue(Location(str(path), 1, 1), (), "profile is empty")])
         if not isinstance(data, CommentedMap):
@@ -184,13 +199,9 @@ def _indentation(line: str) -> int:
 def _read_text(path: Path) -> str:
     file = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_PROFILE_BYTES:
-            message = f"file is {size} bytes; a profile may be at most {MAX_PROFILE_BYTES} bytes"
-            raise ProfileError([ProfileIssue(Location(file), (), message)])
-        raw = path.read_bytes()
-    except OSError as error:
-        raise ProfileError([ProfileIssue(Location(file), (), f"cannot read: {error.strerror}")]) from None
+        raw = read_regular_file(path, MAX_PROFILE_BYTES)
+    except FileReadError as problem:
+        raise ProfileError([ProfileIssue(Location(file), (), f"cannot read the profile: it {problem}")]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -220,6 +231,61 @@ def _indentation_tabs(file: str, text: str) -> list[ProfileIssue]:
             message = "tab character in indentation; YAML indents with spaces only"
             issues.append(ProfileIssue(Location(file, number, column), (), message))
     return issues
+
+
+def _check_structure(file: str, events: Iterator[Event]) -> list[Location]:
+    """Refuse what the YAML loader would choke on or expand without bound, from the parse events
+    (cheap: nothing is built yet): deep nesting, many aliases, merge keys, huge numbers. Returns
+    where the aliases are."""
+    aliases: list[Location] = []
+    open_collections: list[list[int]] = []  # per open collection: [is a mapping, items so far]
+
+    def refuse(mark: StreamMark, message: str) -> ProfileError:
+        return ProfileError([ProfileIssue(Location(file, mark.line + 1, mark.column + 1), (), message)])
+
+    for event in events:
+        if isinstance(event, CollectionEndEvent):
+            open_collections.pop()
+            continue
+        if not isinstance(event, NodeEvent):
+            continue
+        is_key = bool(open_collections) and open_collections[-1][0] == 1 and open_collections[-1][1] % 2 == 0
+        if open_collections:
+            open_collections[-1][1] += 1
+        if isinstance(event, AliasEvent):
+            aliases.append(Location(file, event.start_mark.line + 1, event.start_mark.column + 1))
+            if len(aliases) > MAX_ALIASES:
+                raise refuse(event.start_mark, f"more than {MAX_ALIASES} aliases")
+        elif isinstance(event, ScalarEvent) and event.style is None:
+            if is_key and event.value == "<<":
+                raise refuse(
+                    event.start_mark, "merge keys ('<<') are not supported; use extends: or write the keys out"
+                )
+            if len(event.value) > MAX_NUMBER_LENGTH and _NUMBER.fullmatch(event.value):
+                raise refuse(event.start_mark, f"a number of {len(event.value)} characters is too long")
+        elif isinstance(event, CollectionStartEvent):
+            open_collections.append([int(event.__class__.__name__.startswith("Mapping")), 0])
+            if len(open_collections) > MAX_DEPTH:
+                raise refuse(event.start_mark, f"nested more than {MAX_DEPTH} levels deep")
+    return aliases
+
+
+def _expanded_size(node: Any, sizes: dict[int, int]) -> int:
+    """How many values `node` holds with every alias expanded; shared nodes are counted once
+    each and remembered, so this takes time in the size of the text, not of the expansion."""
+    if not isinstance(node, dict | list):
+        return 1
+    if id(node) not in sizes:
+        children = node.values() if isinstance(node, dict) else node
+        sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for child in children)
+    return sizes[id(node)]
+
+
+def _reader_issue(file: str, text: str, error: ReaderError) -> ProfileIssue:
+    before = text[: error.position]
+    line, column = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+    character = error.character if isinstance(error.character, int) else ord(str(error.character)[:1] or "?")
+    return ProfileIssue(Location(file, line, column), (), f"character U+{character:04X} is not allowed in YAML")
 
 
 def _syntax_issue(path: Path, error: MarkedYAMLError) -> ProfileIssue:
