@@ -127,9 +127,9 @@ def _validate(args: argparse.Namespace) -> int:
             print(f"{path}: invalid ({count} problem{'s' if count != 1 else ''})", file=sys.stderr)
             continue
         if not args.quiet:
-            profile = loaded.profile
+            profile, device_id = loaded.profile, loaded.masked_data()["device"]["id"]
             print(
-                f"{path}: valid (device '{profile.device.id}', {profile.device.hardware}, "
+                f"{path}: valid (device '{device_id}', {profile.device.hardware}, "
                 f"detector {profile.detector.backend}, {len(profile.cameras)} camera(s), "
                 f"{len(profile.areas)} area(s))"
             )
@@ -144,7 +144,7 @@ def _show(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     data = loaded.masked_data()
     if args.format == "json":
-        print(json.dumps(data, indent=2))
+        print(json.dumps(data, indent=2, allow_nan=False))
     else:
         sys.stdout.write(dump_plain(data))
     return EXIT_OK

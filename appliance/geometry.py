@@ -16,6 +16,8 @@ from shapely import Polygon, is_valid_reason
 Point = tuple[float, float]
 MIN_CALIBRATION_POINTS = 4
 _COLLINEAR_TOLERANCE = 1e-6
+MISFIT_TOLERANCE_CM = 50.0
+MISFIT_TOLERANCE_FRACTION = 0.02
 
 
 def polygon_problem(points: Sequence[Point]) -> str | None:
@@ -43,6 +45,31 @@ def calibration_problem(image: Sequence[Point], floor: Sequence[Point]) -> str |
         if not _has_four_in_general_position(points):
             return f"{name} points are degenerate: no 4 of them have no three on a line"
     return None
+
+
+def calibration_misfit(image: Sequence[Point], floor: Sequence[Point]) -> tuple[int, float] | None:
+    """With more points than a homography needs, the point that does not fit the others, as
+    (index, cm off when fitted without it), or None when all fit within the tolerance: the
+    larger of MISFIT_TOLERANCE_CM and MISFIT_TOLERANCE_FRACTION of the floor's extent."""
+    if len(image) <= MIN_CALIBRATION_POINTS or calibration_problem(image, floor):
+        return None
+    xs, ys = [p[0] for p in floor], [p[1] for p in floor]
+    tolerance = max(MISFIT_TOLERANCE_CM, MISFIT_TOLERANCE_FRACTION * max(max(xs) - min(xs), max(ys) - min(ys)))
+    whole = fit_homography(image, floor)
+    errors = np.linalg.norm(whole.to_floor(image) - np.asarray(floor, dtype=np.float64), axis=1)
+    if float(errors.max()) <= tolerance:
+        return None
+    worst, worst_error = 0, -1.0
+    for index in range(len(image)):
+        others = [i for i in range(len(image)) if i != index]
+        image_others, floor_others = [image[i] for i in others], [floor[i] for i in others]
+        if calibration_problem(image_others, floor_others):
+            continue
+        fitted = fit_homography(image_others, floor_others).to_floor([image[index]])[0]
+        error = float(np.linalg.norm(fitted - np.asarray(floor[index], dtype=np.float64)))
+        if error > worst_error:
+            worst, worst_error = index, error
+    return worst, worst_error
 
 
 def _first_duplicate(points: Sequence[Point]) -> Point | None:

@@ -379,7 +379,7 @@ CASES = [
         mqtt:
           password_file: secrets/mqtt
         """,
-        ["p.yaml:3:18 mqtt.password_file: cannot read secret file 'secrets/mqtt': No such file or directory"],
+        ["p.yaml:3:18 mqtt.password_file: cannot read secret file 'secrets/mqtt': it does not exist"],
     ),
     Case(
         "secret-and-secret-file",

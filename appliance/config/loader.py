@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import dacite
 
-from appliance.config.errors import JsonPath, ProfileError
+from appliance.config.errors import JsonPath, ProfileError, ProfileIssue
 from appliance.config.merge import load_merged
 from appliance.config.model import Profile
 from appliance.config.paths import absolute_paths, url_secrets
@@ -21,7 +21,8 @@ from appliance.config.schema import (
     secret_paths,
     validate,
 )
-from appliance.config.secrets import REDACTOR, masked, resolve_references, resolve_secret_files
+from appliance.config.secrets import REDACTOR, SecretRedactor, masked, resolve_references, resolve_secret_files
+from appliance.config.values import value_issues
 
 log = logging.getLogger(__name__)
 _DACITE = dacite.Config(cast=[tuple], strict=True)
@@ -53,12 +54,13 @@ def load_profile(path: Path, text: str | None = None) -> LoadedProfile:
     schema = profile_schema()
     merged = load_merged(path, text)
     references = resolve_references(merged)
-    issues = [*references.issues, *resolve_secret_files(schema, merged)]
+    issues = [*references.issues, *resolve_secret_files(schema, merged), *value_issues(merged)]
     issues += validate(schema, merged)
     fill_defaults(schema, merged.data)
     issues += check_rules(merged.data, merged)
     if issues:
-        raise ProfileError(issues)
+        hidden = references.substituted | secret_paths(schema, merged.data)
+        raise ProfileError(_quoting_no_hidden_value(issues, merged.data, hidden))
     absolute_paths(schema, merged)
     data = in_schema_order(schema, merged.data)
     secrets = frozenset(secret_paths(schema, data) | references.from_files)
@@ -70,11 +72,31 @@ def load_profile(path: Path, text: str | None = None) -> LoadedProfile:
 
 
 def _values_at(data: dict[str, Any], paths: frozenset[JsonPath]) -> list[str]:
-    values = []
-    for path in paths:
-        node: Any = data
-        for part in path:
-            node = node[part]
-        if isinstance(node, str):
-            values.append(node)
-    return values
+    return [value for path in paths if isinstance(value := _value_at(data, path), str)]
+
+
+def _quoting_no_hidden_value(
+    issues: list[ProfileIssue], data: dict[str, Any], hidden: set[JsonPath]
+) -> list[ProfileIssue]:
+    """The issues with every value that is a secret or came from a reference masked in their
+    messages: a type error must not print a password, nor `${file:/etc/shadow}` the file."""
+    result = []
+    for issue in issues:
+        near = [h for h in hidden if h[: len(issue.path)] == issue.path or issue.path[: len(h)] == h]
+        values = [v for h in near if isinstance(v := _value_at(data, h), str | int | float) and str(v)]
+        if values:
+            redactor = SecretRedactor()
+            redactor.register(text for value in values for text in (repr(value), str(value)))
+            issue = replace(issue, message=redactor.redact(issue.message))
+        result.append(issue)
+    return result
+
+
+def _value_at(data: Any, path: JsonPath) -> Any:
+    """The value at `path`, or None where the data has no such path."""
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data

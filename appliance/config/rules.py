@@ -5,6 +5,8 @@ of the wrong shape: the schema reports those."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from typing import Any, TypeGuard
@@ -13,11 +15,12 @@ from urllib.parse import urlsplit
 from appliance.config.errors import JsonPath, ProfileIssue
 from appliance.config.merge import MergedProfile
 from appliance.config.schema import profile_schema, resolve
-from appliance.geometry import calibration_problem, polygon_problem
+from appliance.geometry import calibration_misfit, calibration_problem, polygon_problem
 from appliance.runtime.detectors.registry import COMMON_SETTINGS, Backend, backends
 
 Finding = tuple[JsonPath, str]
 NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
 def check_rules(data: dict[str, Any], merged: MergedProfile) -> list[ProfileIssue]:
@@ -117,9 +120,16 @@ def calibrations(data: dict[str, Any]) -> Iterator[Finding]:
         image, floor = [p.get("image") for p in pairs], [p.get("floor") for p in pairs]
         complete = isinstance(points, list) and len(pairs) == len(points)
         if complete and _is_point_list(image) and _is_point_list(floor):
-            problem = calibration_problem([(p[0], p[1]) for p in image], [(p[0], p[1]) for p in floor])
-            if problem:
+            image_points, floor_points = [(p[0], p[1]) for p in image], [(p[0], p[1]) for p in floor]
+            if problem := calibration_problem(image_points, floor_points):
                 yield path, problem
+            elif misfit := calibration_misfit(image_points, floor_points):
+                index, off_cm = misfit
+                yield (
+                    (*path, index),
+                    f"this point does not fit the others: fitted to them, it lands {off_cm / 100:.1f} m "
+                    "from the floor position given; check its image and floor coordinates",
+                )
 
 
 def model_file(data: dict[str, Any]) -> Iterator[Finding]:
@@ -174,14 +184,31 @@ def tls_pairs(data: dict[str, Any]) -> Iterator[Finding]:
             yield (section, "tls", "cert_file"), "key_file is set, so cert_file is required"
 
 
-def listen_ports(data: dict[str, Any]) -> Iterator[Finding]:
+def listen_addresses(data: dict[str, Any]) -> Iterator[Finding]:
     for section in ("metrics", "api"):
         block = data.get(section)
         listen = block.get("listen") if isinstance(block, dict) else None
-        if isinstance(listen, str) and listen.rpartition(":")[2].isdigit():
-            port = int(listen.rpartition(":")[2])
-            if not 1 <= port <= 65535:
-                yield (section, "listen"), f"port {port} is out of range 1-65535"
+        if isinstance(listen, str) and (problem := listen_problem(listen)):
+            yield (section, "listen"), problem
+
+
+def listen_problem(listen: str) -> str | None:
+    """Why HOST:PORT (already matching the schema's pattern) cannot be listened on, or None."""
+    host, _, port = listen.rpartition(":")
+    if port.isdigit() and not 1 <= int(port) <= 65535:
+        return f"port {port} is out of range 1-65535"
+    try:
+        if host.startswith("["):
+            ipaddress.IPv6Address(host[1:-1])
+        elif re.fullmatch(r"[0-9.]+", host):
+            ipaddress.IPv4Address(host)
+        elif len(host) > 253 or not all(
+            re.fullmatch(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)", label) for label in host.split(".")
+        ):
+            return f"'{host}' is not a valid host name"
+    except ValueError:
+        return f"'{host}' is not a valid IP address"
+    return None
 
 
 def _is_point_list(value: Any) -> TypeGuard[list[list[float]]]:
@@ -200,5 +227,5 @@ RULES: tuple[Callable[[dict[str, Any]], Iterator[Finding]], ...] = (
     model_file,
     backend_settings,
     tls_pairs,
-    listen_ports,
+    listen_addresses,
 )

@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import Draft202012Validator, ValidationError, validators
 
 from appliance.config.errors import JsonPath, ProfileIssue
 from appliance.config.merge import MergedProfile
@@ -113,9 +113,24 @@ def secret_paths(schema: Schema, data: dict[str, Any]) -> set[JsonPath]:
     return found
 
 
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, _schema: Schema) -> Iterator[ValidationError]:
+    """`pattern` as JSON Schema means it (ECMA-262): `$` is the end of the text, where Python's `$`
+    also matches before a final newline ('cam\\n' would pass '^[a-z]+$')."""
+    if validator.is_type(instance, "string") and not _python_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@cache
+def _python_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
+
+
+_Validator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})  # type: ignore[no-untyped-call]
+
+
 def validate(schema: Schema, merged: MergedProfile) -> list[ProfileIssue]:
     """Every schema violation in the merged profile, as issues at their file positions."""
-    validator = Draft202012Validator(schema)
+    validator = _Validator(schema)
     issues: list[ProfileIssue] = []
     for error in validator.iter_errors(merged.data):
         issues.extend(_issues_for(error, merged))

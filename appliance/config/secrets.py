@@ -13,35 +13,42 @@ from typing import Any
 from appliance.config.errors import JsonPath, ProfileIssue
 from appliance.config.merge import MergedProfile
 from appliance.config.schema import Schema, resolve, walk
+from appliance.files import FileReadError, read_regular_file
 
 MASK = "********"
+MAX_SECRET_BYTES = 64 * 1024
 REFERENCE = re.compile(r"\$\{(?P<scheme>[A-Za-z_]\w*):(?P<target>[^}]*)\}")
 _SECRET_FILE_SUFFIX = "_file"
 
 
 class SecretRedactor:
-    """The secrets this process knows, and text with each of them replaced by the mask."""
+    """The secrets this process knows, and text with each of them replaced by the mask.
+
+    A last line of defence: what prints a secret masks it there (`show`, URLs in logs, profile
+    errors). Only whole occurrences count, not ones inside a longer word, so a short password
+    such as "e" does not turn every "e" of a log into the mask and so reveal itself."""
 
     def __init__(self) -> None:
-        self._secrets: list[str] = []
+        self._secrets: frozenset[str] = frozenset()
+        self._pattern: re.Pattern[str] | None = None
 
     @property
     def active(self) -> bool:
-        return bool(self._secrets)
+        return self._pattern is not None
 
     @property
     def values(self) -> frozenset[str]:
-        return frozenset(self._secrets)
+        return self._secrets
 
     def register(self, values: Iterable[str]) -> None:
-        known = set(self._secrets) | {value for value in values if value}
-        self._secrets = sorted(known, key=len, reverse=True)  # longest first: no partial leftovers
+        self._secrets = self._secrets | {value for value in values if value}
+        if self._secrets:
+            longest_first = sorted(self._secrets, key=len, reverse=True)  # no partial leftovers
+            alternatives = "|".join(re.escape(secret) for secret in longest_first)
+            self._pattern = re.compile(rf"(?<![^\W_])(?:{alternatives})(?![^\W_])")
 
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
-        return text
+        return self._pattern.sub(MASK, text) if self._pattern is not None else text
 
 
 REDACTOR = SecretRedactor()
@@ -53,6 +60,7 @@ class References:
 
     issues: list[ProfileIssue] = field(default_factory=list)
     from_files: set[JsonPath] = field(default_factory=set)  # values read from files: secrets whole
+    substituted: set[JsonPath] = field(default_factory=set)  # every value with a reference: never quoted
     values: set[str] = field(default_factory=set)  # read from files, or put into URLs: masked anywhere
 
 
@@ -63,6 +71,7 @@ def resolve_references(merged: MergedProfile) -> References:
 
     def substitute(path: JsonPath, text: str) -> str:
         def one(match: re.Match[str]) -> str:
+            found.substituted.add(path)
             scheme, target = match["scheme"], match["target"]
             if scheme == "env":
                 if target not in os.environ:
@@ -134,11 +143,12 @@ def _read_secret(merged: MergedProfile, path: JsonPath, target: str, issues: lis
     if not file.is_absolute():
         file = Path(location.file).parent / file
     try:
-        return file.read_text(encoding="utf-8").rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        issues.append(_issue(merged, path, f"cannot read secret file '{file}': {reason}"))
-        return ""
+        return read_regular_file(file, MAX_SECRET_BYTES).decode("utf-8").rstrip("\r\n")
+    except FileReadError as problem:
+        issues.append(_issue(merged, path, f"cannot read secret file '{file}': it {problem}"))
+    except UnicodeDecodeError:
+        issues.append(_issue(merged, path, f"cannot read secret file '{file}': it is not UTF-8 text"))
+    return ""
 
 
 def _issue(merged: MergedProfile, path: JsonPath, message: str) -> ProfileIssue:
