@@ -13,6 +13,7 @@ from appliance import __version__, models
 from appliance.config import ProfileError, load_profile
 from appliance.config.schema import schema_path
 from appliance.config.yamlio import dump_plain
+from appliance.files import regular_file_problem
 from appliance.logs import configure_logging
 
 EXIT_OK = 0
@@ -158,8 +159,8 @@ def _run(args: argparse.Namespace) -> int:
     except ProfileError as error:
         print(error, file=sys.stderr)
         return EXIT_INVALID
-    if args.input is not None and not args.input.is_file():
-        print(f"{args.input}: no such file", file=sys.stderr)
+    if args.input is not None and (problem := regular_file_problem(args.input)):
+        print(f"{args.input}: {problem}", file=sys.stderr)
         return EXIT_INVALID
     if args.input is not None and not runtime.loaded.profile.cameras:
         print(f"{args.profile}: --input uses the first camera's settings, and the profile has none", file=sys.stderr)

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.files import regular_file_problem
+
 log = logging.getLogger(__name__)
 DEFAULT_CACHE = Path(os.environ.get("APPLIANCE_MODEL_CACHE", "/var/lib/appliance/models"))
 TIMEOUT_S = 30
@@ -34,11 +36,9 @@ def sha256_of(path: Path) -> str:
 
 def verify_model(path: Path, expected_sha256: str | None) -> None:
     """Refuse a missing model file, or one whose sha256 differs from the pinned one."""
-    if not path.is_file():
-        raise ModelError(
-            f"model file {path} does not exist; copy it there or fetch a known model with "
-            "'appliance models fetch NAME' (see 'appliance models list')"
-        )
+    if problem := regular_file_problem(path):
+        hint = "; copy it there or fetch a known model with 'appliance models fetch NAME' (see 'appliance models list')"
+        raise ModelError(f"model file {path} {problem}{hint if problem == 'does not exist' else ''}")
     if expected_sha256 is None:
         return
     actual = sha256_of(path)

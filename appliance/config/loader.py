@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import dacite
 
 from appliance.config.errors import JsonPath, ProfileError, ProfileIssue
-from appliance.config.merge import load_merged
+from appliance.config.merge import MergedProfile, load_merged
 from appliance.config.model import Profile
 from appliance.config.paths import absolute_paths, url_secrets
 from appliance.config.rules import check_rules
@@ -38,10 +38,15 @@ class LoadedProfile:
     secrets: frozenset[JsonPath]
     secret_values: frozenset[str]  # the values at `secrets`, passwords in camera URLs, referenced values
     profile: Profile
+    merged: MergedProfile = field(repr=False, compare=False)  # where each value was written
 
     @property
     def name(self) -> str:
         return self.path.stem
+
+    def issue(self, path: JsonPath, message: str) -> ProfileIssue:
+        """A problem found with the value at `path` after loading, located where it was written."""
+        return ProfileIssue(self.merged.location(path), path, message)
 
     def masked_data(self) -> dict[str, Any]:
         """The resolved data, defaults filled in, every secret masked: safe to print."""
@@ -68,7 +73,7 @@ def load_profile(path: Path, text: str | None = None) -> LoadedProfile:
     REDACTOR.register(values)
     profile = dacite.from_dict(Profile, data, config=_DACITE)
     log.debug("loaded profile %s from %s", path, ", ".join(str(f) for f in merged.files))
-    return LoadedProfile(path, tuple(merged.files), data, secrets, values, profile)
+    return LoadedProfile(path, tuple(merged.files), data, secrets, values, profile, merged)
 
 
 def _values_at(data: dict[str, Any], paths: frozenset[JsonPath]) -> list[str]:

@@ -23,6 +23,7 @@ from appliance.runtime.events import Event
 log = logging.getLogger(__name__)
 DEFAULT_CAPACITY = 10_000  # events; minutes of every camera's frames
 DROP_LOG_INTERVAL_S = 10.0
+FAILURE_LOG_INTERVAL_S = 60.0
 
 
 class Output(ABC):
@@ -30,6 +31,8 @@ class Output(ABC):
 
     name: ClassVar[str]
     capacity: ClassVar[int] = DEFAULT_CAPACITY  # events queued before they are dropped
+    problem: str | None = None  # why the output cannot do its job now (a full disk, a broker away)
+    lost: int = 0  # events it took but could not deliver
 
     def start(self) -> None:  # noqa: B027 - most outputs have nothing to open
         """Open what the output needs (a server, a connection)."""
@@ -55,6 +58,8 @@ class OutputStats:
     handled: int
     dropped: int  # events the full queue turned away
     failures: int  # events the output raised on
+    lost: int  # events the output took but could not deliver
+    problem: str | None  # why it cannot do its job now; None when it can
 
 
 class OutputRunner:
@@ -72,7 +77,7 @@ class OutputRunner:
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"output-{output.name}", daemon=True)
         self._handled = self._dropped = self._failures = 0
-        self._last_drop_log = float("-inf")
+        self._last_drop_log = self._last_failure_log = float("-inf")
 
     @property
     def name(self) -> str:
@@ -118,7 +123,9 @@ class OutputRunner:
 
     @property
     def stats(self) -> OutputStats:
-        return OutputStats(self.name, self._backlog + len(self._batch), self._handled, self._dropped, self._failures)
+        output = self.output
+        queued = self._backlog + len(self._batch)
+        return OutputStats(self.name, queued, self._handled, self._dropped, self._failures, output.lost, output.problem)
 
     def _run(self) -> None:
         self._call(self.output.start)
@@ -140,7 +147,11 @@ class OutputRunner:
             self.output.handle(event)
         except Exception:
             self._failures += 1
-            log.exception("output %s failed on %s", self.name, type(event).__name__)
+            now = time.monotonic()
+            if now - self._last_failure_log >= FAILURE_LOG_INTERVAL_S:  # one traceback, not one per event
+                self._last_failure_log = now
+                log.exception("output %s failed on %s (%d failures so far)", self.name, type(event).__name__,
+                              self._failures)  # fmt: skip
         self._handled += 1
         with self._lock:
             self._backlog -= 1

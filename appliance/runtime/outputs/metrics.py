@@ -145,9 +145,17 @@ class StateCollector(Collector):
         dropped = CounterMetricFamily(
             "appliance_output_events_dropped", "Events an output was too far behind to take", labels=["output"]
         )
+        lost = CounterMetricFamily(
+            "appliance_output_events_lost", "Events an output took but could not deliver (disk full, ...)",
+            labels=["output"],
+        )  # fmt: skip
         for output in outputs:
             dropped.add_metric([output.name], output.dropped)
+            lost.add_metric([output.name], output.lost)
         yield dropped
+        yield lost
+        yield _gauge("appliance_output_up", "1 when the output can do its job, 0 when it has a problem", "output",
+                     {o.name: float(o.problem is None) for o in outputs})  # fmt: skip
         yield self._build_info()
 
     def _build_info(self) -> GaugeMetricFamily:

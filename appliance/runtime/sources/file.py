@@ -13,6 +13,7 @@ from typing import cast
 
 import cv2
 
+from appliance.files import regular_file_problem
 from appliance.runtime.sources.base import FrameSource, SourceError, SourceStatus
 from appliance.runtime.types import Frame, Image
 
@@ -46,8 +47,8 @@ class FileSource(FrameSource):
         self._error: str | None = None
 
     def start(self) -> None:
-        if not self.path.is_file():
-            raise self._fail(f"video file {self.path} does not exist")
+        if problem := regular_file_problem(self.path):
+            raise self._fail(f"video file {self.path} {problem}")
         capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, DECODE_THREADS])
         if not capture.isOpened():
             raise self._fail(f"cannot open {self.path}: not a video that FFmpeg can read")
