@@ -16,6 +16,7 @@ from appliance.config.secrets import REDACTOR
 
 LogFormat = Literal["text", "json"]
 _base_factory = logging.getLogRecordFactory()
+QUIET_LIBRARIES = ("watchdog",)  # at DEBUG it logs every file event, so a log file it can see feeds itself
 
 
 def configure_logging(
@@ -28,6 +29,8 @@ def configure_logging(
     handler = logging.StreamHandler()
     handler.setFormatter(_json_formatter(process) if log_format == "json" else _TextFormatter(process))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    for library in QUIET_LIBRARIES:
+        logging.getLogger(library).setLevel(max(logging.INFO, logging.getLogger().level))
 
 
 def _redacted_record(*args: Any, **kwargs: Any) -> logging.LogRecord:

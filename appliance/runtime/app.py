@@ -14,7 +14,7 @@ from types import FrameType
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from appliance.config import LoadedProfile, load_profile
+from appliance.config import LoadedProfile, ProfileError, ProfileIssue, load_profile
 from appliance.config.secrets import REDACTOR
 from appliance.logs import configure_logging
 from appliance.runtime.bus import EventBus
@@ -24,6 +24,7 @@ from appliance.runtime.events import ConfigChanged
 from appliance.runtime.outputs.base import Output
 from appliance.runtime.outputs.eventlog import EventLog
 from appliance.runtime.outputs.metrics import Metrics
+from appliance.runtime.preflight import DataDirBusyError, DataDirLock, preflight
 from appliance.runtime.processes import ChildSetup
 from appliance.runtime.state import RuntimeState
 from appliance.runtime.supervisor import Supervisor
@@ -33,6 +34,7 @@ from appliance.runtime.watcher import ProfileWatcher
 log = logging.getLogger(__name__)
 TICK_S = 0.2
 WATCHDOG_INTERVAL_S = 1.0  # systemd wants a keep-alive well within WatchdogSec (30 s in the unit)
+EXIT_OK, EXIT_FAILED = 0, 1
 RESERVED_SECTIONS = ("mqtt", "api", "ota")  # validated, built by later versions
 
 
@@ -51,13 +53,16 @@ class Runtime:
         self.input_file = input_file
         self.log_level = log_level
         self.loaded = load_profile(profile_path)
+        if issues := preflight(self.loaded):
+            raise ProfileError(issues)
+        self.data_dir_lock = self._take_data_dir(self.loaded)
         self._configure_logging()
         self.state = RuntimeState(self.loaded)
         self.bus = EventBus(self.state)
         for output in (Metrics(self.loaded, self.state), EventLog.for_profile(self.loaded), *outputs):
             self.bus.add(output)
         self.supervisor = Supervisor(self.loaded, self._child_setup(), self.bus.publish, input_file=input_file)
-        self.changes = ProfileChanges(profile_path)
+        self.changes = ProfileChanges(profile_path, check=lambda loaded: preflight(loaded, running=self.loaded))
         self.console = Console(self.state, input_file)
         self.systemd = SystemdNotifier()
         self.watcher = ProfileWatcher(self._file_changed)
@@ -86,7 +91,10 @@ class Runtime:
                 self._loop()
         finally:
             self._shutdown()
-        return 0
+        if self.historical and (failed := self.supervisor.given_up()):
+            log.error("gave up on %s: the input was not processed to its end", ", ".join(failed))
+            return EXIT_FAILED
+        return EXIT_OK
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -106,14 +114,18 @@ class Runtime:
         """On the loop: apply a validated change, or announce a rejected one."""
         generation, revision = self.state.snapshot().device.generation, change.revision
         if change.loaded is None:
-            errors = tuple(REDACTOR.redact(str(issue)) for issue in change.errors)
-            log.error("profile change rejected, still running the previous one:\n%s", "\n".join(errors))
-            self.bus.publish(ConfigChanged("rejected", generation, change.source, errors=errors))
-            return ChangeOutcome(False, generation, revision, errors=change.errors, conflict=change.conflict)
+            return self._reject(change, generation, change.errors)
         loaded = change.loaded
         if loaded.data == self.loaded.data:
             log.debug("profile unchanged (%s)", change.source)
             return ChangeOutcome(True, generation, revision, unchanged=True)
+        if loaded.profile.storage.data_dir != self.loaded.profile.storage.data_dir:
+            try:
+                lock = self._take_data_dir(loaded)
+            except ProfileError as error:
+                return self._reject(change, generation, tuple(error.issues))
+            self.data_dir_lock.release()
+            self.data_dir_lock = lock
         self.loaded = loaded
         if loaded.profile.logging != self.supervisor.profile.logging:
             self._configure_logging()
@@ -133,6 +145,23 @@ class Runtime:
         return ChangeOutcome(
             True, generation, revision, cameras.restarted, cameras.added, cameras.removed, outputs=outputs
         )
+
+    def _reject(self, change: ValidatedChange, generation: int, issues: tuple[ProfileIssue, ...]) -> ChangeOutcome:
+        errors = tuple(REDACTOR.redact(str(issue)) for issue in issues)
+        log.error("profile change rejected, still running the previous one:\n%s", "\n".join(errors))
+        self.bus.publish(ConfigChanged("rejected", generation, change.source, errors=errors))
+        return ChangeOutcome(False, generation, change.revision, errors=issues, conflict=change.conflict)
+
+    @staticmethod
+    def _take_data_dir(loaded: LoadedProfile) -> DataDirLock:
+        """The data_dir, locked for this runtime alone."""
+        lock = DataDirLock(Path(loaded.profile.storage.data_dir))
+        try:
+            lock.acquire()
+        except (DataDirBusyError, OSError) as error:
+            message = str(error) if isinstance(error, DataDirBusyError) else f"cannot lock: {error.strerror or error}"
+            raise ProfileError([loaded.issue(("storage", "data_dir"), message)]) from None
+        return lock
 
     def _report(self) -> None:
         """systemd readiness, watchdog and status; the console."""
@@ -161,6 +190,7 @@ class Runtime:
             if summary := self.state.summary(camera_id):
                 log.info(summary)
         self.bus.close(self.loaded.profile.runtime.stop_timeout_s)
+        self.data_dir_lock.release()
         log.info("stopped")
 
     def _file_changed(self) -> None:

@@ -71,19 +71,28 @@ def revision_of(path: Path) -> str:
 
 
 class ProfileChanges:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, check: Callable[[LoadedProfile], list[ProfileIssue]] = lambda _: []) -> None:
+        """`check` finds what a valid profile would still meet on this machine (preflight)."""
         self.path = path
+        self._check = check
         self._requests: queue.Queue[_Request | None] = queue.Queue()
         self._validated: queue.Queue[ValidatedChange] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="profile-changes", daemon=True)
         self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._waiting_reload: _Request | None = None
 
     def start(self) -> None:
         self._thread.start()
 
     def reload(self, source: str = "reload") -> Future[ChangeOutcome]:
-        """Apply the profile file (and what it extends) as it is on disk now."""
-        return self._submit(_Request(source))
+        """Apply the profile file (and what it extends) as it is on disk now. A reload still
+        waiting its turn takes this one in: a burst of file events loads the profile once."""
+        with self._lock:
+            if self._waiting_reload is not None:
+                return self._waiting_reload.outcome
+            request = self._waiting_reload = _Request(source)
+        return self._submit(request)
 
     def replace(self, text: str, *, source: str, revision: str | None = None) -> Future[ChangeOutcome]:
         """Make `text` the profile."""
@@ -132,6 +141,9 @@ class ProfileChanges:
 
     def _run(self) -> None:
         while (request := self._requests.get()) is not None:
+            with self._lock:
+                if request is self._waiting_reload:
+                    self._waiting_reload = None
             change = self._validate(request)
             self._validated.put(change)
             try:  # one change at a time: the next one starts from this one's result
@@ -147,6 +159,8 @@ class ProfileChanges:
                 return self._refused(request, self._issue(message), conflict=True)
             text = self._new_text(request)
             loaded = load_profile(self.path, text)
+            if issues := self._check(loaded):
+                raise ProfileError(issues)
             if text is not None:
                 write_atomically(self.path, text, keep_previous=True)
             return ValidatedChange(request.source, loaded, self.revision())

@@ -148,6 +148,10 @@ class Supervisor:
         """Historical mode: every camera finished its file or was given up."""
         return all(w.finished or w.failed for w in self.workers.values())
 
+    def given_up(self) -> list[str]:
+        """The cameras given up on after too many failures."""
+        return [camera_id for camera_id, worker in self.workers.items() if worker.failed]
+
     def stop(self) -> None:
         """Stop every worker and the detector service."""
         self._stop_workers(list(self.workers.values()))

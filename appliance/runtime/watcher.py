@@ -1,14 +1,26 @@
 """Watches a profile's files (the profile and every file it extends) and calls back when one
-changes. Editors replace files rather than write them, so the folders are watched."""
+changes. Editors replace files rather than write them, so the folders are watched. Only events
+that change a file count: reading the profile (opened, closed without writing) must not look
+like a change, or every reload would start another."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    EVENT_TYPE_CLOSED,
+    EVENT_TYPE_CREATED,
+    EVENT_TYPE_DELETED,
+    EVENT_TYPE_MODIFIED,
+    EVENT_TYPE_MOVED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
+
+CHANGES = frozenset({EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_DELETED, EVENT_TYPE_CLOSED})
 
 
 class ProfileWatcher(FileSystemEventHandler):
@@ -32,6 +44,8 @@ class ProfileWatcher(FileSystemEventHandler):
         self._observer = observer
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type not in CHANGES:
+            return
         paths = (event.src_path, getattr(event, "dest_path", ""))
         if any(Path(str(p)).resolve() in self.files for p in paths if p):
             self.on_change()
