@@ -26,8 +26,10 @@ class RunningAppliance:
         env: dict[str, str] | None = None,
         program: tuple[str, ...] | None = None,
         log_level: str = "info",
+        wrapper: tuple[str, ...] = (),
     ) -> None:
-        """Run `appliance run --profile` (or `program PROFILE`, a module run with -m) on `profile`."""
+        """Run `appliance run --profile` (or `program PROFILE`, a module run with -m) on `profile`,
+        through `wrapper` (a command that ends by exec'ing its arguments) when given."""
         self.folder = folder
         self.metrics_port = free_port()
         self.profile_path = folder / "profile.yaml"
@@ -41,7 +43,7 @@ class RunningAppliance:
             else ("appliance", "--log-level", log_level, "run", "--profile", str(self.profile_path), *extra_args)
         )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", *command],
+            [*wrapper, sys.executable, "-m", *command],
             stdout=self.log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO,
             env={**os.environ, **(env or {})},
         )  # fmt: skip

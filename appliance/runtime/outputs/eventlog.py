@@ -21,6 +21,8 @@ from appliance.runtime.serialize import Json, to_json
 log = logging.getLogger(__name__)
 SYNC_INTERVAL_S = 1.0
 PRUNE_INTERVAL_S = 3600.0
+RETRY_INTERVAL_S = 2.0
+RESERVE_FRACTION, RESERVE_MAX_BYTES = 0.05, 64 * 1024 * 1024  # free space that counts as recovered
 
 
 def event_log_folder(loaded: LoadedProfile) -> Path:
@@ -46,6 +48,7 @@ class EventLog(Output):
         self._files: dict[str, _DayFile] = {}  # camera -> today's file
         self._last_sync = self._last_prune = 0.0
         self._lost_before_problem = 0
+        self._last_retry = float("-inf")
 
     @classmethod
     def for_profile(cls, loaded: LoadedProfile) -> EventLog:
@@ -125,6 +128,9 @@ class EventLog(Output):
             log.warning("event log: cannot prune %s: %s", self.folder, error.strerror or error)
 
     def _write(self, camera_id: str, record: Json, sync: bool = False) -> None:
+        if self.problem is not None and not self._worth_retrying():
+            self.lost += 1
+            return
         line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
         try:
             file = self._file(camera_id)
@@ -138,6 +144,20 @@ class EventLog(Output):
         if self.problem is not None:
             log.warning("event log: writing again; %d record(s) lost meanwhile", self.lost - self._lost_before_problem)
             self.problem = None
+
+    def _worth_retrying(self) -> bool:
+        """After a failure, try again every few seconds, and only once the disk has a reserve free
+        again: a record that happens to fit the last free bytes is no recovery."""
+        now = time.monotonic()
+        if now - self._last_retry < RETRY_INTERVAL_S:
+            return False
+        self._last_retry = now
+        try:
+            disk = os.statvfs(self.folder)
+        except OSError:
+            return False
+        reserve = min(RESERVE_MAX_BYTES, RESERVE_FRACTION * disk.f_blocks * disk.f_frsize)
+        return disk.f_bavail * disk.f_frsize >= reserve
 
     def _failed(self, error: OSError) -> None:
         if self.problem is None:
