@@ -187,6 +187,10 @@ def _models_list(args: argparse.Namespace) -> int:
 def _models_fetch(args: argparse.Namespace) -> int:
     try:
         catalog = _catalog(args.catalog)
+    except models.FetchError as error:
+        print(error, file=sys.stderr)
+        return EXIT_INVALID
+    try:
         unknown = [name for name in args.names if name not in catalog]
         if unknown:
             print(f"unknown model(s): {', '.join(unknown)}; known: {', '.join(catalog)}", file=sys.stderr)

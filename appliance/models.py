@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.files import regular_file_problem
+from appliance.files import FileReadError, read_regular_file, regular_file_problem
 
 log = logging.getLogger(__name__)
 DEFAULT_CACHE = Path(os.environ.get("APPLIANCE_MODEL_CACHE", "/var/lib/appliance/models"))
@@ -47,6 +47,9 @@ def verify_model(path: Path, expected_sha256: str | None) -> None:
             f"model file {path} has sha256 {actual}, but detector.model.sha256 is "
             f"{expected_sha256}: refusing to start; replace the file or correct the profile"
         )
+
+
+MAX_CATALOG_BYTES = 1024 * 1024
 
 
 class FetchError(Exception):
@@ -121,15 +124,21 @@ CATALOG = {
 
 
 def load_catalog(path: Path) -> dict[str, KnownModel]:
-    """A site's own catalog: a JSON list of models shaped like KnownModel."""
+    """A site's own catalog: a JSON list of models shaped like KnownModel. Names and file paths
+    must stay inside the cache: a catalog cannot make `fetch` write anywhere else."""
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-        return {
+        entries = json.loads(read_regular_file(path, MAX_CATALOG_BYTES))
+        catalog = {
             entry["name"]: KnownModel(**{**entry, "files": tuple(ModelFile(**f) for f in entry["files"])})
             for entry in entries
         }
-    except (OSError, ValueError, TypeError, KeyError) as error:
+    except (FileReadError, ValueError, TypeError, KeyError) as error:
         raise FetchError(f"cannot read model catalog {path}: {error}") from None
+    for model in catalog.values():
+        for name in (model.name, *(file.path for file in model.files)):
+            if not isinstance(name, str) or Path(name).is_absolute() or ".." in Path(name).parts or not name:
+                raise FetchError(f"model catalog {path}: '{name}' must be a relative path inside the cache")
+    return catalog
 
 
 def fetch(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from appliance import models as modelstore
 from appliance.models import sha256_of
 from tests.conftest import run_cli
+from tests.hostile import bounded_cli
 from tests.servers import free_port
 
 YOLOX = "models/yolox_nano_onnx/yolox_nano.onnx"
@@ -124,3 +126,26 @@ def test_list_shows_licences() -> None:
     result = run_cli("models", "list")
     assert result.returncode == 0
     assert all("Apache-2.0" in line for line in result.stdout.splitlines())
+
+
+@pytest.mark.parametrize("fault", ["a file path out of the cache", "an absolute model name", "a FIFO", "not JSON"])
+def test_a_hostile_catalog_is_refused_before_anything_is_fetched(
+    fault: str, site_catalog: Path, tmp_path: Path
+) -> None:
+    entries = json.loads(site_catalog.read_text())
+    if fault == "a file path out of the cache":
+        entries[0]["files"][0]["path"] = "../../outside.onnx"
+    elif fault == "an absolute model name":
+        entries[0]["name"] = "/etc"
+    site_catalog.write_text(json.dumps(entries))
+    if fault == "a FIFO":
+        site_catalog.unlink()
+        os.mkfifo(site_catalog)
+    elif fault == "not JSON":
+        site_catalog.write_text("[{")
+    name = entries[0]["name"]
+    outcome = bounded_cli("models", "fetch", name, "--cache", str(tmp_path / "cache"), "--catalog", str(site_catalog),
+                          cwd=tmp_path)  # fmt: skip
+    assert outcome.returncode == 2, outcome.output
+    assert f"model catalog {site_catalog}" in outcome.stderr and "Traceback" not in outcome.stderr
+    assert not (tmp_path / "cache").exists() and not (tmp_path.parent / "outside.onnx").exists()
