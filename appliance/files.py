@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 _CHUNK = 64 * 1024
+NUL_IN_NAME = "has a NUL character in its name"
 _KINDS = (
     (stat.S_ISDIR, "a folder"),
     (stat.S_ISFIFO, "a FIFO"),
@@ -26,6 +27,8 @@ def read_regular_file(path: Path, limit: int) -> bytes:
 
     Opened non-blocking so a FIFO cannot hang the caller; the size is checked on the open file
     and again while reading, since a file can grow between the two."""
+    if "\0" in str(path):
+        raise FileReadError(NUL_IN_NAME)
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except OSError as error:
@@ -49,6 +52,8 @@ def read_regular_file(path: Path, limit: int) -> bytes:
 
 def regular_file_problem(path: Path) -> str | None:
     """Why `path` is not an existing regular file (links followed), or None when it is one."""
+    if "\0" in str(path):
+        return NUL_IN_NAME
     try:
         mode = path.stat().st_mode
     except OSError as error:

@@ -110,6 +110,11 @@ CLASSES: dict[str, list[Case]] = {
             r"base\.yaml:\d+:\d+: aliases expand to more than",
         ),
         Case(
+            "half-a-million-values-without-aliases",
+            {"p.yaml": "device: {id: t}\ntags: [" + ",".join(["1"] * 500_000) + "]\n"},
+            r"p\.yaml:2:\d+: more than 50000 values",
+        ),
+        Case(
             "wide-alias-of-a-wide-list",
             {"p.yaml": "device: {id: t}\nx: &x [" + ",".join(["1"] * 5000) + "]\ny: [" + ",".join(["*x"] * 50) + "]\n"},
             r"aliases expand to more than",
@@ -353,6 +358,19 @@ CLASSES: dict[str, list[Case]] = {
         Case("not-utf-8", {"p.yaml": b"device: {id: t}\nname: \xff\xfe\n"}, r"p\.yaml:2:1: not UTF-8"),
         Case("complex-key", profile("? [a, b]\n: 1\n"), r"unknown key"),
         Case("null-key", profile("~: 1\n"), r"unknown key"),
+        Case("nul-in-an-extends-name", {"p.yaml": 'extends: "a\\0.yaml"\n'}, r"may not hold control characters"),
+        Case(
+            "nul-in-a-secret-file-name",
+            profile('mqtt: {password: "${file:a\\0b}"}\n'),
+            r"'.*a\\x00b': it has a NUL character in its name",
+        ),
+        Case("two-documents", profile("---\ndevice: {id: u}\n"), r"expected a single document"),
+        Case(
+            "python-object-tag",
+            {"p.yaml": "device: {id: t}\nx: !!python/object/apply:os.system ['touch pwned']\n"},
+            r"unknown key 'x'",
+            forbidden=("pwned",),
+        ),
     ],
 }
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 JsonPath = tuple[str | int, ...]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def format_path(path: JsonPath) -> str:
@@ -43,7 +45,8 @@ class ProfileIssue:
 
     def __str__(self) -> str:
         where = format_path(self.path)
-        return f"{self.location} {where}: {self.message}" if where else f"{self.location}: {self.message}"
+        text = f"{self.location} {where}: {self.message}" if where else f"{self.location}: {self.message}"
+        return _CONTROL.sub(lambda match: f"\\x{ord(match[0]):02x}", text)  # one issue, one line
 
 
 class ProfileError(Exception):

@@ -86,6 +86,8 @@ class _Loader:
         return paths
 
     def _base_path(self, document: ProfileDocument, name: str, chain: tuple[Path, ...]) -> Path:
+        if any(ord(character) < 0x20 for character in name):
+            raise _extends_error(document, "a profile name may not hold control characters")
         path = document.path.parent / name
         resolved = path.resolve()
         if not resolved.is_relative_to(self.root):

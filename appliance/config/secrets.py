@@ -145,9 +145,9 @@ def _read_secret(merged: MergedProfile, path: JsonPath, target: str, issues: lis
     try:
         return read_regular_file(file, MAX_SECRET_BYTES).decode("utf-8").rstrip("\r\n")
     except FileReadError as problem:
-        issues.append(_issue(merged, path, f"cannot read secret file '{file}': it {problem}"))
+        issues.append(_issue(merged, path, f"cannot read secret file {str(file)!r}: it {problem}"))
     except UnicodeDecodeError:
-        issues.append(_issue(merged, path, f"cannot read secret file '{file}': it is not UTF-8 text"))
+        issues.append(_issue(merged, path, f"cannot read secret file {str(file)!r}: it is not UTF-8 text"))
     return ""
 
 

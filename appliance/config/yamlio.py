@@ -27,7 +27,7 @@ from appliance.files import FileReadError, read_regular_file
 MAX_PROFILE_BYTES = 1024 * 1024
 MAX_DEPTH = 32  # nested mappings and lists; a profile needs about 6
 MAX_ALIASES = 64
-MAX_VALUES = 200_000  # values once every alias is expanded: a "billion laughs" stops here
+MAX_VALUES = 50_000  # values, aliases expanded: a "billion laughs" stops here; a profile needs a few thousand
 MAX_NUMBER_LENGTH = 64  # characters in a plain scalar that looks like a number
 _NUMBER = re.compile(r"[-+]?(\.?[0-9][0-9_]*)([.eE][-+0-9_eE]*)?|0[xo][0-9a-fA-F_]+")
 
@@ -87,18 +87,22 @@ class ProfileDocument:
         write_atomically(path or self.path, self.dumps())
 
     def _index(self, node: Any, path: JsonPath) -> None:
+        """Record where every key and value is; a position ruamel does not know (a tagged
+        collection's items) falls back to the enclosing collection's."""
         file = str(self.path)
+        here = self.value_locations.get(path, Location(file))
+        fallback = (here.line - 1, here.column - 1)
         if isinstance(node, CommentedMap):
             for key in node:
                 child = (*path, str(key))
-                key_line, key_col = node.lc.key(key)
-                value_line, value_col = node.lc.value(key)
+                key_line, key_col = node.lc.key(key) or fallback
+                value_line, value_col = node.lc.value(key) or fallback
                 self.key_locations[child] = Location(file, key_line + 1, key_col + 1)
                 self.value_locations[child] = Location(file, value_line + 1, value_col + 1)
                 self._index(node[key], child)
         elif isinstance(node, CommentedSeq):
             for index, item in enumerate(node):
-                line, col = node.lc.item(index)
+                line, col = node.lc.item(index) or fallback
                 self.value_locations[(*path, index)] = Location(file, line + 1, col + 1)
                 self._index(item, (*path, index))
 
@@ -238,6 +242,7 @@ def _check_structure(file: str, events: Iterator[Event]) -> list[Location]:
     (cheap: nothing is built yet): deep nesting, many aliases, merge keys, huge numbers. Returns
     where the aliases are."""
     aliases: list[Location] = []
+    values = 0
     open_collections: list[list[int]] = []  # per open collection: [is a mapping, items so far]
 
     def refuse(mark: StreamMark, message: str) -> ProfileError:
@@ -252,6 +257,9 @@ def _check_structure(file: str, events: Iterator[Event]) -> list[Location]:
         is_key = bool(open_collections) and open_collections[-1][0] == 1 and open_collections[-1][1] % 2 == 0
         if open_collections:
             open_collections[-1][1] += 1
+        values += 1
+        if values > MAX_VALUES:
+            raise refuse(event.start_mark, f"more than {MAX_VALUES} values")
         if isinstance(event, AliasEvent):
             aliases.append(Location(file, event.start_mark.line + 1, event.start_mark.column + 1))
             if len(aliases) > MAX_ALIASES:
