@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from appliance.config import load_profile
-from tests.conftest import PROFILES, SHIPPED_PROFILES, run_cli
+from tests.conftest import PROFILES, REPO, SHIPPED_PROFILES, run_cli
 
 DEVICE_PROFILES = [
     "x86.yaml",
@@ -56,3 +57,17 @@ def test_accelerated_profiles_pick_their_backends() -> None:
         "jetson-nano.yaml": "tensorrt",
         "x86-gpu-tensorrt.yaml": "tensorrt",
     }
+
+
+def test_the_main_commands_profile_extends_the_shipped_default_from_its_own_folder(tmp_path: Path) -> None:
+    """scripts/run.sh (the README's main command) writes var/demo.yaml with
+    `extends: ../profiles/x86.yaml`: outside its own folder, but a shipped profile."""
+    script = (REPO / "scripts" / "run.sh").read_text()
+    match = re.search(r"cat > var/demo\.yaml <<YAML\n(.*?)\nYAML\n", script, re.DOTALL)
+    assert match, "run.sh no longer writes var/demo.yaml"
+    (tmp_path / "var").mkdir()
+    (tmp_path / "profiles").symlink_to(PROFILES)
+    (tmp_path / "var" / "demo.yaml").write_text(match[1])
+    loaded = load_profile(tmp_path / "var" / "demo.yaml")
+    assert loaded.files[0] == tmp_path / "var" / "../profiles/base.yaml"
+    assert loaded.profile.cameras[0].source == str(tmp_path / "var" / "media" / "vtest.avi")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,14 +41,21 @@ def load_merged(path: Path, text: str | None = None) -> MergedProfile:
     return _Loader(path).load(path, (), text)
 
 
+def shipped_profiles() -> Path:
+    """The folder of the device profiles the appliance ships, which any profile may extend:
+    $APPLIANCE_PROFILES, or `profiles/` beside the package in a source tree."""
+    return Path(os.environ.get("APPLIANCE_PROFILES", Path(__file__).resolve().parents[2] / "profiles"))
+
+
 class _Loader:
     """One load of a profile tree. Each extended file is read once however often it is named, the
     tree is bounded in depth and in files, and every extended file must be a profile (.yaml or
-    .yml, a regular file) inside the folder of the top profile, links resolved: `extends` can
-    never read, and so never echo in a message, a file from elsewhere."""
+    .yml, a regular file) inside the folder of the top profile or the shipped profiles' folder,
+    links resolved: `extends` can never read, and so never echo in a message, a file from
+    elsewhere."""
 
     def __init__(self, top: Path) -> None:
-        self.root = top.parent.resolve()
+        self.roots = (top.parent.resolve(), shipped_profiles().resolve())
         self.bases: dict[Path, MergedProfile] = {}
 
     def load(self, path: Path, chain: tuple[Path, ...], text: str | None = None) -> MergedProfile:
@@ -90,9 +98,11 @@ class _Loader:
             raise _extends_error(document, "a profile name may not hold control characters")
         path = document.path.parent / name
         resolved = path.resolve()
-        if not resolved.is_relative_to(self.root):
+        if not any(resolved.is_relative_to(root) for root in self.roots):
             raise _extends_error(
-                document, f"'{name}' is outside {self.root}; a profile can only extend profiles in its own folder tree"
+                document,
+                f"'{name}' is outside {self.roots[0]}; a profile can only extend profiles in its own folder "
+                f"tree or the shipped profiles in {self.roots[1]}",
             )
         if path.suffix.lower() not in PROFILE_SUFFIXES:
             raise _extends_error(document, f"'{name}' is not a profile: expected a .yaml or .yml file")
