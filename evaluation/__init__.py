@@ -84,6 +84,20 @@ class DetectionScore:
         hits = sum(kept)
         return (hits / len(kept) if kept else 0.0), (hits / self.ground_truth if self.ground_truth else 0.0)
 
+    def best_f1(self, thresholds: Iterable[float]) -> tuple[float, float]:
+        """(threshold, F1) of the threshold with the best F1; the lowest such on a tie."""
+        best = (0.0, -1.0)
+        for threshold in thresholds:
+            precision, recall = self.precision_recall(threshold)
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            if f1 > best[1] + 1e-12:
+                best = (threshold, f1)
+        return best
+
+    def merged(self, other: DetectionScore) -> DetectionScore:
+        """Both scores pooled, as if one sequence."""
+        return DetectionScore(self.iou_threshold, self.ground_truth + other.ground_truth, self.scored + other.scored)
+
     def average_precision(self) -> float:
         """Area under the interpolated precision-recall curve (all points, as in VOC 2010+)."""
         if not self.ground_truth or not self.scored:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Set up and run the appliance with the default profile (profiles/x86.yaml: the opencv backend,
-# no model download) on the PETS 2009 sample video, printing per-camera FPS, people and
-# violations. Metrics: http://127.0.0.1:9110/metrics while it runs; events: var/data/events/.
+# Set up and run the appliance with the default profile (profiles/x86.yaml: OpenVINO with the
+# shipped person-detection-retail-0013, no download) on the PETS 2009 sample video, printing
+# per-camera FPS, people and violations. Metrics: http://127.0.0.1:9110/metrics while it runs; events: var/data/events/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from appliance.config import load_profile
+from appliance.models import sha256_of
 from tests.conftest import PROFILES, REPO, SHIPPED_PROFILES, run_cli
 
 DEVICE_PROFILES = [
@@ -42,16 +43,28 @@ def test_cli_validates_all_shipped_profiles() -> None:
     assert result.stdout.count(": valid (") == len(SHIPPED_PROFILES)
 
 
-def test_default_profile_needs_no_model_download() -> None:
+def test_default_profile_runs_the_shipped_model_with_its_digest_pinned() -> None:
     detector = load_profile(PROFILES / "x86.yaml").profile.detector
-    assert detector.backend == "opencv"
-    assert detector.model.path is None
+    assert detector.backend == "openvino"
+    model = Path(detector.model.path or "")
+    assert model.is_relative_to(REPO / "models") and sha256_of(model) == detector.model.sha256
+    for name in ("x86.yaml", "x86-openvino.yaml"):
+        assert load_profile(PROFILES / name).profile.detector.model == detector.model
+
+
+def test_shipped_model_files_match_their_listed_digests_and_licence() -> None:
+    listing = (REPO / "models" / "README.md").read_text()
+    files = [f for f in (REPO / "models").rglob("*") if f.is_file() and f.suffix in (".xml", ".bin", ".onnx")]
+    assert files
+    for file in files:
+        assert f"| `{file.relative_to(REPO / 'models')}` | {file.stat().st_size} | `{sha256_of(file)}` |" in listing
+        assert (file.parents[1] / "LICENSE").read_text().lstrip().startswith("Apache License")
 
 
 def test_accelerated_profiles_pick_their_backends() -> None:
     backends = {name: load_profile(PROFILES / name).profile.detector.backend for name in DEVICE_PROFILES}
     assert backends == {
-        "x86.yaml": "opencv",
+        "x86.yaml": "openvino",
         "x86-openvino.yaml": "openvino",
         "coral.yaml": "edgetpu",
         "jetson-nano.yaml": "tensorrt",
