@@ -68,7 +68,7 @@ def tracking_rows(sequence: str) -> list[str]:
     rows = []
     for source, detections in inputs.items():
         for algorithm in ("kalman", "iou"):
-            tracker = create_tracker(replace(PROFILE.tracker, algorithm=algorithm))
+            tracker = create_tracker(replace(PROFILE.tracker, algorithm=algorithm), 0.5)
             frames = []
             for number, frame_detections in enumerate(detections, start=1):
                 tracks = tracker.update(frame_detections)

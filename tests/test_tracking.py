@@ -27,7 +27,7 @@ def tracker_config(algorithm: str) -> TrackerConfig:
 
 def track_ground_truth(data: Path, sequence: str, algorithm: str) -> TrackingScore:
     truth = load_mot_ground_truth(data / SEQUENCES[sequence][1])
-    tracker = create_tracker(tracker_config(algorithm))
+    tracker = create_tracker(tracker_config(algorithm), 0.5)
     frames = []
     for number in range(1, max(truth) + 1):
         boxes = truth.get(number, [])
@@ -58,7 +58,7 @@ def test_kalman_tracker_on_real_detections(data: Path) -> None:
     model = replace(base.model, path=str(data / "models/yolox_nano_onnx/yolox_nano.onnx"))
     detector = create_detector(replace(base, backend="onnxruntime", model=model, min_score=0.5, threads=2))
     truth = load_mot_ground_truth(data / SEQUENCES["PETS09-S2L1"][1])
-    tracker = create_tracker(tracker_config("kalman"))
+    tracker = create_tracker(tracker_config("kalman"), 0.5)
     capture = cv2.VideoCapture(str(data / SEQUENCES["PETS09-S2L1"][0]))
     frames = []
     for number in range(1, 301):
@@ -72,7 +72,7 @@ def test_kalman_tracker_on_real_detections(data: Path) -> None:
 
 
 def test_lost_people_are_not_reported_and_come_back_with_their_id() -> None:
-    tracker = create_tracker(replace(tracker_config("kalman"), min_hits=2, max_lost=5))
+    tracker = create_tracker(replace(tracker_config("kalman"), min_hits=2, max_lost=5), 0.5)
     walking = [Detection((100 + 5 * i, 100, 140 + 5 * i, 200), 0.9, 0) for i in range(10)]
     reported = [tracker.update([walking[i]]) for i in range(4)]
     assert [len(r) for r in reported] == [0, 1, 1, 1]
@@ -84,8 +84,30 @@ def test_lost_people_are_not_reported_and_come_back_with_their_id() -> None:
 
 
 def test_a_track_ends_after_max_lost_frames() -> None:
-    tracker = create_tracker(replace(tracker_config("kalman"), min_hits=1, max_lost=2))
+    tracker = create_tracker(replace(tracker_config("kalman"), min_hits=1, max_lost=2), 0.5)
     first = tracker.update([Detection((0, 0, 40, 100), 0.9, 0)])[0].track_id
     for _ in range(3):
         tracker.update([])
     assert tracker.update([Detection((0, 0, 40, 100), 0.9, 0)])[0].track_id != first
+
+
+@pytest.mark.parametrize("sequence", SEQUENCES)
+def test_bytetrack_keeps_identities_on_ground_truth_boxes(data: Path, sequence: str) -> None:
+    score = track_ground_truth(data, sequence, "bytetrack")
+    assert score.idf1 >= 0.95, score
+    assert score.mota >= 0.9, score
+
+
+def test_bytetrack_continues_people_on_weak_detections_but_never_starts_one() -> None:
+    tracker = create_tracker(replace(tracker_config("bytetrack"), min_hits=2, low_score=0.1), 0.5)
+    walking = [(100 + 5 * i, 100, 140 + 5 * i, 200) for i in range(8)]
+    assert tracker.update([Detection(walking[0], 0.9, 0)]) == []
+    (person,) = tracker.update([Detection(walking[1], 0.9, 0)])
+    for box in walking[2:6]:  # seen only weakly (say, half hidden): still the same person
+        assert [t.track_id for t in tracker.update([Detection(box, 0.2, 0)])] == [person.track_id]
+    stranger = (400, 100, 440, 200)
+    for _ in range(5):  # weak boxes where nobody is followed add no one
+        assert [t.track_id for t in tracker.update([Detection(walking[6], 0.9, 0), Detection(stranger, 0.3, 0)])] == [
+            person.track_id
+        ]
+    assert tracker.update([Detection(walking[7], 0.05, 0)]) == []  # under low_score: not even continued

@@ -45,10 +45,11 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    algorithm: Literal["kalman", "iou"]
+    algorithm: Literal["bytetrack", "kalman", "iou"]
     max_lost: int
     iou_threshold: float
     min_hits: int
+    low_score: float
 
 
 @dataclass(frozen=True)

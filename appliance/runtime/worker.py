@@ -21,6 +21,7 @@ from appliance.runtime.detectors.remote import RemoteDetector
 from appliance.runtime.events import CameraStatus, EpisodeEvent, FrameResult, TrackRecord, WorkerEvent, WorkerFailed
 from appliance.runtime.processes import ChildSetup, start_child
 from appliance.runtime.sources import FileSource, FrameSource, SourceError, open_source
+from appliance.runtime.tracking import detector_config_for
 from appliance.runtime.types import Track
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class CameraWorker:
         self.detector: Detector | RemoteDetector = (
             RemoteDetector(spec.detector_address)
             if spec.detector_address
-            else create_detector(profile.detector, cache_dir=Path(profile.storage.data_dir) / "engines")
+            else create_detector(detector_config_for(profile), cache_dir=Path(profile.storage.data_dir) / "engines")
         )
         self.analyzer = CameraAnalyzer(profile, camera.id)
         self.source: FrameSource = open_source(

@@ -49,7 +49,7 @@ class CameraAnalyzer:
         self.camera_id = camera_id
         self.box_filter = camera.box_filter
         self.roi = RegionOfInterest(camera.roi) if camera.roi else None
-        self.tracker: Tracker = create_tracker(profile.tracker)
+        self.tracker: Tracker = create_tracker(profile.tracker, profile.detector.min_score)
         method = camera.distance.method or distancing.default_method
         self.distance: DistanceMethod = create_distance_method(
             method, distancing.person_height_cm, camera.distance.calibration

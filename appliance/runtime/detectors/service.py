@@ -22,6 +22,7 @@ from appliance.runtime.detectors import create_detector
 from appliance.runtime.detectors.registry import backend_info
 from appliance.runtime.detectors.remote import AUTHKEY
 from appliance.runtime.processes import ChildSetup, start_child
+from appliance.runtime.tracking import detector_config_for
 from appliance.runtime.types import Detection, Image
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def run_detector_service(
 ) -> None:
     """Process entry point: load the detector once, then serve frames until `stop` is set."""
     start_child("detector", child_setup, stop)
-    detector = create_detector(profile.detector, cache_dir=cache_dir)
+    detector = create_detector(detector_config_for(profile), cache_dir=cache_dir)
     Path(address).unlink(missing_ok=True)
     listener = Listener(address, family="AF_UNIX", authkey=AUTHKEY)
     clients: list[Connection] = []

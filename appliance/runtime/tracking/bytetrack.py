@@ -1,0 +1,80 @@
+"""ByteTrack's association (Zhang et al., "ByteTrack: Multi-Object Tracking by Associating Every
+Detection Box", ECCV 2022) on this project's Kalman filter, the default tracker.
+
+A person the detector sees only weakly (partly hidden, blurred, small) still scores something:
+instead of dropping every detection under the operating threshold, the tracker keeps those down
+to `tracker.low_score` and uses them, in a second stage, only to continue people it was already
+following. New people start from confident detections alone, so weak boxes never add anyone.
+In each frame:
+
+1. confirmed tracks, including ones lost for up to `max_lost` frames, take the confident
+   detections (score >= the detector's `min_score`), by IoU with their predicted boxes;
+2. confirmed tracks seen in the previous frame and still unmatched take the weak detections, by
+   IoU of at least 0.5 (a weak box must sit where the person is expected);
+3. tentative tracks take what is left of the confident detections;
+4. confident detections still unmatched start tentative tracks, confirmed after `min_hits`
+   frames in a row; a tentative track missed once is dropped.
+
+Written here rather than taken from `supervision` (whose ByteTrack pulls matplotlib and more for
+one class) or Norfair (no score-split association): it reuses the batched Kalman filter."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from scipy.optimize import linear_sum_assignment
+
+from appliance.config.model import TrackerConfig
+from appliance.runtime.tracking.base import box_iou
+from appliance.runtime.tracking.kalman import Array, KalmanTracker
+from appliance.runtime.types import Detection, Track
+
+WEAK_MATCH_IOU = 0.5
+
+
+class ByteTracker(KalmanTracker):
+    def __init__(self, config: TrackerConfig, min_score: float) -> None:
+        super().__init__(config)
+        self.min_score = min_score  # the detector's operating threshold: confident above it
+
+    def update(self, detections: Sequence[Detection]) -> list[Track]:
+        confident = [i for i, d in enumerate(detections) if d.score >= self.min_score]
+        weak = [i for i, d in enumerate(detections) if self.config.low_score <= d.score < self.min_score]
+        predicted = self._predict()
+        confirmed = [row for row, track in enumerate(self.tracks) if track.confirmed]
+        tentative = [row for row, track in enumerate(self.tracks) if not track.confirmed]
+        threshold = self.config.iou_threshold
+        first, unmatched_rows, confident = _match(predicted, confirmed, detections, confident, threshold)
+        recent = [row for row in unmatched_rows if self.tracks[row].missed == 0]
+        second, _, _ = _match(predicted, recent, detections, weak, WEAK_MATCH_IOU)
+        third, _, confident = _match(predicted, tentative, detections, confident, threshold)
+        matches = first + second + third
+        self._correct(matches, detections)
+        matched_rows = {row for row, _ in matches}
+        for row, track in enumerate(self.tracks):
+            if row not in matched_rows:
+                track.missed += 1
+        self._keep([t.missed <= (self.config.max_lost if t.confirmed else 0) for t in self.tracks])
+        self._add([detections[column] for column in confident])
+        reported = []
+        for track in self.tracks:
+            track.confirmed = track.confirmed or track.hits >= self.config.min_hits
+            if track.confirmed and track.missed == 0:
+                reported.append(Track(track.track_id, track.box, track.score, track.hits))
+        return reported
+
+
+def _match(
+    predicted: Array, rows: list[int], detections: Sequence[Detection], columns: list[int], threshold: float
+) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """Matches (track row, detection index) between `rows` and `columns` maximising total IoU,
+    each at least `threshold`; then the rows and columns left unmatched."""
+    if not rows or not columns:
+        return [], rows, columns
+    ious = box_iou(predicted[rows], [detections[c].box for c in columns])
+    picked_rows, picked_columns = linear_sum_assignment(-ious)
+    matches = [
+        (rows[r], columns[c]) for r, c in zip(picked_rows, picked_columns, strict=True) if ious[r, c] >= threshold
+    ]
+    matched_rows, matched_columns = {r for r, _ in matches}, {c for _, c in matches}
+    return matches, [r for r in rows if r not in matched_rows], [c for c in columns if c not in matched_columns]
