@@ -2,8 +2,10 @@
 
     .venv/bin/python bench/analysis.py
 
-Tracking: MOTA, IDF1 and identity switches (py-motmetrics, IoU 0.5) of both trackers fed the
-ground-truth boxes, and fed YOLOv8n ONNX detections (score >= 0.5). Distance: the homography is
+Tracking: MOTA, IDF1 and identity switches (py-motmetrics, IoU 0.5) of every tracker fed the
+ground-truth boxes, the default profile's detections (person-detection-retail-0013 at its
+operating threshold 0.45) and YOLOv8n ONNX detections (score >= 0.5); bytetrack also gets the
+detections from `tracker.low_score` (0.1) up. Distance: the homography is
 fitted on the first half of each sequence's ground-truth foot points and floor positions, and
 every pair of people in the second half is measured; errors are |measured - true| in cm.
 Cost: median ms per frame of filtering, tracking, distances and episodes on ground-truth boxes.
@@ -24,6 +26,7 @@ import cv2
 import numpy as np
 
 from appliance.config import load_profile
+from appliance.config.model import DetectorConfig
 from appliance.runtime.analysis.analyzer import CameraAnalyzer
 from appliance.runtime.analysis.distance import CalibratedDistance, CenterPointsDistance, FourCornersDistance
 from appliance.runtime.detectors import create_detector
@@ -45,10 +48,9 @@ SEQUENCES = {
 PROFILE = load_profile(REPO / "profiles" / "base.yaml").profile
 
 
-def yolov8n_detections(video: Path) -> list[list[Detection]]:
-    detector = PROFILE.detector
-    model = replace(detector.model, path=str(DATA / "models/yolov8n_onnx/yolov8n.onnx"))
-    detector_ = create_detector(replace(detector, backend="onnxruntime", model=model, min_score=0.5, threads=2))
+def detections_of(video: Path, detector: DetectorConfig) -> list[list[Detection]]:
+    """Every frame's detections from `low_score` up; the trackers take what they use."""
+    detector_ = create_detector(replace(detector, min_score=PROFILE.tracker.low_score, threads=2))
     capture, frames = cv2.VideoCapture(str(video)), []
     while True:
         ok, image = capture.read()
@@ -57,21 +59,32 @@ def yolov8n_detections(video: Path) -> list[list[Detection]]:
         frames.append(detector_.detect(image))
 
 
+def yolov8n() -> DetectorConfig:
+    model = replace(PROFILE.detector.model, path=str(DATA / "models/yolov8n_onnx/yolov8n.onnx"))
+    return replace(PROFILE.detector, backend="onnxruntime", model=model, min_score=0.5)
+
+
 def tracking_rows(sequence: str) -> list[str]:
     video, gt, _ = SEQUENCES[sequence]
     truth = load_mot_ground_truth(DATA / gt)
     count = max(truth)
-    inputs = {
-        "ground-truth boxes": [[Detection(b.box, 1.0, 0) for b in truth.get(n, [])] for n in range(1, count + 1)],
-        "YOLOv8n detections": yolov8n_detections(DATA / video)[:count],
+    default = load_profile(REPO / "profiles" / "x86.yaml").profile.detector
+    inputs = {  # name: (detections, operating threshold)
+        "ground-truth boxes": (
+            [[Detection(b.box, 1.0, 0) for b in truth.get(n, [])] for n in range(1, count + 1)],
+            0.5,
+        ),
+        "default detector": (detections_of(DATA / video, default)[:count], default.min_score),
+        "YOLOv8n detections": (detections_of(DATA / video, yolov8n())[:count], 0.5),
     }
     rows = []
-    for source, detections in inputs.items():
-        for algorithm in ("kalman", "iou"):
-            tracker = create_tracker(replace(PROFILE.tracker, algorithm=algorithm), 0.5)
+    for source, (detections, min_score) in inputs.items():
+        for algorithm in ("kalman", "bytetrack", "iou"):
+            tracker = create_tracker(replace(PROFILE.tracker, algorithm=algorithm), min_score)
+            floor = PROFILE.tracker.low_score if algorithm == "bytetrack" else min_score
             frames = []
             for number, frame_detections in enumerate(detections, start=1):
-                tracks = tracker.update(frame_detections)
+                tracks = tracker.update([d for d in frame_detections if d.score >= floor])
                 frames.append(([(t.track_id, t.box) for t in tracks], truth.get(number, [])))
             score = score_tracking(frames)
             rows.append(

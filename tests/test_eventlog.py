@@ -27,7 +27,7 @@ def test_records_are_typed_json_lines_per_camera(tmp_path: Path) -> None:
         "camera": "cam",
         "t": 0.7,
         "frame": 7,
-        "people": [{"id": 3, "box": [1.0, 2.0, 30.0, 90.0], "score": 0.9}],
+        "people": [{"id": 3, "box": [1.0, 2.0, 30.0, 90.0], "score": 0.9, "violation": False}],
     }
     assert records[1]["type"] == "episode" and records[1]["pair"] == [3, 4]
     assert records[1]["duration_s"] == 30.0 and records[1]["min_distance_cm"] == 92.5

@@ -68,6 +68,6 @@ def test_every_event_class_and_every_schema_is_covered() -> None:
 
 def test_numbers_are_rounded_to_what_is_meaningful() -> None:
     detections = to_json(EXAMPLES[1])
-    assert detections["people"] == [{"id": 3, "box": [1.0, 2.0, 30.0, 90.0], "score": 0.912}]
+    assert detections["people"] == [{"id": 3, "box": [1.0, 2.0, 30.0, 90.0], "score": 0.912, "violation": False}]
     ended = to_json(EXAMPLES[5])
     assert ended["duration_s"] == 21.5 and ended["min_distance_cm"] == 92.5 and ended["t"] == 31.5

@@ -16,6 +16,7 @@ class TrackRecord:
     track_id: int
     box: Box
     score: float
+    in_violation: bool = False  # closer than the threshold to someone in this frame
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,7 +78,8 @@ def _frame(event: FrameResult) -> Json:
 
 def _detections(event: FrameResult) -> Json:
     people = [
-        {"id": t.track_id, "box": [round(v, 1) for v in t.box], "score": round(t.score, 3)} for t in event.tracks or ()
+        {"id": t.track_id, "box": [round(v, 1) for v in t.box], "score": round(t.score, 3), "violation": t.in_violation}
+        for t in event.tracks or ()
     ]
     return {"type": "detections", "t": event.timestamp, "camera": event.camera_id, "frame": event.index,
             "people": people}  # fmt: skip

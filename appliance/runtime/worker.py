@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import resource
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event as StopEvent
@@ -15,14 +14,13 @@ from pathlib import Path
 
 from appliance.config.model import Profile
 from appliance.models import ModelError
-from appliance.runtime.analysis.analyzer import CameraAnalyzer
+from appliance.runtime.analysis.analyzer import CameraAnalyzer, FrameAnalysis
 from appliance.runtime.detectors import Detector, DetectorError, create_detector
 from appliance.runtime.detectors.remote import RemoteDetector
 from appliance.runtime.events import CameraStatus, EpisodeEvent, FrameResult, TrackRecord, WorkerEvent, WorkerFailed
 from appliance.runtime.processes import ChildSetup, start_child
 from appliance.runtime.sources import FileSource, FrameSource, SourceError, open_source
 from appliance.runtime.tracking import detector_config_for
-from appliance.runtime.types import Track
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 1.0
@@ -106,7 +104,7 @@ class CameraWorker:
         self.events.put(
             FrameResult(
                 self.camera_id, frame.index, frame.timestamp, len(analysis.tracks),
-                len(analysis.people_in_violation), stages, self._sample(frame.timestamp, analysis.tracks),
+                len(analysis.people_in_violation), stages, self._sample(frame.timestamp, analysis),
             )
         )  # fmt: skip
         for episode in analysis.episodes_started:
@@ -115,11 +113,12 @@ class CameraWorker:
             self.events.put(EpisodeEvent(episode, "ended"))
         return True
 
-    def _sample(self, timestamp: float, tracks: Sequence[Track]) -> tuple[TrackRecord, ...] | None:
+    def _sample(self, timestamp: float, analysis: FrameAnalysis) -> tuple[TrackRecord, ...] | None:
         if timestamp - self._last_sample < self.sample_interval_s:
             return None
         self._last_sample = timestamp
-        return tuple(TrackRecord(t.track_id, t.box, t.score) for t in tracks)
+        violating = analysis.people_in_violation
+        return tuple(TrackRecord(t.track_id, t.box, t.score, t.track_id in violating) for t in analysis.tracks)
 
     def _heartbeat(self, force: bool = False) -> None:
         now = time.monotonic()
