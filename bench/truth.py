@@ -48,6 +48,8 @@ SEQUENCES = {
     "TUD-Stadtmitte": ("sequences/TUD-Stadtmitte/TUD-Stadtmitte.mp4", "sequences/TUD-Stadtmitte/gt/gt.txt"),
 }
 DETECTORS = {  # --detector NAME: the detector section replacing the shipped profile's
+    "hog": "{backend: opencv, model: {path: null, sha256: null, architecture: auto}, input_size: [1152, 864], "
+    "class_id: 0, min_score: 0.0, device: auto}",  # the default profile's detector before issue 11
     "yolox-nano": "{backend: onnxruntime, model: {path: %s, sha256: null, architecture: yolox}, class_id: 0, "
     "min_score: 0.6, device: auto}" % (DATA / "models/yolox_nano_onnx/yolox_nano.onnx"),
     "yolov8n": "{backend: onnxruntime, model: {path: %s, sha256: null, architecture: auto}, class_id: 0, "
@@ -82,16 +84,17 @@ EpisodeRecord = dict[str, object]
 
 
 def run_appliance(
-    profile: Path, sequence: str, detector: str | None, folder: Path
+    profile: Path, sequence: str, detector: str | None, tracker: str | None, folder: Path
 ) -> tuple[dict[int, Reported], list[EpisodeRecord]]:
     video, gt = SEQUENCES[sequence]
     truth = load_mot_ground_truth(DATA / gt)
     points = calibration_points(truth, sorted(truth))
-    tag = f"{sequence}-{detector or 'default'}"
+    tag = f"{sequence}-{detector or 'default'}-{tracker or 'default'}"
     site = folder / f"{tag}.yaml"
     site.write_text(
         f"extends: {profile.resolve()}\n"
         + (f"detector: {DETECTORS[detector]}\n" if detector else "")
+        + (f"tracker: {{algorithm: {tracker}}}\n" if tracker else "")
         + f"cameras:\n  - id: cam\n    source: {DATA / video}\n"
         "    distance:\n      method: calibrated\n      calibration:\n"
         + "".join(f"        - {point}\n" for point in points)
@@ -100,10 +103,12 @@ def run_appliance(
         "metrics: {enabled: false}\nmqtt: {enabled: false}\napi: {enabled: false}\nota: {enabled: false}\n"
         "logging: {level: warning}\n"
     )
-    subprocess.run(
+    run = subprocess.run(
         [sys.executable, "-m", "appliance", "run", "--profile", str(site), "--input", str(DATA / video)],
-        check=True, cwd=REPO,
+        cwd=REPO, capture_output=True, text=True, check=False,
     )  # fmt: skip
+    if run.returncode != 0:
+        raise SystemExit(f"appliance run failed on {sequence}:\n{run.stderr}")
     frames: dict[int, Reported] = {}
     episodes = []
     for line in next((folder / tag / "events" / "cam").glob("*.jsonl")).read_text().splitlines():
@@ -178,9 +183,9 @@ def episode_scores(
     return precision, recall, f1
 
 
-def row(sequence: str, name: str, profile: Path, detector: str | None, folder: Path) -> str:
+def row(sequence: str, name: str, profile: Path, detector: str | None, tracker: str | None, folder: Path) -> str:
     fps = cv2.VideoCapture(str(DATA / SEQUENCES[sequence][0])).get(cv2.CAP_PROP_FPS)
-    reported, episodes = run_appliance(profile, sequence, detector, folder)
+    reported, episodes = run_appliance(profile, sequence, detector, tracker, folder)
     truth, true_violation, true_episodes = truth_figures(sequence, fps)
     numbers = range(1, max(truth) + 1)
     empty = Reported({}, 0)
@@ -200,6 +205,7 @@ def main() -> int:
     parser.add_argument("--profile", type=Path, default=REPO / "profiles" / "x86.yaml", help="the profile to extend")
     parser.add_argument("--detector", nargs="*", choices=list(DETECTORS), default=[],
                         help="also run these kit models in place of the profile's detector")  # fmt: skip
+    parser.add_argument("--tracker", choices=["bytetrack", "kalman", "iou"], help="tracker.algorithm to use")
     args = parser.parse_args()
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"Command: {' '.join([Path(sys.executable).name, *sys.argv])}\n")
@@ -208,8 +214,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         for sequence in SEQUENCES:
             for detector in [None, *args.detector]:
-                name = detector or f"{args.profile.name} default"
-                print(row(sequence, name, args.profile, detector, Path(folder)), flush=True)
+                name = f"{detector or args.profile.name}, {args.tracker or 'its tracker'}"
+                print(row(sequence, name, args.profile, detector, args.tracker, Path(folder)), flush=True)
     return 0
 
 
