@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.runtime.preflight import DataDirLock
+from appliance.runtime.preflight import DataDirBusyError, DataDirLock
 from tests.hostile import bounded_cli
 from tests.runtime import RunningAppliance, frames, wait_for_exit
 from tests.servers import free_port, wait_until
@@ -129,7 +129,7 @@ def test_a_changed_data_dir_moves_the_event_log_and_the_lock(data: Path, tmp_pat
         assert wait_until(lambda: any((moved / "events" / "cam-a").glob("*.jsonl")), 30), running.log
         with DataDirLock(running.data_dir):  # the old folder is free
             pass
-        with pytest.raises(Exception, match="in use by another appliance runtime"), DataDirLock(moved):
+        with pytest.raises(DataDirBusyError, match="in use by another appliance runtime"), DataDirLock(moved):
             pass
     finally:
         assert running.stop() == 0

@@ -15,8 +15,10 @@ In each frame:
 4. confident detections still unmatched start tentative tracks, confirmed after `min_hits`
    frames in a row; a tentative track missed once is dropped.
 
-Written here rather than taken from `supervision` (whose ByteTrack pulls matplotlib and more for
-one class) or Norfair (no score-split association): it reuses the batched Kalman filter."""
+Written here rather than taken from a library. `supervision` 0.31 (MIT) would pull in
+matplotlib, PyAV, Pillow and requests for one class. Norfair 2.3 (BSD-3) pulls in matplotlib,
+filterpy and rich, needs numpy < 2, and has no score-split association. Written here, it reuses
+the batched Kalman filter."""
 
 from __future__ import annotations
 
