@@ -66,5 +66,7 @@ def _kind(mode: int) -> str:
 
 
 def _reason(error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "does not exist"
     reason = error.strerror or str(error)
-    return "does not exist" if isinstance(error, FileNotFoundError) else reason[0].lower() + reason[1:]
+    return f"is unreadable ({reason[0].lower()}{reason[1:]})"

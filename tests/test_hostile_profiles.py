@@ -155,6 +155,21 @@ CLASSES: dict[str, list[Case]] = {
         Case("password-file-fifo", {**profile("mqtt: {password_file: s.fifo}\n"), "s.fifo": FIFO}, r"is a FIFO"),
         Case("secret-folder", profile("mqtt: {password: '${file:.}'}\n"), r"is a folder"),
         Case(
+            "extends-a-link-to-itself",
+            {"p.yaml": "extends: base.yaml\n", "base.yaml": Link("base.yaml")},
+            r"'base\.yaml' is unreadable \(a loop of symbolic links\)",
+        ),
+        Case(
+            "extends-two-links-to-each-other",
+            {"p.yaml": "extends: a.yaml\n", "a.yaml": Link("b.yaml"), "b.yaml": Link("a.yaml")},
+            r"'a\.yaml' is unreadable \(a loop of symbolic links\)",
+        ),
+        Case(
+            "secret-file-a-link-to-itself",
+            {**profile("mqtt: {password_file: s.txt}\n"), "s.txt": Link("s.txt")},
+            r"it is unreadable \(too many levels of symbolic links\)",
+        ),
+        Case(
             "secret-over-64-kib",
             {**profile("mqtt: {password_file: big.txt}\n"), "big.txt": "x" * 100_000},
             r"larger than 65536 bytes",

@@ -97,7 +97,12 @@ class _Loader:
         if any(ord(character) < 0x20 for character in name):
             raise _extends_error(document, "a profile name may not hold control characters")
         path = document.path.parent / name
-        resolved = path.resolve()
+        try:
+            resolved = path.resolve()
+        except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError on a loop of links
+            raise _extends_error(
+                document, f"extended profile '{name}' is unreadable (a loop of symbolic links)"
+            ) from None
         if not any(resolved.is_relative_to(root) for root in self.roots):
             raise _extends_error(
                 document,
