@@ -4,6 +4,8 @@ when a change is invalid or based on a stale revision."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import wait
@@ -15,6 +17,7 @@ from ruamel.yaml.comments import CommentedMap
 from appliance.config import load_profile
 from appliance.config.yamlio import previous_version
 from appliance.runtime.changes import ChangeOutcome, Edit, ProfileChanges, ValidatedChange
+from tests.conftest import REPO
 
 PROFILE = """\
 # the lobby appliance
@@ -161,3 +164,21 @@ def test_changes_after_close_are_refused(profile: Path) -> None:
     path_changes.close()
     with pytest.raises(RuntimeError, match="stopping"):
         path_changes.reload().result(5)
+
+
+def test_a_write_the_disk_refuses_leaves_the_old_profile_and_no_temporary_file(tmp_path: Path) -> None:
+    """A real failing write: the writer runs under a file-size limit (RLIMIT_FSIZE) that the new
+    text exceeds, as a full disk would refuse it."""
+    profile = tmp_path / "p.yaml"
+    profile.write_text("device: {id: old}\n")
+    script = (
+        "import resource, sys\nfrom pathlib import Path\nfrom appliance.config.yamlio import write_atomically\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))\n"
+        "try:\n    write_atomically(Path(sys.argv[1]), 'device: {id: new}\\n' + '#' * 5000, keep_previous=True)\n"
+        "except OSError as error:\n    print(error.strerror)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(profile)], capture_output=True, text=True, check=True,
+                            cwd=REPO)  # fmt: skip
+    assert "File too large" in result.stdout
+    assert profile.read_text() == "device: {id: old}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.yaml"]

@@ -117,10 +117,14 @@ def write_atomically(path: Path, text: str, *, keep_previous: bool = False) -> N
     never a mix: a temporary file beside it, fsynced, renamed over it, the folder fsynced. With
     `keep_previous`, the replaced version stays in `previous_version(path)`."""
     temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("w", encoding="utf-8") as stream:
-        stream.write(text)
-        stream.flush()
-        os.fsync(stream.fileno())
+    try:
+        with temporary.open("w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+    except OSError:
+        temporary.unlink(missing_ok=True)  # a full disk leaves nothing behind, the old file intact
+        raise
     exists = path.exists()
     if exists:
         shutil.copymode(path, temporary)
