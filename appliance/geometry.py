@@ -104,16 +104,20 @@ class Homography:
 
     def to_floor(self, points: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Floor positions (cm) of image points, an (N, 2) array."""
-        image = np.asarray(points, dtype=np.float64).reshape(-1, 1, 2)
-        if len(image) == 0:
-            return np.empty((0, 2))
-        return cast(npt.NDArray[np.float64], cv2.perspectiveTransform(image, self.matrix).reshape(-1, 2))
+        return _transform(self.matrix, points)
 
     def to_image(self, points: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Image positions of floor points (cm), the inverse mapping."""
-        floor = np.asarray(points, dtype=np.float64).reshape(-1, 1, 2)
-        inverse = np.linalg.inv(self.matrix)
-        return cast(npt.NDArray[np.float64], cv2.perspectiveTransform(floor, inverse).reshape(-1, 2))
+        return _transform(np.linalg.inv(self.matrix), points)
+
+
+def _transform(matrix: npt.NDArray[np.float64], points: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """`points` (N, 2) through a homography. Written with numpy rather than cv2.perspectiveTransform,
+    which returns (0, 0) for a point that maps to infinity (on the horizon): here it is infinite."""
+    flat = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    projected = flat @ matrix[:, :2].T + matrix[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return cast(npt.NDArray[np.float64], projected[:, :2] / projected[:, 2:3])
 
 
 def fit_homography(image: Sequence[Point], floor: Sequence[Point]) -> Homography:

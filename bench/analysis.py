@@ -65,7 +65,7 @@ def yolov8n() -> DetectorConfig:
 
 
 def tracking_rows(sequence: str) -> list[str]:
-    video, gt, _ = SEQUENCES[sequence]
+    video, gt, fps = SEQUENCES[sequence]
     truth = load_mot_ground_truth(DATA / gt)
     count = max(truth)
     default = load_profile(REPO / "profiles" / "x86.yaml").profile.detector
@@ -84,7 +84,7 @@ def tracking_rows(sequence: str) -> list[str]:
             floor = PROFILE.tracker.low_score if algorithm == "bytetrack" else min_score
             frames = []
             for number, frame_detections in enumerate(detections, start=1):
-                tracks = tracker.update([d for d in frame_detections if d.score >= floor])
+                tracks = tracker.update([d for d in frame_detections if d.score >= floor], number / fps)
                 frames.append(([(t.track_id, t.box) for t in tracks], truth.get(number, [])))
             score = score_tracking(frames)
             rows.append(

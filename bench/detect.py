@@ -75,6 +75,14 @@ MODELS = [
         class_id=1,
     ),
     ModelSpec(
+        "openvino-retail-0013-640x480",
+        "openvino",
+        "models/openvino/person-detection-retail-0013/FP32/person-detection-retail-0013.xml",
+        0.5,
+        class_id=1,
+        input_size=(640, 480),
+    ),
+    ModelSpec(
         "openvino-adas-0002",
         "openvino",
         "models/openvino/pedestrian-detection-adas-0002/FP16/pedestrian-detection-adas-0002.xml",

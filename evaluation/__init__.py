@@ -133,11 +133,13 @@ def score_tracking(
     frames: Iterable[tuple[Sequence[tuple[int, Box]], Sequence[GroundTruthBox]]],
 ) -> TrackingScore:
     """CLEAR-MOT and identity metrics (py-motmetrics) of (track id, box) lists against flag-1
-    ground truth, matched at IoU 0.5."""
+    ground truth, matched at IoU 0.5. A track on a flag-0 ("don't care") box is left out, as
+    MOTChallenge's evaluation does, rather than counted as a false positive."""
     import motmetrics  # a test and benchmark dependency, not a runtime one
 
     accumulator = motmetrics.MOTAccumulator(auto_id=True)
-    for tracks, truth in frames:
+    for all_tracks, truth in frames:
+        tracks = _outside_dont_care(all_tracks, truth)
         counted = [t for t in truth if t.counts]
         truth_boxes = np.array([t.box for t in counted], dtype=np.float64).reshape(-1, 4)
         track_boxes = np.array([box for _, box in tracks], dtype=np.float64).reshape(-1, 4)
@@ -147,6 +149,15 @@ def score_tracking(
     summary = motmetrics.metrics.create().compute(accumulator, metrics=["mota", "idf1", "num_switches"])
     row = summary.iloc[0]
     return TrackingScore(float(row["mota"]), float(row["idf1"]), int(row["num_switches"]))
+
+
+def _outside_dont_care(tracks: Sequence[tuple[int, Box]], truth: Sequence[GroundTruthBox]) -> Sequence[tuple[int, Box]]:
+    """The tracks that do not overlap a flag-0 box at IoU 0.5 or more."""
+    ignored = np.array([t.box for t in truth if not t.counts], dtype=np.float64).reshape(-1, 4)
+    if not len(ignored) or not tracks:
+        return tracks
+    overlaps = iou_matrix(np.array([box for _, box in tracks], dtype=np.float64), ignored)
+    return [track for track, overlap in zip(tracks, overlaps.max(axis=1), strict=True) if overlap < 0.5]
 
 
 def ground_truth_tracks(truth: Sequence[GroundTruthBox]) -> list[Track]:

@@ -48,7 +48,7 @@ def test_show_fills_in_defaults_and_follows_extends() -> None:
     assert "extends" not in data
     assert data["device"]["id"] == "coral"
     assert data["mqtt"]["host"] == "localhost"  # from base.yaml
-    assert data["tracker"]["max_lost"] == 10  # a schema default
+    assert data["tracker"]["max_lost_s"] == 2  # a schema default
     assert data["cameras"][0]["enabled"] is True  # a default inside a list item
     assert data["cameras"][1]["distance"]["method"] == "four_corners"
 

@@ -44,7 +44,7 @@ def test_the_default_profile_runs_a_recording_with_no_network(data: Path, tmp_pa
         capture_output=True, text=True, cwd=REPO, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "detector: openvino ssd 544x320" in result.stderr
+    assert "detector: openvino ssd 640x480" in result.stderr
     assert "camera lobby: 795 frames in" in result.stderr
     (events,) = (tmp_path / "data" / "events" / "lobby").glob("*.jsonl")
     assert events.stat().st_size > 0

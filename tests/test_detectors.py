@@ -147,7 +147,7 @@ def test_default_profile_runs_with_no_download_and_logs_its_detector(
     with caplog.at_level(logging.INFO, logger="appliance"):
         detector = create_detector(config)
     assert detector.backend == "openvino"
-    assert "detector: openvino ssd 544x320" in caplog.text and "person-detection-retail-0013.xml" in caplog.text
+    assert "detector: openvino ssd 640x480" in caplog.text and "person-detection-retail-0013.xml" in caplog.text
 
 
 def test_wrong_sha256_refuses_to_start(data: Path) -> None:

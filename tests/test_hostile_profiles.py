@@ -69,7 +69,7 @@ def wide_tree(width: int) -> dict[str, str | bytes | object]:
     }
     for i in range(width):
         files[f"b{i}.yaml"] = f"extends: [{', '.join(f'c{i}_{j}.yaml' for j in range(width))}]\n"
-        files.update({f"c{i}_{j}.yaml": "tracker: {max_lost: 5}\n" for j in range(width)})
+        files.update({f"c{i}_{j}.yaml": "tracker: {max_lost_s: 5}\n" for j in range(width)})
     return files
 
 
@@ -318,7 +318,7 @@ CLASSES: dict[str, list[Case]] = {
         ),
         Case("area-id-with-a-carriage-return", profile('areas: [{id: "a\\r", cameras: [c]}]\n'), r"U\+000D"),
         Case("camera-name-with-a-tab", camera('name: "a\\tb"'), r"name: contains a control character \(U\+0009\)"),
-        Case("key-with-a-bell", profile('"tr\\aacker": {max_lost: 1}\n'), r"key contains a control character"),
+        Case("key-with-a-bell", profile('"tr\\aacker": {max_lost_s: 1}\n'), r"key contains a control character"),
         Case("next-line-character-in-an-id", profile('cameras: [{id: "cam\\N", source: 0}]\n'), r"U\+0085"),
         Case("newline-in-a-source-url", camera('name: x, tags: ["a\\nb"]'), r"tags\[0\]: contains a control"),
     ],
@@ -351,7 +351,7 @@ CLASSES: dict[str, list[Case]] = {
         Case("nul-byte", {"p.yaml": b"device: {id: te\x00st}\n"}, r"p\.yaml:1:16: character U\+0000 is not allowed"),
         Case(
             "merge-key",
-            {"p.yaml": "device: {id: t}\nb: &b {max_lost: 1}\ntracker:\n  <<: *b\n"},
+            {"p.yaml": "device: {id: t}\nb: &b {max_lost_s: 1}\ntracker:\n  <<: *b\n"},
             r"p\.yaml:4:3: merge keys",
         ),
         Case(

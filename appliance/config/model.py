@@ -46,7 +46,7 @@ class DetectorConfig:
 @dataclass(frozen=True)
 class TrackerConfig:
     algorithm: Literal["bytetrack", "kalman", "iou"]
-    max_lost: int
+    max_lost_s: float
     iou_threshold: float
     min_hits: int
     low_score: float

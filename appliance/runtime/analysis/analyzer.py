@@ -68,7 +68,7 @@ class CameraAnalyzer:
         """Analyse one frame; `stage_seconds` then holds how long tracking and analysis took."""
         started = time.perf_counter()
         people = select_people(detections, box_filter=self.box_filter, roi=self.roi)
-        tracks = self.tracker.update(people)
+        tracks = self.tracker.update(people, timestamp)
         tracked = time.perf_counter()
         distances = pair_distances([t.track_id for t in tracks], self.distance.matrix(tracks))
         close = close_pairs(distances, self.threshold_cm)

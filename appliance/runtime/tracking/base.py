@@ -25,8 +25,13 @@ class Tracker(ABC):
         return track_id
 
     @abstractmethod
-    def update(self, detections: Sequence[Detection]) -> list[Track]:
-        """Advance one frame; return the confirmed people detected in it (lost ones are not)."""
+    def update(self, detections: Sequence[Detection], timestamp: float) -> list[Track]:
+        """Advance one frame, taken at `timestamp` (seconds); return the confirmed people
+        detected in it (lost ones are not)."""
+
+    def expired(self, last_seen: float, timestamp: float) -> bool:
+        """Whether a person unseen since `last_seen` has been lost too long to keep."""
+        return timestamp - last_seen > self.config.max_lost_s
 
 
 BoxRows = Sequence[Box] | npt.NDArray[np.float64]

@@ -7,13 +7,16 @@ to `tracker.low_score` and uses them, in a second stage, only to continue people
 following. New people start from confident detections alone, so weak boxes never add anyone.
 In each frame:
 
-1. confirmed tracks, including ones lost for up to `max_lost` frames, take the confident
+1. confirmed tracks, including ones lost for up to `max_lost_s` seconds, take the confident
    detections (score >= the detector's `min_score`), by IoU with their predicted boxes;
 2. confirmed tracks seen in the previous frame and still unmatched take the weak detections, by
    IoU of at least 0.5 (a weak box must sit where the person is expected);
 3. tentative tracks take what is left of the confident detections;
 4. confident detections still unmatched start tentative tracks, confirmed after `min_hits`
-   frames in a row; a tentative track missed once is dropped.
+   detections in a row; a tentative track missed once is dropped.
+
+Confirmation counts detections, deletion counts seconds: a person hidden for a second is kept at
+5 fps as at 30, and a tentative track needs the same evidence at any frame rate.
 
 Written here rather than taken from a library. `supervision` 0.31 (MIT) would pull in
 matplotlib, PyAV, Pillow and requests for one class. Norfair 2.3 (BSD-3) pulls in matplotlib,
@@ -39,9 +42,10 @@ class ByteTracker(KalmanTracker):
         super().__init__(config)
         self.min_score = min_score  # the detector's operating threshold: confident above it
 
-    def update(self, detections: Sequence[Detection]) -> list[Track]:
+    def update(self, detections: Sequence[Detection], timestamp: float) -> list[Track]:
         confident = [i for i, d in enumerate(detections) if d.score >= self.min_score]
         weak = [i for i, d in enumerate(detections) if self.config.low_score <= d.score < self.min_score]
+        self._forget_lost(timestamp)
         predicted = self._predict()
         confirmed = [row for row, track in enumerate(self.tracks) if track.confirmed]
         tentative = [row for row, track in enumerate(self.tracks) if not track.confirmed]
@@ -50,20 +54,7 @@ class ByteTracker(KalmanTracker):
         recent = [row for row in unmatched_rows if self.tracks[row].missed == 0]
         second, _, _ = _match(predicted, recent, detections, weak, WEAK_MATCH_IOU)
         third, _, confident = _match(predicted, tentative, detections, confident, threshold)
-        matches = first + second + third
-        self._correct(matches, detections)
-        matched_rows = {row for row, _ in matches}
-        for row, track in enumerate(self.tracks):
-            if row not in matched_rows:
-                track.missed += 1
-        self._keep([t.missed <= (self.config.max_lost if t.confirmed else 0) for t in self.tracks])
-        self._add([detections[column] for column in confident])
-        reported = []
-        for track in self.tracks:
-            track.confirmed = track.confirmed or track.hits >= self.config.min_hits
-            if track.confirmed and track.missed == 0:
-                reported.append(Track(track.track_id, track.box, track.score, track.hits))
-        return reported
+        return self._finish(first + second + third, detections, confident, timestamp)
 
 
 def _match(

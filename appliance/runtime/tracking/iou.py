@@ -14,8 +14,8 @@ from appliance.runtime.types import Box, Detection, Track
 class _IouTrack:
     track_id: int
     box: Box
+    last_seen: float
     hits: int = 1
-    lost: int = 0
 
 
 class IouTracker(Tracker):
@@ -23,23 +23,22 @@ class IouTracker(Tracker):
         super().__init__(config)
         self.tracks: list[_IouTrack] = []
 
-    def update(self, detections: Sequence[Detection]) -> list[Track]:
+    def update(self, detections: Sequence[Detection], timestamp: float) -> list[Track]:
+        self.tracks = [t for t in self.tracks if not self.expired(t.last_seen, timestamp)]
         ious = box_iou([t.box for t in self.tracks], [d.box for d in detections])
         unmatched = set(range(len(detections)))
         reported: list[Track] = []
         for row, track in enumerate(self.tracks):
             candidates = [j for j in unmatched if ious[row, j] >= self.config.iou_threshold]
             if not candidates:
-                track.lost += 1
                 continue
             best = max(candidates, key=lambda j: ious[row, j])
             unmatched.discard(best)
-            track.box, track.hits, track.lost = detections[best].box, track.hits + 1, 0
+            track.box, track.hits, track.last_seen = detections[best].box, track.hits + 1, timestamp
             if track.hits >= self.config.min_hits:
                 reported.append(Track(track.track_id, track.box, detections[best].score, track.hits))
-        self.tracks = [t for t in self.tracks if t.lost <= self.config.max_lost]
         for j in sorted(unmatched):
-            self.tracks.append(_IouTrack(self.new_id(), detections[j].box))
+            self.tracks.append(_IouTrack(self.new_id(), detections[j].box, timestamp))
             if self.config.min_hits <= 1:
                 reported.append(Track(self.tracks[-1].track_id, detections[j].box, detections[j].score, 1))
         return reported

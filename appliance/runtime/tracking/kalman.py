@@ -33,6 +33,7 @@ class TrackInfo:
     track_id: int
     box: Box
     score: float
+    last_seen: float
     hits: int = 1
     missed: int = 0
     confirmed: bool = False
@@ -45,16 +46,24 @@ class KalmanTracker(Tracker):
         self.states: Array = np.zeros((0, 8))
         self.covariances: Array = np.zeros((0, 8, 8))
 
-    def update(self, detections: Sequence[Detection]) -> list[Track]:
+    def update(self, detections: Sequence[Detection], timestamp: float) -> list[Track]:
+        self._forget_lost(timestamp)
         predicted = self._predict()
         matches, unmatched = self._assign(predicted, detections)
-        self._correct(matches, detections)
+        return self._finish(matches, detections, unmatched, timestamp)
+
+    def _finish(
+        self, matches: list[tuple[int, int]], detections: Sequence[Detection], unmatched: list[int], timestamp: float
+    ) -> list[Track]:
+        """Correct the matched tracks, drop the tentative ones missed, start tracks from the
+        `unmatched` detections; the confirmed people seen now."""
+        self._correct(matches, detections, timestamp)
         matched_rows = {row for row, _ in matches}
         for row, track in enumerate(self.tracks):
             if row not in matched_rows:
                 track.missed += 1
-        self._keep([t.missed <= (self.config.max_lost if t.confirmed else 0) for t in self.tracks])
-        self._add([detections[column] for column in unmatched])
+        self._keep([t.confirmed or t.missed == 0 for t in self.tracks])
+        self._add([detections[column] for column in unmatched], timestamp)
         reported = []
         for track in self.tracks:
             track.confirmed = track.confirmed or track.hits >= self.config.min_hits
@@ -70,7 +79,7 @@ class KalmanTracker(Tracker):
         self.covariances = TRANSITION @ self.covariances @ TRANSITION.T + _diagonal(noise)
         return _xyxy(self.states[:, :4])
 
-    def _correct(self, matches: list[tuple[int, int]], detections: Sequence[Detection]) -> None:
+    def _correct(self, matches: list[tuple[int, int]], detections: Sequence[Detection], timestamp: float) -> None:
         if not matches:
             return
         rows = np.array([row for row, _ in matches])
@@ -84,21 +93,25 @@ class KalmanTracker(Tracker):
         for row, column in matches:
             track, detection = self.tracks[row], detections[column]
             track.box, track.score = detection.box, detection.score
-            track.hits, track.missed = track.hits + 1, 0
+            track.hits, track.missed, track.last_seen = track.hits + 1, 0, timestamp
+
+    def _forget_lost(self, timestamp: float) -> None:
+        """End the tracks of people unseen for longer than `max_lost_s`, before they can match."""
+        self._keep([not self.expired(t.last_seen, timestamp) for t in self.tracks])
 
     def _keep(self, keep: list[bool]) -> None:
         mask = np.array(keep, dtype=bool)
         self.tracks = [t for t, kept in zip(self.tracks, keep, strict=True) if kept]
         self.states, self.covariances = self.states[mask], self.covariances[mask]
 
-    def _add(self, detections: list[Detection]) -> None:
+    def _add(self, detections: list[Detection], timestamp: float) -> None:
         if not detections:
             return
         boxes = _xywh(np.array([d.box for d in detections], dtype=np.float64))
         states = np.concatenate([boxes, np.zeros_like(boxes)], axis=1)
         self.states = np.concatenate([self.states, states])
         self.covariances = np.concatenate([self.covariances, _diagonal((INITIAL_SPREAD * states[:, 3:4]) ** 2)])
-        self.tracks += [TrackInfo(self.new_id(), d.box, d.score) for d in detections]
+        self.tracks += [TrackInfo(self.new_id(), d.box, d.score, timestamp) for d in detections]
 
     def _assign(self, predicted: Array, detections: Sequence[Detection]) -> tuple[list[tuple[int, int]], list[int]]:
         """Matches (track row, detection column) maximising total IoU, each above the threshold."""

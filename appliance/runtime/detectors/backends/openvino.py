@@ -30,11 +30,13 @@ class OpenVinoDetector(NetworkDetector):
             device = "CPU" if core.available_devices == ["CPU"] else "AUTO"
         try:
             model = core.read_model(str(model_path))
+            self._resize(model)
             compiled = core.compile_model(model, device, self._properties(device))
         except RuntimeError as error:
             devices = ", ".join(core.available_devices)
+            size = "" if self.config.input_size is None else " at {}x{}".format(*self.config.input_size)
             raise DetectorError(
-                f"OpenVINO cannot run {model_path} on '{device}' (devices here: {devices}): "
+                f"OpenVINO cannot run {model_path}{size} on '{device}' (devices here: {devices}): "
                 f"{str(error).strip().splitlines()[0]}"
             ) from None
         self.request = compiled.create_infer_request()
@@ -43,6 +45,14 @@ class OpenVinoDetector(NetworkDetector):
         dims = [d.get_length() if d.is_static else -1 for d in input_shape]
         outputs = [[d.get_length() if d.is_static else -1 for d in o.get_partial_shape()] for o in model.outputs]
         return static_size(dims, nhwc=False), outputs
+
+    def _resize(self, model: Any) -> None:
+        """Reshapes the network to `input_size` where set: Open Model Zoo's SSD detectors take any
+        input size, and one with the camera's aspect ratio sees small people better."""
+        if self.config.input_size is None:
+            return
+        width, height = self.config.input_size
+        model.reshape({model.inputs[0].any_name: [1, 3, height, width]})
 
     def _properties(self, device: str) -> dict[str, str]:
         properties = {"PERFORMANCE_HINT": self.config.performance_hint.upper()}
