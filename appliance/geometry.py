@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import cast
+from typing import Any
 
 import cv2
 import numpy as np
@@ -111,13 +111,13 @@ class Homography:
         return _transform(np.linalg.inv(self.matrix), points)
 
 
-def _transform(matrix: npt.NDArray[np.float64], points: npt.ArrayLike) -> npt.NDArray[np.float64]:
+def _transform(matrix: npt.NDArray[np.floating[Any]], points: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """`points` (N, 2) through a homography. Written with numpy rather than cv2.perspectiveTransform,
     which returns (0, 0) for a point that maps to infinity (on the horizon): here it is infinite."""
     flat = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     projected = flat @ matrix[:, :2].T + matrix[:, 2]
     with np.errstate(divide="ignore", invalid="ignore"):
-        return cast(npt.NDArray[np.float64], projected[:, :2] / projected[:, 2:3])
+        return np.asarray(projected[:, :2] / projected[:, 2:3], dtype=np.float64)
 
 
 def fit_homography(image: Sequence[Point], floor: Sequence[Point]) -> Homography:
