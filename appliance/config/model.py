@@ -140,6 +140,7 @@ class DiscoveryConfig:
 class SpoolConfig:
     max_messages: int
     max_bytes: int
+    max_age_s: float
 
 
 @dataclass(frozen=True)
@@ -147,11 +148,13 @@ class MqttConfig:
     enabled: bool
     host: str
     port: int
+    protocol: Literal["3.1.1", "5"]
     tls: TlsConfig
     username: str | None
     client_id: str | None
     topic_prefix: str
     qos: int
+    detections_interval_s: float | None
     keepalive_s: int
     discovery: DiscoveryConfig
     spool: SpoolConfig

@@ -24,6 +24,7 @@ from appliance.runtime.events import ConfigChanged
 from appliance.runtime.outputs.base import Output
 from appliance.runtime.outputs.eventlog import EventLog
 from appliance.runtime.outputs.metrics import Metrics
+from appliance.runtime.outputs.mqtt import MqttOutput
 from appliance.runtime.preflight import DataDirBusyError, DataDirLock, preflight
 from appliance.runtime.processes import ChildSetup
 from appliance.runtime.state import RuntimeState
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 TICK_S = 0.2
 WATCHDOG_INTERVAL_S = 1.0  # systemd wants a keep-alive well within WatchdogSec (30 s in the unit)
 EXIT_OK, EXIT_FAILED = 0, 1
-RESERVED_SECTIONS = ("mqtt", "api", "ota")  # validated, built by later versions
+RESERVED_SECTIONS = ("api", "ota")  # validated, built by later versions
 
 
 class Runtime:
@@ -59,10 +60,15 @@ class Runtime:
         self._configure_logging()
         self.state = RuntimeState(self.loaded)
         self.bus = EventBus(self.state)
-        for output in (Metrics(self.loaded, self.state), EventLog.for_profile(self.loaded), *outputs):
+        self.changes = ProfileChanges(profile_path, check=lambda loaded: preflight(loaded, running=self.loaded))
+        built_in = (
+            Metrics(self.loaded, self.state),
+            EventLog.for_profile(self.loaded),
+            MqttOutput(self.loaded, self.state, self.changes),
+        )
+        for output in (*built_in, *outputs):
             self.bus.add(output)
         self.supervisor = Supervisor(self.loaded, self._child_setup(), self.bus.publish, input_file=input_file)
-        self.changes = ProfileChanges(profile_path, check=lambda loaded: preflight(loaded, running=self.loaded))
         self.console = Console(self.state, input_file)
         self.systemd = SystemdNotifier()
         self.watcher = ProfileWatcher(self._file_changed)

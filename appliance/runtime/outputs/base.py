@@ -33,6 +33,9 @@ class Output(ABC):
     capacity: ClassVar[int] = DEFAULT_CAPACITY  # events queued before they are dropped
     problem: str | None = None  # why the output cannot do its job now (a full disk, a broker away)
     lost: int = 0  # events it took but could not deliver
+    delivered: int = 0  # events a remote end acknowledged (outputs that deliver somewhere)
+    spooled: int = 0  # events waiting on disk for their delivery
+    active: bool = True  # False while the profile turns the output off
 
     def start(self) -> None:  # noqa: B027 - most outputs have nothing to open
         """Open what the output needs (a server, a connection)."""
@@ -60,6 +63,9 @@ class OutputStats:
     failures: int  # events the output raised on
     lost: int  # events the output took but could not deliver
     problem: str | None  # why it cannot do its job now; None when it can
+    delivered: int = 0
+    spooled: int = 0
+    active: bool = True
 
 
 class OutputRunner:
@@ -125,7 +131,10 @@ class OutputRunner:
     def stats(self) -> OutputStats:
         output = self.output
         queued = self._backlog + len(self._batch)
-        return OutputStats(self.name, queued, self._handled, self._dropped, self._failures, output.lost, output.problem)
+        return OutputStats(
+            self.name, queued, self._handled, self._dropped, self._failures, output.lost, output.problem,
+            output.delivered, output.spooled, output.active,
+        )  # fmt: skip
 
     def _run(self) -> None:
         self._call(self.output.start)

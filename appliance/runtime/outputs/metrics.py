@@ -139,7 +139,7 @@ class StateCollector(Collector):
         generation = GaugeMetricFamily("appliance_config_generation", "Configuration changes applied since start")
         generation.add_metric([], snapshot.device.generation)
         yield generation
-        outputs = snapshot.device.outputs
+        outputs = [o for o in snapshot.device.outputs if o.active]
         yield _gauge("appliance_output_queue", "Events waiting for the output", "output",
                      {o.name: o.queued for o in outputs})  # fmt: skip
         dropped = CounterMetricFamily(
@@ -149,11 +149,16 @@ class StateCollector(Collector):
             "appliance_output_events_lost", "Events an output took but could not deliver (disk full, ...)",
             labels=["output"],
         )  # fmt: skip
+        delivered = CounterMetricFamily(
+            "appliance_output_events_delivered", "Events a remote end (the MQTT broker) acknowledged", labels=["output"]
+        )
         for output in outputs:
             dropped.add_metric([output.name], output.dropped)
             lost.add_metric([output.name], output.lost)
-        yield dropped
-        yield lost
+            delivered.add_metric([output.name], output.delivered)
+        yield from (dropped, lost, delivered)
+        yield _gauge("appliance_output_spooled", "Events waiting on disk for the output to deliver them", "output",
+                     {o.name: o.spooled for o in outputs})  # fmt: skip
         yield _gauge("appliance_output_up", "1 when the output can do its job, 0 when it has a problem", "output",
                      {o.name: float(o.problem is None) for o in outputs})  # fmt: skip
         yield self._build_info()

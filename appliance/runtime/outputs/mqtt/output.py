@@ -1,0 +1,419 @@
+"""The MQTT output: the appliance's state and events on a broker, Home Assistant discovery, and
+commands in (a camera enabled or disabled through the profile-change path).
+
+It runs on its output thread like every output, and never waits for the broker: retained state
+is published when connected and republished whole on each connection; events (violation episodes,
+alerts, profile changes, command errors) go through the on-disk spool and leave it when the
+broker acknowledges them, oldest first. docs/mqtt.md has every topic and payload."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from paho.mqtt.client import MQTT_ERR_SUCCESS
+from ruamel.yaml.comments import CommentedMap
+
+from appliance.config import LoadedProfile
+from appliance.config.model import MqttConfig
+from appliance.config.secrets import REDACTOR
+from appliance.runtime.changes import ChangeOutcome, ProfileChanges
+from appliance.runtime.events import (
+    AreaAlert,
+    AreaUpdate,
+    CameraLifecycle,
+    CameraStatus,
+    ConfigChanged,
+    EpisodeEvent,
+    Event,
+    FrameResult,
+    WorkerFailed,
+)
+from appliance.runtime.outputs.base import Output
+from appliance.runtime.outputs.mqtt.connection import (
+    MAX_INFLIGHT,
+    Acknowledged,
+    Connected,
+    Connection,
+    Disconnected,
+    Received,
+)
+from appliance.runtime.outputs.mqtt.spool import Spool, SpoolLimits
+from appliance.runtime.outputs.mqtt.topics import OFF, ON, Topics, discovery_configs
+from appliance.runtime.serialize import VERSION, Json, to_json
+from appliance.runtime.state import RuntimeState
+
+log = logging.getLogger(__name__)
+MAX_COMMAND_BYTES = 256
+REFRESH_S = 1.0  # camera status and FPS are read from the runtime state this often
+FPS_REPUBLISH_S = 10.0  # a camera's state is republished for its FPS alone at most this often
+DEVICE_REPUBLISH_S = 60.0
+STOP_TIMEOUT_S = 2.0
+ENABLE_WORDS = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+
+
+@dataclass
+class _CameraView:
+    """What was last published about a camera, and what will be next."""
+
+    people: int = 0
+    people_in_violation: int = 0
+    status: str = "starting"
+    reason: str | None = None
+    fps: float = 0.0
+    t: float | None = None  # time of the last frame counted (video time for files)
+    published: tuple[Any, ...] | None = None
+    published_at: float = float("-inf")
+    detections_at: float = float("-inf")
+
+    def key(self) -> tuple[Any, ...]:
+        return self.people, self.people_in_violation, self.status, self.reason
+
+
+class MqttOutput(Output):
+    name = "mqtt"
+
+    def __init__(self, loaded: LoadedProfile, state: RuntimeState, changes: ProfileChanges) -> None:
+        self.loaded = loaded
+        self.state = state
+        self.changes = changes
+        self.topics = Topics.for_profile(loaded.profile)
+        self.connection: Connection | None = None
+        self.spool: Spool | None = None
+        self.active = False
+        self._cameras: dict[str, _CameraView] = {}
+        self._areas: dict[str, tuple[Any, ...]] = {}
+        self._inflight: dict[int, int] = {}  # paho message id -> spool row
+        self._last_sent_row = 0
+        self._outcomes: queue.SimpleQueue[tuple[str, bool, Future[ChangeOutcome]]] = queue.SimpleQueue()
+        self._refreshed_at = self._device_at = float("-inf")
+
+    @property
+    def config(self) -> MqttConfig:
+        return self.loaded.profile.mqtt
+
+    def start(self) -> None:
+        if self.config.enabled:
+            self._open()
+
+    def handle(self, event: Event) -> None:
+        if self.connection is None:
+            return
+        self._service()
+        match event:
+            case FrameResult():
+                self._frame(event)
+            case CameraStatus() | CameraLifecycle() | WorkerFailed():
+                self._refresh(force=True)
+            case EpisodeEvent():
+                self._queue(self.topics.camera(event.episode.camera_id, "episode"), to_json(event))
+            case AreaUpdate():
+                self._area(event)
+            case AreaAlert():
+                self._queue(self.topics.area(event.area_id, "alert"), to_json(event))
+            case ConfigChanged():
+                self._queue(self.topics.config, to_json(event))
+                self._publish_device()
+
+    def idle(self) -> None:
+        if self.connection is not None:
+            self._service()
+
+    def reconfigure(self, loaded: LoadedProfile) -> None:
+        old, self.loaded = self.loaded, loaded
+        profile, before = loaded.profile, old.profile
+        reconnect = (profile.mqtt, profile.device, profile.storage.data_dir) != (
+            before.mqtt, before.device, before.storage.data_dir)  # fmt: skip
+        if reconnect:
+            self._close_connection()
+            if self.config.enabled:
+                self._open()
+            return
+        if self.connection is not None and self.connection.connected:
+            gone = {c.id for c in before.cameras} - {c.id for c in profile.cameras}
+            for camera_id in gone:
+                for leaf in ("state", "enabled"):
+                    self._publish(self.topics.camera(camera_id, leaf), b"", retain=True)
+                self._cameras.pop(camera_id, None)
+            for area_id in {a.id for a in before.areas} - {a.id for a in profile.areas}:
+                self._publish(self.topics.area(area_id, "state"), b"", retain=True)
+                self._areas.pop(area_id, None)
+            self._publish_discovery()
+            self._publish_enabled()
+            self._refresh(force=True)
+
+    def close(self) -> None:
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while self.connection is not None and self._inflight and time.monotonic() < deadline:
+            time.sleep(0.05)  # let the broker acknowledge what it has, so it is not sent twice
+            self._service()
+        self._close_connection()
+
+    # The connection and the spool.
+
+    def _open(self) -> None:
+        profile, config = self.loaded.profile, self.config
+        self.topics = Topics.for_profile(profile)
+        limits = SpoolLimits(config.spool.max_messages, config.spool.max_bytes, config.spool.max_age_s)
+        self.spool = Spool(Path(profile.storage.data_dir) / "mqtt" / "spool.sqlite3", limits)
+        self.connection = Connection(config, config.client_id or f"appliance-{profile.device.id}",
+                                     self.topics.availability)  # fmt: skip
+        self.connection.start()
+        self.problem, self.active = self.connection.problem, True
+        log.info("mqtt: publishing to %s under %s/ (%d event(s) waiting in the spool)",
+                 self.connection.address, self.topics.base, self.spool.count)  # fmt: skip
+
+    def _close_connection(self) -> None:
+        if self.connection is not None:
+            self.connection.stop((self.topics.availability, "offline"), STOP_TIMEOUT_S)
+            self.connection = None
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
+        self._inflight.clear()
+        self._last_sent_row = 0
+        self._cameras.clear()
+        self._areas.clear()
+        self.problem, self.active = None, False
+
+    def _service(self) -> None:
+        """Take what the connection reported, then send what waits in the spool."""
+        assert self.connection is not None and self.spool is not None
+        delivered: list[int] = []
+        while True:
+            try:
+                notice = self.connection.notices.get_nowait()
+            except queue.Empty:
+                break
+            match notice:
+                case Connected():
+                    self._connected()
+                case Disconnected():
+                    self._inflight.clear()
+                    self._last_sent_row = 0
+                case Acknowledged(mid=mid) if mid in self._inflight:
+                    delivered.append(self._inflight.pop(mid))
+                case Received(topic=topic, payload=payload):
+                    self._received(topic, payload)
+        self.spool.remove(delivered)
+        self.delivered += len(delivered)
+        self._finish_commands()
+        self._forward()
+        self._refresh()
+        self.problem, self.lost, self.spooled = self.connection.problem, self.spool.dropped, self.spool.count
+
+    def _connected(self) -> None:
+        """A new session: availability, subscriptions, discovery and every retained state again;
+        then the spool from its oldest message (what was in flight may arrive twice)."""
+        assert self.connection is not None
+        self._inflight.clear()
+        self._last_sent_row = 0
+        self._publish(self.topics.availability, b"online", retain=True)
+        subscriptions = self.topics.commands
+        if self.config.discovery.enabled:
+            subscriptions += (self._birth_topic,)
+        self.connection.subscribe(subscriptions)
+        self._publish_discovery()
+        self._publish_device()
+        self._publish_enabled()
+        for view in self._cameras.values():
+            view.published = None
+        self._areas.clear()
+        self._refresh(force=True)
+        for area in self.state.snapshot().areas.values():
+            self._area(area)
+
+    def _forward(self) -> None:
+        """Publish spooled messages, in order, keeping at most MAX_INFLIGHT unacknowledged."""
+        connection, spool = self.connection, self.spool
+        if connection is None or spool is None or not connection.connected:
+            return
+        room = MAX_INFLIGHT - len(self._inflight)
+        if room <= 0:
+            return
+        for message in spool.after(self._last_sent_row, room):
+            info = connection.publish(message.topic, message.payload, qos=max(1, self.config.qos))
+            if info.rc != MQTT_ERR_SUCCESS:
+                return  # the connection is going; the next session sends it
+            self._inflight[info.mid] = message.row
+            self._last_sent_row = message.row
+
+    def _queue(self, topic: str, body: Json) -> None:
+        """An event that must arrive: into the spool, then out in order."""
+        assert self.spool is not None
+        self.spool.put(topic, self._payload(body), time.time())
+        self._forward()
+
+    def _publish(self, topic: str, payload: bytes, *, retain: bool = False, qos: int | None = None) -> None:
+        """State: sent now if connected, else left to the next session's republish."""
+        if self.connection is not None and self.connection.connected:
+            self.connection.publish(topic, payload, self.config.qos if qos is None else qos, retain)
+
+    def _payload(self, body: Json) -> bytes:
+        assert self.spool is not None
+        numbered = {"type": body["type"], "v": body["v"], "seq": self.spool.next_sequence(), **body}
+        return json.dumps(numbered, separators=(",", ":"), allow_nan=False).encode()
+
+    # State.
+
+    def _frame(self, event: FrameResult) -> None:
+        view = self._cameras.setdefault(event.camera_id, _CameraView())
+        view.people, view.people_in_violation, view.t = event.people, event.people_in_violation, event.timestamp
+        view.status, view.reason = "online", None
+        if view.key() != view.published:
+            self._publish_camera(event.camera_id, view)
+        interval = self.config.detections_interval_s
+        if event.tracks is not None and interval is not None and event.timestamp - view.detections_at >= interval:
+            view.detections_at = event.timestamp
+            self._publish(self.topics.camera(event.camera_id, "detections"), self._payload(to_json(event)), qos=0)
+
+    def _refresh(self, force: bool = False) -> None:
+        """Camera status and FPS from the runtime state; the device's facts now and then."""
+        now = time.monotonic()
+        if not force and now - self._refreshed_at < REFRESH_S:
+            return
+        self._refreshed_at = now
+        cameras = self.state.snapshot().cameras
+        for camera in self.loaded.profile.cameras:
+            view = self._cameras.setdefault(camera.id, _CameraView())
+            known = cameras.get(camera.id)
+            if not camera.enabled:
+                view.status, view.reason, view.fps, view.people, view.people_in_violation = "disabled", None, 0.0, 0, 0
+            elif known is not None:
+                view.status, view.reason, view.fps = known.status, known.reason, round(known.fps, 1)
+            if view.key() != view.published or now - view.published_at >= FPS_REPUBLISH_S:
+                self._publish_camera(camera.id, view)
+        if now - self._device_at >= DEVICE_REPUBLISH_S:
+            self._publish_device()
+
+    def _publish_camera(self, camera_id: str, view: _CameraView) -> None:
+        body = {
+            "type": "camera_state",
+            "v": VERSION,
+            "t": view.t if view.t is not None else time.time(),
+            "camera": camera_id,
+            "status": view.status,
+            "reason": view.reason,
+            "people": view.people,
+            "people_in_violation": view.people_in_violation,
+            "violation": view.people_in_violation > 0,
+            "fps": view.fps,
+        }
+        self._publish(self.topics.camera(camera_id, "state"), self._payload(body), retain=True)
+        view.published, view.published_at = view.key(), time.monotonic()
+
+    def _area(self, event: AreaUpdate) -> None:
+        key = (event.people, event.people_in_violation, event.over_threshold, event.cameras_reporting)
+        if self._areas.get(event.area_id) != key:
+            self._areas[event.area_id] = key
+            self._publish(self.topics.area(event.area_id, "state"), self._payload(to_json(event)), retain=True)
+
+    def _publish_device(self) -> None:
+        self._device_at = time.monotonic()
+        device = self.state.snapshot().device
+        body = {
+            "type": "device",
+            "v": VERSION,
+            "t": time.time(),
+            "device": device.device_id,
+            "name": device.name,
+            "version": device.version,
+            "profile": device.profile,
+            "generation": device.generation,
+            "uptime_s": round(device.uptime_s, 1),
+        }
+        self._publish(self.topics.device, self._payload(body), retain=True)
+
+    def _publish_enabled(self) -> None:
+        for camera in self.loaded.profile.cameras:
+            self._publish(
+                self.topics.camera(camera.id, "enabled"), (ON if camera.enabled else OFF).encode(), retain=True
+            )
+
+    def _publish_discovery(self) -> None:
+        """Every entity's config; an empty retained config for each one no longer there."""
+        if not self.config.discovery.enabled or self.spool is None:
+            return
+        configs = discovery_configs(self.loaded.profile, self.topics)
+        for topic in self.spool.discovery_topics() - configs.keys():
+            self._publish(topic, b"", retain=True, qos=1)
+        for topic, payload in configs.items():
+            self._publish(topic, payload.encode(), retain=True, qos=1)
+        self.spool.set_discovery_topics(set(configs))
+
+    @property
+    def _birth_topic(self) -> str:
+        return f"{self.config.discovery.prefix.rstrip('/')}/status"
+
+    # Commands.
+
+    def _received(self, topic: str, payload: bytes) -> None:
+        if topic == self._birth_topic:
+            if payload == b"online":
+                self._publish_discovery()  # Home Assistant restarted
+            return
+        if len(payload) > MAX_COMMAND_BYTES:
+            self._reject(topic, f"payload of {len(payload)} bytes; commands are at most {MAX_COMMAND_BYTES}")
+            return
+        parts = topic.removeprefix(self.topics.base + "/").split("/")
+        if len(parts) != 4 or parts[0] != "camera" or parts[2] != "enabled":
+            self._reject(topic, "unknown command; commands: camera/<id>/enabled/set")
+            return
+        camera_id = parts[1]
+        if camera_id not in {c.id for c in self.loaded.profile.cameras}:
+            self._reject(topic, f"no camera '{camera_id}' in the profile")
+            return
+        word = payload.decode("utf-8", errors="replace").strip().lower()
+        if word not in ENABLE_WORDS:
+            self._reject(topic, "the payload must be ON or OFF")
+            return
+        enabled = ENABLE_WORDS[word]
+        future = self.changes.edit(partial(_set_camera_enabled, camera_id, enabled), source="mqtt")
+        self._outcomes.put((camera_id, enabled, future))
+
+    def _finish_commands(self) -> None:
+        """Echo finished commands on their state topics; report the refused ones."""
+        waiting: list[tuple[str, bool, Future[ChangeOutcome]]] = []
+        while True:
+            try:
+                camera_id, enabled, future = self._outcomes.get_nowait()
+            except queue.Empty:
+                break
+            if not future.done():
+                waiting.append((camera_id, enabled, future))
+                continue
+            topic = self.topics.camera(camera_id, "enabled/set")
+            try:
+                outcome = future.result()
+            except RuntimeError as error:  # the runtime is stopping
+                self._reject(topic, str(error))
+                continue
+            if outcome.applied:
+                self._publish(self.topics.camera(camera_id, "enabled"), (ON if enabled else OFF).encode(), retain=True)
+            else:
+                self._reject(topic, "; ".join(REDACTOR.redact(str(issue)) for issue in outcome.errors))
+                self._publish_enabled()
+        for item in waiting:
+            self._outcomes.put(item)
+
+    def _reject(self, topic: str, message: str) -> None:
+        shown = topic[:200].encode("unicode_escape").decode("ascii")
+        log.warning("mqtt: command on %s refused: %s", shown, message)
+        body = {"type": "command_error", "v": VERSION, "t": time.time(), "topic": shown, "error": message}
+        self._queue(self.topics.error, body)
+
+
+def _set_camera_enabled(camera_id: str, enabled: bool, document: CommentedMap) -> None:
+    """The profile-change edit behind `camera/<id>/enabled/set`."""
+    for camera in document.get("cameras") or ():
+        if isinstance(camera, dict) and camera.get("id") == camera_id:
+            camera["enabled"] = enabled
+            return
+    raise ValueError(f"camera '{camera_id}' is not in this profile file but in one it extends; change it there")

@@ -1,0 +1,110 @@
+"""Where the appliance publishes, and Home Assistant's discovery configs for it. Pure functions of
+the profile; docs/mqtt.md lists every topic with an example payload."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from appliance import __version__
+from appliance.config.model import Profile
+
+ON, OFF = "ON", "OFF"
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic under `<topic_prefix>/<device id>/`."""
+
+    base: str
+
+    @classmethod
+    def for_profile(cls, profile: Profile) -> Topics:
+        return cls(f"{profile.mqtt.topic_prefix.rstrip('/')}/{profile.device.id}")
+
+    @property
+    def availability(self) -> str:
+        return f"{self.base}/availability"
+
+    @property
+    def device(self) -> str:
+        return f"{self.base}/device"
+
+    @property
+    def config(self) -> str:
+        return f"{self.base}/config"
+
+    @property
+    def error(self) -> str:
+        return f"{self.base}/error"
+
+    @property
+    def commands(self) -> tuple[str, ...]:
+        """Subscriptions that take every `.../set` topic (known or not, to answer the unknown)."""
+        return (f"{self.base}/+/set", f"{self.base}/+/+/set", f"{self.base}/+/+/+/set")
+
+    def camera(self, camera_id: str, leaf: str) -> str:
+        """`state`, `episode`, `detections`, `enabled`, `enabled/set`."""
+        return f"{self.base}/camera/{camera_id}/{leaf}"
+
+    def area(self, area_id: str, leaf: str) -> str:
+        """`state`, `alert`."""
+        return f"{self.base}/area/{area_id}/{leaf}"
+
+
+def discovery_configs(profile: Profile, topics: Topics) -> dict[str, str]:
+    """Home Assistant discovery: config topic -> JSON payload. The appliance is one device; each
+    camera is a device linked to it through `via_device`; areas are the appliance's entities."""
+    prefix = profile.mqtt.discovery.prefix.rstrip("/")
+    device_id = profile.device.id
+    appliance = {
+        "identifiers": [f"appliance_{device_id}"],
+        "name": profile.device.display_name,
+        "manufacturer": "Social distancing appliance",
+        "model": profile.device.hardware,
+        "sw_version": __version__,
+    }
+    configs: dict[str, str] = {}
+
+    def add(component: str, object_id: str, payload: dict[str, Any]) -> None:
+        unique_id = f"{device_id}_{object_id}"
+        body = {"unique_id": unique_id, "object_id": unique_id, "availability_topic": topics.availability, **payload}
+        configs[f"{prefix}/{component}/{device_id}/{object_id}/config"] = json.dumps(body, separators=(",", ":"))
+
+    for camera in profile.cameras:
+        state = topics.camera(camera.id, "state")
+        device = {
+            "identifiers": [f"appliance_{device_id}_{camera.id}"],
+            "name": camera.name or camera.id,
+            "via_device": f"appliance_{device_id}",
+        }
+        people = {"state_topic": state, "state_class": "measurement", "unit_of_measurement": "people", "device": device}
+        key = camera.id
+        add("sensor", f"{key}_people", {**people, "name": "People", "value_template": "{{ value_json.people }}"})
+        add("sensor", f"{key}_people_in_violation", {**people, "name": "People in violation",
+            "value_template": "{{ value_json.people_in_violation }}"})  # fmt: skip
+        add("sensor", f"{key}_fps", {"name": "Frames per second", "state_topic": state, "state_class": "measurement",
+            "unit_of_measurement": "fps", "value_template": "{{ value_json.fps }}", "device": device,
+            "entity_category": "diagnostic"})  # fmt: skip
+        add("binary_sensor", f"{key}_violation", {"name": "Violation", "state_topic": state, "device_class": "problem",
+            "value_template": "{{ 'ON' if value_json.violation else 'OFF' }}", "device": device})  # fmt: skip
+        add("binary_sensor", f"{key}_online", {"name": "Online", "state_topic": state, "device_class": "connectivity",
+            "value_template": "{{ 'ON' if value_json.status == 'online' else 'OFF' }}", "device": device,
+            "entity_category": "diagnostic"})  # fmt: skip
+        add("switch", f"{key}_enabled", {"name": "Enabled", "state_topic": topics.camera(camera.id, "enabled"),
+            "command_topic": topics.camera(camera.id, "enabled/set"), "payload_on": ON, "payload_off": OFF,
+            "device": device, "entity_category": "config"})  # fmt: skip
+    for area in profile.areas:
+        state = topics.area(area.id, "state")
+        name = area.name or area.id
+        counts = {"state_topic": state, "state_class": "measurement", "unit_of_measurement": "people",
+                  "device": appliance}  # fmt: skip
+        add("sensor", f"area_{area.id}_occupancy", {**counts, "name": f"{name} occupancy",
+            "value_template": "{{ value_json.people }}"})  # fmt: skip
+        add("sensor", f"area_{area.id}_people_in_violation", {**counts, "name": f"{name} people in violation",
+            "value_template": "{{ value_json.people_in_violation }}"})  # fmt: skip
+        add("binary_sensor", f"area_{area.id}_over_threshold", {"name": f"{name} over threshold",
+            "state_topic": state, "device_class": "occupancy", "device": appliance,
+            "value_template": "{{ 'ON' if value_json.over_threshold else 'OFF' }}"})  # fmt: skip
+    return configs
