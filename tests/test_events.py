@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import typing
+from dataclasses import replace
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -21,7 +22,8 @@ from appliance.runtime.events import (
     TrackRecord,
     WorkerFailed,
 )
-from appliance.runtime.serialize import VERSION, to_json
+from appliance.runtime.serialize import VERSION, camera_state_json, command_error_json, device_json, to_json
+from appliance.runtime.state import CameraState, DeviceState
 from appliance.runtime.types import ViolationEpisode
 from tests.conftest import REPO
 
@@ -59,10 +61,27 @@ def test_every_event_matches_its_schema(event: Event) -> None:
     json.dumps(body, allow_nan=False)
 
 
+CAMERA = CameraState("cam", "Lobby", "offline", "rtsp://10.0.0.5/s: stream ended", 0.0, 0, 0, 120, None)
+DEVICE = DeviceState("dev", "Device", "site", "0.1.0", 2, 1.7e9, None, ())
+STATES = [  # MQTT's retained states and errors, which are no events
+    camera_state_json(CAMERA, 12.5),
+    camera_state_json(replace(CAMERA, status="disabled", reason=None), 12.5),
+    device_json(DEVICE, 1.7e9 + 60),
+    command_error_json("appliance/dev/camera/x\x00/enabled/set", "no camera 'x\x00' in the profile", 1.7e9),
+]
+
+
+@pytest.mark.parametrize("body", STATES, ids=lambda body: str(body["type"]))
+def test_every_state_matches_its_schema(body: dict[str, object]) -> None:
+    errors = [error.message for error in schema_for(str(body["type"])).iter_errors({**body, "seq": 1})]
+    assert not errors, (body, errors)
+    json.dumps(body, allow_nan=False)
+
+
 def test_every_event_class_and_every_schema_is_covered() -> None:
     classes = set(typing.get_args(events.Event))
     assert {type(example) for example in EXAMPLES} == classes
-    used = {to_json(example)["type"] for example in EXAMPLES}
+    used = {to_json(example)["type"] for example in EXAMPLES} | {body["type"] for body in STATES}
     assert used == {path.name.removesuffix(".schema.json") for path in SCHEMAS.glob("*.schema.json")}
 
 

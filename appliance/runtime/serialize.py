@@ -1,4 +1,4 @@
-"""The one JSON shape of each event, for every output (the event log now, MQTT and the API next).
+"""The one JSON shape of each event and state, for every output (the event log, MQTT, the API).
 
 Each shape has a versioned JSON Schema in schemas/events/<type>.schema.json; every object
 carries its `type`, the schema version `v` and the event's own time `t` (video time in
@@ -19,6 +19,7 @@ from appliance.runtime.events import (
     FrameResult,
     WorkerFailed,
 )
+from appliance.runtime.state import CameraState, DeviceState
 from appliance.runtime.types import ViolationEpisode
 
 VERSION = 1
@@ -139,3 +140,40 @@ def _config(event: ConfigChanged) -> Json:
         "removed": list(event.removed),
         "errors": list(event.errors),
     }
+
+
+def camera_state_json(state: CameraState, t: float) -> Json:
+    """MQTT camera/<id>/state: what a camera sees now and whether it runs."""
+    return {
+        "type": "camera_state",
+        "v": VERSION,
+        "t": t,
+        "camera": state.camera_id,
+        "status": state.status,
+        "reason": state.reason,
+        "people": state.people,
+        "people_in_violation": state.people_in_violation,
+        "violation": state.people_in_violation > 0,
+        "fps": round(state.fps, 1),
+    }
+
+
+def device_json(device: DeviceState, t: float) -> Json:
+    """MQTT device: the appliance's identity and configuration generation."""
+    return {
+        "type": "device",
+        "v": VERSION,
+        "t": t,
+        "device": device.device_id,
+        "name": device.name,
+        "version": device.version,
+        "profile": device.profile,
+        "generation": device.generation,
+        "uptime_s": round(device.uptime_s, 1),
+    }
+
+
+def command_error_json(topic: str, error: str, t: float) -> Json:
+    """MQTT error: a refused command; `topic` as received, escaped and cut to 200 characters."""
+    shown = topic[:200].encode("unicode_escape").decode("ascii")
+    return {"type": "command_error", "v": VERSION, "t": t, "topic": shown, "error": error}

@@ -27,7 +27,7 @@ from appliance.runtime.events import (
 from appliance.runtime.outputs.base import OutputStats
 
 FPS_WINDOW_S = 5.0
-CameraPhase = Literal["starting", "online", "offline", "restarting", "failed", "finished"]
+CameraPhase = Literal["starting", "online", "offline", "restarting", "failed", "finished", "disabled"]
 _SETTLED: tuple[CameraPhase, ...] = ("online", "failed", "finished")
 _PHASE_AFTER: dict[str, CameraPhase] = {
     "worker_started": "starting",

@@ -3,6 +3,7 @@ receives. The broker can be stopped and started again on the same port (an outag
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import subprocess
 import threading
@@ -34,6 +35,7 @@ class Mosquitto:
         self.config = folder / "mosquitto.conf"
         lines = [
             f"listener {self.port} 127.0.0.1",
+            f"user {getpass.getuser()}",  # as root, mosquitto would switch to 'mosquitto', who cannot read these files
             # mosquitto's default of 1000 queued messages per client silently drops QoS-1 messages
             # to a slow subscriber; the tests count every message
             "max_queued_messages 1000000",

@@ -13,7 +13,7 @@ import logging
 import queue
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -47,8 +47,8 @@ from appliance.runtime.outputs.mqtt.connection import (
 )
 from appliance.runtime.outputs.mqtt.spool import Spool, SpoolLimits
 from appliance.runtime.outputs.mqtt.topics import OFF, ON, Topics, discovery_configs
-from appliance.runtime.serialize import VERSION, Json, to_json
-from appliance.runtime.state import RuntimeState
+from appliance.runtime.serialize import Json, camera_state_json, command_error_json, device_json, to_json
+from appliance.runtime.state import CameraState, RuntimeState
 
 log = logging.getLogger(__name__)
 MAX_COMMAND_BYTES = 256
@@ -61,20 +61,17 @@ ENABLE_WORDS = {"on": True, "true": True, "1": True, "off": False, "false": Fals
 
 @dataclass
 class _CameraView:
-    """What was last published about a camera, and what will be next."""
+    """A camera's state as published next, and what was published last."""
 
-    people: int = 0
-    people_in_violation: int = 0
-    status: str = "starting"
-    reason: str | None = None
-    fps: float = 0.0
+    state: CameraState
     t: float | None = None  # time of the last frame counted (video time for files)
     published: tuple[Any, ...] | None = None
     published_at: float = float("-inf")
     detections_at: float = float("-inf")
 
     def key(self) -> tuple[Any, ...]:
-        return self.people, self.people_in_violation, self.status, self.reason
+        state = self.state
+        return state.people, state.people_in_violation, state.status, state.reason
 
 
 class MqttOutput(Output):
@@ -263,10 +260,18 @@ class MqttOutput(Output):
 
     # State.
 
+    def _view(self, camera_id: str) -> _CameraView:
+        if camera_id not in self._cameras:
+            self._cameras[camera_id] = _CameraView(
+                CameraState(camera_id, camera_id, "starting", None, 0.0, 0, 0, 0, None)
+            )
+        return self._cameras[camera_id]
+
     def _frame(self, event: FrameResult) -> None:
-        view = self._cameras.setdefault(event.camera_id, _CameraView())
-        view.people, view.people_in_violation, view.t = event.people, event.people_in_violation, event.timestamp
-        view.status, view.reason = "online", None
+        view = self._view(event.camera_id)
+        people, violating = event.people, event.people_in_violation
+        view.state = replace(view.state, people=people, people_in_violation=violating, status="online", reason=None)
+        view.t = event.timestamp
         if view.key() != view.published:
             self._publish_camera(event.camera_id, view)
         interval = self.config.detections_interval_s
@@ -282,30 +287,23 @@ class MqttOutput(Output):
         self._refreshed_at = now
         cameras = self.state.snapshot().cameras
         for camera in self.loaded.profile.cameras:
-            view = self._cameras.setdefault(camera.id, _CameraView())
+            view = self._view(camera.id)
             known = cameras.get(camera.id)
             if not camera.enabled:
-                view.status, view.reason, view.fps, view.people, view.people_in_violation = "disabled", None, 0.0, 0, 0
-            elif known is not None:
-                view.status, view.reason, view.fps = known.status, known.reason, round(known.fps, 1)
+                view.state = replace(
+                    view.state, status="disabled", reason=None, fps=0.0, people=0, people_in_violation=0
+                )
+            elif known is not None:  # status and FPS from the state; counts from the last frame seen here
+                view.state = replace(
+                    known, people=view.state.people, people_in_violation=view.state.people_in_violation
+                )
             if view.key() != view.published or now - view.published_at >= FPS_REPUBLISH_S:
                 self._publish_camera(camera.id, view)
         if now - self._device_at >= DEVICE_REPUBLISH_S:
             self._publish_device()
 
     def _publish_camera(self, camera_id: str, view: _CameraView) -> None:
-        body = {
-            "type": "camera_state",
-            "v": VERSION,
-            "t": view.t if view.t is not None else time.time(),
-            "camera": camera_id,
-            "status": view.status,
-            "reason": view.reason,
-            "people": view.people,
-            "people_in_violation": view.people_in_violation,
-            "violation": view.people_in_violation > 0,
-            "fps": view.fps,
-        }
+        body = camera_state_json(view.state, view.t if view.t is not None else time.time())
         self._publish(self.topics.camera(camera_id, "state"), self._payload(body), retain=True)
         view.published, view.published_at = view.key(), time.monotonic()
 
@@ -317,18 +315,7 @@ class MqttOutput(Output):
 
     def _publish_device(self) -> None:
         self._device_at = time.monotonic()
-        device = self.state.snapshot().device
-        body = {
-            "type": "device",
-            "v": VERSION,
-            "t": time.time(),
-            "device": device.device_id,
-            "name": device.name,
-            "version": device.version,
-            "profile": device.profile,
-            "generation": device.generation,
-            "uptime_s": round(device.uptime_s, 1),
-        }
+        body = device_json(self.state.snapshot().device, time.time())
         self._publish(self.topics.device, self._payload(body), retain=True)
 
     def _publish_enabled(self) -> None:
@@ -404,9 +391,8 @@ class MqttOutput(Output):
             self._outcomes.put(item)
 
     def _reject(self, topic: str, message: str) -> None:
-        shown = topic[:200].encode("unicode_escape").decode("ascii")
-        log.warning("mqtt: command on %s refused: %s", shown, message)
-        body = {"type": "command_error", "v": VERSION, "t": time.time(), "topic": shown, "error": message}
+        body = command_error_json(topic, message, time.time())
+        log.warning("mqtt: command on %s refused: %s", body["topic"], message)
         self._queue(self.topics.error, body)
 
 

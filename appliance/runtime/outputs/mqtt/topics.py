@@ -42,7 +42,7 @@ class Topics:
     @property
     def commands(self) -> tuple[str, ...]:
         """Subscriptions that take every `.../set` topic (known or not, to answer the unknown)."""
-        return (f"{self.base}/+/set", f"{self.base}/+/+/set", f"{self.base}/+/+/+/set")
+        return (f"{self.base}/set", f"{self.base}/+/set", f"{self.base}/+/+/set", f"{self.base}/+/+/+/set")
 
     def camera(self, camera_id: str, leaf: str) -> str:
         """`state`, `episode`, `detections`, `enabled`, `enabled/set`."""

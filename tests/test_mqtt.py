@@ -1,0 +1,351 @@
+"""MQTT against a real mosquitto: what the appliance publishes, Home Assistant discovery, the last
+will, commands, and events kept through broker outages and appliance restarts."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import paho.mqtt.client as mqtt
+import pytest
+from jinja2.sandbox import SandboxedEnvironment
+
+from tests.conftest import PETS_VIDEO, PROFILES, REPO
+from tests.runtime import RunningAppliance
+from tests.servers import wait_until
+from tests.servers.mosquitto import Mosquitto, Subscriber
+
+BASE = "appliance/test-mqtt"
+PROFILE = """
+extends: @X86@
+device: {id: test-mqtt, name: Test appliance, hardware: x86}
+detector: {threads: 1}
+cameras:
+  - id: lobby   # the lobby camera
+    source: @VIDEO@
+  - id: spare   # kept for later
+    enabled: false
+    source: @VIDEO@
+areas:
+  - {id: hall, cameras: [lobby], occupancy_threshold: 3}
+distancing: {threshold_cm: 300, min_episode_s: 0.5}
+storage: {data_dir: @DATA_DIR@}
+metrics: {listen: "127.0.0.1:@METRICS_PORT@"}
+runtime: {status_interval_s: 1, stop_timeout_s: 10}
+mqtt:
+  enabled: true
+  host: 127.0.0.1
+  port: @BROKER_PORT@
+  keepalive_s: 5
+"""
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    server = Mosquitto(tmp_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def subscriber(broker: Mosquitto) -> Iterator[Subscriber]:
+    client = Subscriber(broker.port)
+    yield client
+    client.close()
+
+
+SPARE_CAMERA = """  - id: spare   # kept for later
+    enabled: false
+    source: @VIDEO@
+"""
+
+
+def profile_text(data: Path, broker: Mosquitto, extra: str = "", spare: bool = True) -> str:
+    profile = PROFILE if spare else PROFILE.replace(SPARE_CAMERA, "")
+    profile = profile.replace("@X86@", str(PROFILES / "x86.yaml")).replace("@BROKER_PORT@", str(broker.port))
+    return profile.replace("@VIDEO@", str(data / PETS_VIDEO)) + extra
+
+
+def start_appliance(folder: Path, data: Path, broker: Mosquitto, extra: str = "") -> RunningAppliance:
+    folder.mkdir(exist_ok=True)
+    return RunningAppliance(folder, profile_text(data, broker, extra))
+
+
+@pytest.fixture
+def appliance(data: Path, tmp_path: Path, broker: Mosquitto) -> Iterator[RunningAppliance]:
+    running = start_appliance(tmp_path / "appliance", data, broker)
+    yield running
+    running.kill()
+
+
+def payload(message: object) -> dict[str, object]:
+    return json.loads(message.payload)  # type: ignore[attr-defined,no-any-return]
+
+
+def schema(name: str) -> dict[str, object]:
+    return json.loads((REPO / "schemas" / "events" / f"{name}.schema.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_state_and_events_are_published_in_their_documented_shapes(
+    appliance: RunningAppliance, broker: Mosquitto, subscriber: Subscriber
+) -> None:
+    assert subscriber.wait_for(f"{BASE}/camera/lobby/episode", timeout=60), appliance.log
+    subscriber.wait_for(f"{BASE}/area/hall/alert", timeout=30)
+    late = Subscriber(broker.port, (f"{BASE}/#",))  # sees what is retained, and only that
+    try:
+        retained = {"availability", "device", "camera/lobby/state", "camera/lobby/enabled", "camera/spare/state",
+                    "camera/spare/enabled", "area/hall/state"}  # fmt: skip
+        assert wait_until(lambda: {m.topic.removeprefix(BASE + "/") for m in late.messages} == retained, 10)
+        assert all(m.retain for m in late.messages)
+        assert late.last(f"{BASE}/availability").payload == b"online"  # type: ignore[union-attr]
+    finally:
+        late.close()
+    shapes = {
+        f"{BASE}/camera/lobby/state": "camera_state",
+        f"{BASE}/camera/lobby/episode": "episode",
+        f"{BASE}/area/hall/state": "area",
+        f"{BASE}/area/hall/alert": "alert",
+        f"{BASE}/device": "device",
+    }
+    sequence_numbers = []
+    for topic, name in shapes.items():
+        messages = subscriber.on(topic)
+        assert messages, f"nothing on {topic}"
+        for message in messages:
+            body = payload(message)
+            jsonschema.validate(body, schema(name))
+            sequence_numbers.append(body["seq"])
+    assert len(set(sequence_numbers)) == len(sequence_numbers)  # every payload numbered once
+    assert subscriber.last(f"{BASE}/camera/spare/enabled").payload == b"OFF"  # type: ignore[union-attr]
+    assert payload(subscriber.last(f"{BASE}/camera/spare/state"))["status"] == "disabled"
+    episodes = [payload(m) for m in subscriber.on(f"{BASE}/camera/lobby/episode")]
+    assert not any(m.retain for m in subscriber.on(f"{BASE}/camera/lobby/episode"))
+    assert {e["state"] for e in episodes} <= {"started", "ended"}
+
+
+def test_discovery_configs_name_published_topics_with_values_in_their_declared_form(
+    appliance: RunningAppliance, subscriber: Subscriber
+) -> None:
+    subscriber.wait_for(f"{BASE}/camera/lobby/episode", timeout=60)
+    time.sleep(2)  # a state of every kind, and the FPS
+    configs = {m.topic: payload(m) for m in subscriber.on("homeassistant/+/test-mqtt/+/config") if m.payload}
+    components = {topic.split("/")[1] for topic in configs}
+    assert components == {"sensor", "binary_sensor", "switch"}
+    assert len(configs) == 2 * 6 + 3  # two cameras, one area
+    templates = SandboxedEnvironment()
+    unique_ids = set()
+    for topic, config in configs.items():
+        component = topic.split("/")[1]
+        assert {"unique_id", "state_topic", "availability_topic", "device", "name"} <= config.keys(), topic
+        unique_ids.add(config["unique_id"])
+        device = config["device"]
+        assert device["identifiers"] and device["name"]
+        assert config["availability_topic"] == f"{BASE}/availability"
+        states = subscriber.on(config["state_topic"])
+        assert states, f"{topic} names {config['state_topic']}, where nothing is published"
+        for state in states[-20:]:
+            value = state.payload.decode()
+            if "value_template" in config:
+                value = templates.from_string(config["value_template"]).render(value_json=json.loads(value))
+            if component == "sensor":
+                float(value)  # a number, as state_class "measurement" requires
+                assert config["state_class"] == "measurement" and "unit_of_measurement" in config
+            else:
+                assert value in (config.get("payload_on", "ON"), config.get("payload_off", "OFF")), (topic, value)
+        if component == "switch":
+            assert config["command_topic"].startswith(BASE) and config["command_topic"].endswith("/set")
+    assert len(unique_ids) == len(configs)
+    cameras = [c["device"] for c in configs.values() if c["device"]["identifiers"] != ["appliance_test-mqtt"]]
+    assert all(device["via_device"] == "appliance_test-mqtt" for device in cameras)
+
+    before = len(subscriber.on("homeassistant/+/test-mqtt/+/config"))
+    subscriber.client.publish("homeassistant/status", "online")  # Home Assistant restarted
+    assert wait_until(lambda: len(subscriber.on("homeassistant/+/test-mqtt/+/config")) >= before + len(configs), 10)
+
+
+def test_a_removed_camera_has_its_entities_removed(
+    data: Path, broker: Mosquitto, appliance: RunningAppliance, subscriber: Subscriber
+) -> None:
+    subscriber.wait_for(f"{BASE}/camera/spare/state", timeout=60)
+    appliance.write_profile(profile_text(data, broker, spare=False))
+    configs = "homeassistant/+/test-mqtt/+/config"
+    removed = lambda: {m.topic for m in subscriber.on(configs) if "/spare_" in m.topic and not m.payload}  # noqa: E731
+    assert wait_until(lambda: len(removed()) == 6, 30), appliance.log
+    assert wait_until(lambda: subscriber.last(f"{BASE}/camera/spare/state").payload == b"", 10)  # type: ignore[union-attr]
+
+
+def test_the_last_will_is_seen_after_kill_9_and_offline_after_sigterm(
+    data: Path, tmp_path: Path, broker: Mosquitto, subscriber: Subscriber
+) -> None:
+    availability = f"{BASE}/availability"
+    first = start_appliance(tmp_path / "first", data, broker)
+    try:
+        assert wait_until(lambda: [m.payload for m in subscriber.on(availability)] == [b"online"], 60), first.log
+        first.kill()
+        assert wait_until(lambda: subscriber.last(availability).payload == b"offline", 15)  # type: ignore[union-attr]
+    finally:
+        first.kill()
+    second = start_appliance(tmp_path / "second", data, broker)
+    try:
+        assert wait_until(lambda: subscriber.last(availability).payload == b"online", 60), second.log  # type: ignore[union-attr]
+        count = len(subscriber.on(availability))
+        assert second.stop(signal.SIGTERM) == 0
+        assert wait_until(lambda: len(subscriber.on(availability)) > count, 10)
+        assert subscriber.last(availability).payload == b"offline"  # type: ignore[union-attr]
+    finally:
+        second.kill()
+
+
+def test_a_camera_is_disabled_and_enabled_again_through_mqtt_keeping_the_file_comments(
+    appliance: RunningAppliance, subscriber: Subscriber
+) -> None:
+    assert appliance.wait_for_metric('appliance_camera_up{camera="lobby"}', 1), appliance.log
+    subscriber.client.publish(f"{BASE}/camera/lobby/enabled/set", "OFF", qos=1)
+    assert wait_until(lambda: subscriber.last(f"{BASE}/camera/lobby/enabled").payload == b"OFF", 30), appliance.log  # type: ignore[union-attr]
+    assert wait_until(lambda: payload(subscriber.last(f"{BASE}/camera/lobby/state"))["status"] == "disabled", 10)
+    text = appliance.profile_path.read_text()
+    assert "# the lobby camera" in text and "# kept for later" in text
+    assert "enabled: false" in text.split("# the lobby camera")[1].split("- id: spare")[0]
+    subscriber.client.publish(f"{BASE}/camera/lobby/enabled/set", "ON", qos=1)
+    assert wait_until(lambda: subscriber.last(f"{BASE}/camera/lobby/enabled").payload == b"ON", 30), appliance.log  # type: ignore[union-attr]
+    assert wait_until(lambda: payload(subscriber.last(f"{BASE}/camera/lobby/state"))["status"] == "online", 30)
+    assert "# the lobby camera" in appliance.profile_path.read_text()
+    changes = [payload(m) for m in subscriber.on(f"{BASE}/config")]
+    assert [c["source"] for c in changes if c["kind"] == "applied"] == ["mqtt", "mqtt"]
+
+
+@pytest.mark.parametrize(
+    ("topic", "message", "error"),
+    [
+        ("camera/lobby/enabled/set", b"MAYBE", "the payload must be ON or OFF"),
+        ("camera/lobby/enabled/set", b"\xff\xfe\x00", "the payload must be ON or OFF"),
+        ("camera/lobby/enabled/set", b"ON" * 1000, "payload of 2000 bytes; commands are at most 256"),
+        ("camera/nowhere/enabled/set", b"ON", "no camera 'nowhere' in the profile"),
+        ("camera/lobby/explode/set", b"ON", "unknown command"),
+        ("set", b"{}", "unknown command"),
+        ("area/hall/threshold/set", b"5", "unknown command"),
+    ],
+)
+def test_bad_commands_are_refused_on_the_error_topic_and_change_nothing(
+    appliance: RunningAppliance, subscriber: Subscriber, topic: str, message: bytes, error: str
+) -> None:
+    assert subscriber.wait_for(f"{BASE}/availability", timeout=60), appliance.log
+    profile = appliance.profile_path.read_bytes()
+    subscriber.client.publish(f"{BASE}/{topic}", message, qos=1)
+    (refusal,) = subscriber.wait_for(f"{BASE}/error", timeout=10)
+    body = payload(refusal)
+    jsonschema.validate(body, schema("command_error"))
+    assert error in body["error"] and body["topic"] == f"{BASE}/{topic}"
+    assert "refused" in appliance.log and appliance.process.poll() is None
+    assert appliance.profile_path.read_bytes() == profile
+    assert not subscriber.on(f"{BASE}/config")
+
+
+def test_a_command_on_a_camera_from_an_extended_profile_is_refused_with_the_reason(
+    data: Path, tmp_path: Path, broker: Mosquitto, subscriber: Subscriber
+) -> None:
+    running = start_appliance(tmp_path, data, broker)
+    try:
+        base = tmp_path / "base.yaml"
+        base.write_text(running.profile_path.read_text())
+        running.write_profile("extends: base.yaml\nruntime: {status_interval_s: 2}\n")
+        assert subscriber.wait_for(f"{BASE}/availability", timeout=60), running.log
+        subscriber.client.publish(f"{BASE}/camera/lobby/enabled/set", "OFF", qos=1)
+        (refusal,) = subscriber.wait_for(f"{BASE}/error", timeout=20)
+        assert "not in this profile file but in one it extends" in payload(refusal)["error"]
+        assert wait_until(lambda: subscriber.last(f"{BASE}/camera/lobby/enabled").payload == b"ON", 10)  # type: ignore[union-attr]
+    finally:
+        running.kill()
+
+
+def _episodes_in_event_log(running: RunningAppliance) -> list[dict[str, object]]:
+    records = []
+    for path in sorted((running.data_dir / "events").glob("*/*.jsonl")):
+        records += [json.loads(line) for line in path.read_text().splitlines()]
+    return [r for r in records if r["type"] == "episode"]
+
+
+def _key(episode: dict[str, object]) -> tuple[object, ...]:
+    return episode["camera"], tuple(episode["pair"]), episode["start"], episode["state"]  # type: ignore[arg-type]
+
+
+def test_a_30_s_broker_outage_loses_no_episode_event(
+    data: Path, tmp_path: Path, broker: Mosquitto, subscriber: Subscriber
+) -> None:
+    running = start_appliance(tmp_path / "appliance", data, broker)
+    try:
+        assert subscriber.wait_for(f"{BASE}/camera/lobby/episode", timeout=60), running.log
+        broker.stop()
+        time.sleep(30)
+        assert running.metric('appliance_output_up{output="mqtt"}') == 0
+        spooled = running.metric('appliance_output_spooled{output="mqtt"}')
+        broker.start()
+        assert wait_until(lambda: "finished" in json.dumps(payload(subscriber.last(f"{BASE}/camera/lobby/state"))), 120)
+        assert running.stop() == 0
+    finally:
+        running.kill()
+    logged = [_key(e) for e in _episodes_in_event_log(running)]
+    received = [_key(payload(m)) for m in subscriber.on(f"{BASE}/camera/lobby/episode")]
+    assert spooled > 0, "the outage held no episode: the test proves nothing"
+    assert set(received) == set(logged), "lost or invented episode events"
+    deduplicated = list(dict.fromkeys(received))
+    assert deduplicated == logged, "episode events out of order"
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_events_queued_while_the_broker_is_down_survive_an_appliance_restart(
+    data: Path, tmp_path: Path, broker: Mosquitto, how: str
+) -> None:
+    broker.stop()
+    first = start_appliance(tmp_path / "appliance", data, broker)
+    try:
+        assert first.wait_for_metric('appliance_output_spooled{output="mqtt"}', 5, timeout=90), first.log
+        if how == "sigkill":
+            first.kill()
+        else:
+            assert first.stop() == 0
+    finally:
+        first.kill()
+    queued = _episodes_in_event_log(first)
+    assert queued
+    broker.start()
+    subscriber = Subscriber(broker.port, (f"{BASE}/camera/+/episode",))
+    second = RunningAppliance(first.folder, first.profile_path.read_text())
+    try:
+        received = lambda: {_key(payload(m)) for m in subscriber.on(f"{BASE}/camera/lobby/episode")}  # noqa: E731
+        assert wait_until(lambda: {_key(e) for e in queued} <= received(), 60), second.log
+        assert second.metric('appliance_output_events_delivered_total{output="mqtt"}') >= 1
+    finally:
+        second.kill()
+        subscriber.close()
+
+
+def test_a_wrong_password_gives_one_clear_line_and_a_status(data: Path, tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path, users={"appliance": "right-password"}).start()
+    try:
+        extra = "  username: appliance\n  password: wrong-password\n"
+        running = start_appliance(tmp_path / "appliance", data, broker, extra)
+        try:
+            assert running.wait_for_metric('appliance_frames_processed_total{camera="lobby"}', 5), running.log
+            time.sleep(4)  # several reconnection attempts
+            assert running.metric('appliance_output_up{output="mqtt"}') == 0
+            refusals = [line for line in running.log.splitlines() if "refused the connection" in line]
+            assert len(refusals) == 1, running.log
+            assert "wrong-password" not in running.log and "Traceback" not in running.log
+        finally:
+            running.kill()
+    finally:
+        broker.stop()
+
+
+def test_protocol_5_works_as_well(data: Path, tmp_path: Path, broker: Mosquitto, subscriber: Subscriber) -> None:
+    running = start_appliance(tmp_path / "appliance", data, broker, "  protocol: '5'\n")
+    try:
+        assert subscriber.wait_for(f"{BASE}/camera/lobby/state", timeout=60), running.log
+        assert mqtt.topic_matches_sub(f"{BASE}/#", subscriber.on(f"{BASE}/#")[0].topic)
+    finally:
+        running.kill()
