@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --dev --extra onnx --extra openvino --extra tflite \
   --deb ffmpeg --deb python3-gi --deb gir1.2-gst-rtsp-server-1.0 \
   --deb gstreamer1.0-plugins-base --deb gstreamer1.0-plugins-good --deb gstreamer1.0-libav \
-  --deb prometheus --deb systemd
+  --deb prometheus --deb systemd --deb mosquitto
 echo "== ruff"
 .venv/bin/ruff check appliance evaluation tests bench
 .venv/bin/ruff format --check appliance evaluation tests bench

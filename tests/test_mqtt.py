@@ -17,7 +17,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from tests.conftest import PETS_VIDEO, PROFILES, REPO
 from tests.runtime import RunningAppliance
 from tests.servers import wait_until
-from tests.servers.mosquitto import Mosquitto, Subscriber
+from tests.servers.mosquitto import Mosquitto, Subscriber, make_certificates
 
 BASE = "appliance/test-mqtt"
 PROFILE = """
@@ -263,6 +263,7 @@ def test_a_command_on_a_camera_from_an_extended_profile_is_refused_with_the_reas
 
 
 def _episodes_in_event_log(running: RunningAppliance) -> list[dict[str, object]]:
+    """The ended episodes, which the event log keeps (MQTT also has each one's start)."""
     records = []
     for path in sorted((running.data_dir / "events").glob("*/*.jsonl")):
         records += [json.loads(line) for line in path.read_text().splitlines()]
@@ -289,11 +290,13 @@ def test_a_30_s_broker_outage_loses_no_episode_event(
     finally:
         running.kill()
     logged = [_key(e) for e in _episodes_in_event_log(running)]
-    received = [_key(payload(m)) for m in subscriber.on(f"{BASE}/camera/lobby/episode")]
+    received = list(dict.fromkeys(_key(payload(m)) for m in subscriber.on(f"{BASE}/camera/lobby/episode")))
+    ended = [key for key in received if key[3] == "ended"]
     assert spooled > 0, "the outage held no episode: the test proves nothing"
-    assert set(received) == set(logged), "lost or invented episode events"
-    deduplicated = list(dict.fromkeys(received))
-    assert deduplicated == logged, "episode events out of order"
+    assert set(ended) == set(logged), "lost or invented episode events"
+    assert ended == logged, "episode events out of order"
+    for camera, pair, start, _ in ended:  # and each one's start came before its end
+        assert received.index((camera, pair, start, "started")) < received.index((camera, pair, start, "ended"))
 
 
 @pytest.mark.parametrize("how", ["sigterm", "sigkill"])
@@ -303,7 +306,8 @@ def test_events_queued_while_the_broker_is_down_survive_an_appliance_restart(
     broker.stop()
     first = start_appliance(tmp_path / "appliance", data, broker)
     try:
-        assert first.wait_for_metric('appliance_output_spooled{output="mqtt"}', 5, timeout=90), first.log
+        assert wait_until(lambda: len(_episodes_in_event_log(first)) >= 2, 90), first.log
+        assert first.wait_for_metric('appliance_output_spooled{output="mqtt"}', 4, timeout=10), first.log
         if how == "sigkill":
             first.kill()
         else:
@@ -311,14 +315,14 @@ def test_events_queued_while_the_broker_is_down_survive_an_appliance_restart(
     finally:
         first.kill()
     queued = _episodes_in_event_log(first)
-    assert queued
+    assert queued, "no episode ended before the stop: the test proves nothing"
     broker.start()
     subscriber = Subscriber(broker.port, (f"{BASE}/camera/+/episode",))
-    second = RunningAppliance(first.folder, first.profile_path.read_text())
+    second = RunningAppliance(first.folder, profile_text(data, broker))  # the same data_dir
     try:
         received = lambda: {_key(payload(m)) for m in subscriber.on(f"{BASE}/camera/lobby/episode")}  # noqa: E731
         assert wait_until(lambda: {_key(e) for e in queued} <= received(), 60), second.log
-        assert second.metric('appliance_output_events_delivered_total{output="mqtt"}') >= 1
+        assert second.wait_for_metric('appliance_output_events_delivered_total{output="mqtt"}', len(queued), 10)
     finally:
         second.kill()
         subscriber.close()
@@ -339,6 +343,40 @@ def test_a_wrong_password_gives_one_clear_line_and_a_status(data: Path, tmp_path
         finally:
             running.kill()
     finally:
+        broker.stop()
+
+
+def test_mutual_tls_with_a_password_from_a_file_connects(data: Path, tmp_path: Path) -> None:
+    tls, client_cert, client_key = make_certificates(tmp_path / "pki")
+    broker = Mosquitto(tmp_path, users={"appliance": "s3cret-pw"}, tls=tls).start()
+    (tmp_path / "mqtt-password").write_text("s3cret-pw\n")
+    extra = (
+        f"  username: appliance\n  password_file: {tmp_path / 'mqtt-password'}\n"
+        f"  tls: {{enabled: true, ca_file: {tls.ca_file}, cert_file: {client_cert}, key_file: {client_key}}}\n"
+    )
+    running = start_appliance(tmp_path / "appliance", data, broker, extra)
+    try:
+        assert running.wait_for_metric('appliance_output_up{output="mqtt"}', 1, timeout=60), running.log
+        assert "connected to 127.0.0.1" in running.log and "s3cret-pw" not in running.log
+    finally:
+        running.kill()
+        broker.stop()
+
+
+def test_a_certificate_from_another_ca_gives_one_clear_line(data: Path, tmp_path: Path) -> None:
+    tls, client_cert, client_key = make_certificates(tmp_path / "pki")
+    other, _, _ = make_certificates(tmp_path / "other", name="other-ca")
+    broker = Mosquitto(tmp_path, tls=tls).start()
+    extra = f"  tls: {{enabled: true, ca_file: {other.ca_file}, cert_file: {client_cert}, key_file: {client_key}}}\n"
+    running = start_appliance(tmp_path / "appliance", data, broker, extra)
+    try:
+        assert running.wait_for_metric('appliance_frames_processed_total{camera="lobby"}', 5), running.log
+        time.sleep(4)  # several attempts
+        lines = [line for line in running.log.splitlines() if "mqtt: cannot connect" in line]
+        assert len(lines) == 1 and "TLS: the broker's certificate does not verify" in lines[0], running.log
+        assert running.metric('appliance_output_up{output="mqtt"}') == 0 and "Traceback" not in running.log
+    finally:
+        running.kill()
         broker.stop()
 
 

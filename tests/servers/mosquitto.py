@@ -54,8 +54,9 @@ class Mosquitto:
             lines += ["allow_anonymous false", f"password_file {passwords}"]
         else:
             lines.append("allow_anonymous true")
-        if tls:
-            lines += [f"cafile {tls.ca_file}", f"certfile {tls.cert_file}", f"keyfile {tls.key_file}"]
+        if tls:  # clients must show a certificate the same CA signed
+            lines += [f"cafile {tls.ca_file}", f"certfile {tls.cert_file}", f"keyfile {tls.key_file}",
+                      "require_certificate true"]  # fmt: skip
         self.config.write_text("\n".join(lines) + "\n")
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -122,4 +123,34 @@ class Subscriber:
         self.client.loop_stop()
 
 
-__all__ = ["BrokerTls", "Message", "Mosquitto", "Subscriber"]
+__all__ = ["BrokerTls", "Message", "Mosquitto", "Subscriber", "make_certificates"]
+
+
+def make_certificates(folder: Path, name: str = "ca") -> tuple[BrokerTls, Path, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by it
+    (openssl CLI). Returns the broker's files and the client's certificate and key."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
+
+    ca_key, ca_cert = folder / f"{name}.key", folder / f"{name}.crt"
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca_cert),
+            "-days", "2", "-subj", f"/CN=test {name}")  # fmt: skip
+    issued = {}
+    for role, extension in (("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"), ("client", "")):
+        key, request, cert = folder / f"{role}.key", folder / f"{role}.csr", folder / f"{role}.crt"
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(request),
+                "-subj", f"/CN=test {role}")  # fmt: skip
+        extra = ["-extfile", str(_write(folder / f"{role}.ext", extension))] if extension else []
+        openssl("x509", "-req", "-in", str(request), "-CA", str(ca_cert), "-CAkey", str(ca_key), "-CAcreateserial",
+                "-out", str(cert), "-days", "2", *extra)  # fmt: skip
+        issued[role] = (cert, key)
+    server_cert, server_key = issued["server"]
+    client_cert, client_key = issued["client"]
+    return BrokerTls(ca_cert, server_cert, server_key), client_cert, client_key
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text + "\n")
+    return path

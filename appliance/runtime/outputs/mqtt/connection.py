@@ -174,7 +174,8 @@ class Connection:
 
 def _reason(error: BaseException) -> str:
     if isinstance(error, ssl.SSLCertVerificationError):
-        return f"TLS: {error.verify_message or error.reason}"
+        why = error.verify_message or error.reason
+        return f"TLS: the broker's certificate does not verify ({why}); check mqtt.tls.ca_file"
     if isinstance(error, ssl.SSLError):
         return f"TLS: {error.reason or error}"
     if isinstance(error, OSError) and error.strerror:
