@@ -104,7 +104,7 @@ class Runtime:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            for event in self.supervisor.drain(TICK_S):
+            for event in self.supervisor.drain(TICK_S, burst=True):
                 self.bus.publish(event)
             self.supervisor.supervise()
             if self._reload.is_set():

@@ -80,8 +80,9 @@ class Supervisor:
             self._start(Worker(camera))
         log.info("running %d camera(s): %s", len(self.workers), ", ".join(self.workers) or "none")
 
-    def drain(self, timeout: float) -> Iterator[WorkerEvent]:
-        """The workers' events for up to `timeout`, noting who is alive as they come."""
+    def drain(self, timeout: float, *, burst: bool = False) -> Iterator[WorkerEvent]:
+        """The workers' events for up to `timeout`, noting who is alive as they come; with `burst`,
+        only until the queue is empty once an event came (so results move on at once)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -96,6 +97,8 @@ class Supervisor:
                 elif isinstance(event, WorkerFailed):
                     log.error("camera %s: %s", event.camera_id, event.message)
             yield event
+            if burst and self.events.empty():
+                return
 
     def supervise(self) -> None:
         """Restart what died or stalled, when its backoff is over."""

@@ -36,6 +36,7 @@ class Output(ABC):
     delivered: int = 0  # events a remote end acknowledged (outputs that deliver somewhere)
     spooled: int = 0  # events waiting on disk for their delivery
     active: bool = True  # False while the profile turns the output off
+    idle_after_s: float = 0.5  # `idle` is called when no event came for this long
 
     def start(self) -> None:  # noqa: B027 - most outputs have nothing to open
         """Open what the output needs (a server, a connection)."""
@@ -48,7 +49,7 @@ class Output(ABC):
         """Apply a new profile: the profile-change path calls it after every applied change."""
 
     def idle(self) -> None:  # noqa: B027 - most outputs need no housekeeping
-        """Called when no event came for a while: flush, reconnect, prune."""
+        """Called when no event came for `idle_after_s`: flush, reconnect, prune."""
 
     def close(self) -> None:  # noqa: B027 - most outputs hold nothing to release
         """Flush and release everything."""
@@ -70,8 +71,6 @@ class OutputStats:
 
 class OutputRunner:
     """An output on its own thread, fed batches of events through a bounded backlog."""
-
-    IDLE_S: ClassVar[float] = 0.5
 
     def __init__(self, output: Output) -> None:
         self.output = output
@@ -141,7 +140,7 @@ class OutputRunner:
         while True:
             self._apply_pending()
             try:
-                batch = self._batches.get(timeout=self.IDLE_S)
+                batch = self._batches.get(timeout=self.output.idle_after_s)
             except queue.Empty:
                 if self._closing.is_set():
                     break

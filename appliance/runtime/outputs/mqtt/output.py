@@ -8,6 +8,7 @@ broker acknowledges them, oldest first. docs/mqtt.md has every topic and payload
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -43,6 +44,7 @@ from appliance.runtime.outputs.mqtt.connection import (
     Connected,
     Connection,
     Disconnected,
+    Notice,
     Received,
 )
 from appliance.runtime.outputs.mqtt.spool import Spool, SpoolLimits
@@ -56,6 +58,8 @@ REFRESH_S = 1.0  # camera status and FPS are read from the runtime state this of
 FPS_REPUBLISH_S = 10.0  # a camera's state is republished for its FPS alone at most this often
 DEVICE_REPUBLISH_S = 60.0
 STOP_TIMEOUT_S = 2.0
+IDLE_AFTER_S = 0.5
+DRAIN_WAIT_S = 0.05  # while the spool drains, idle() waits this long for the broker's answers
 ENABLE_WORDS = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
 
 
@@ -88,6 +92,7 @@ class MqttOutput(Output):
         self._cameras: dict[str, _CameraView] = {}
         self._areas: dict[str, tuple[Any, ...]] = {}
         self._inflight: dict[int, int] = {}  # paho message id -> spool row
+        self._delivered: list[int] = []  # spool rows the broker acknowledged, to remove
         self._last_sent_row = 0
         self._outcomes: queue.SimpleQueue[tuple[str, bool, Future[ChangeOutcome]]] = queue.SimpleQueue()
         self._refreshed_at = self._device_at = float("-inf")
@@ -120,8 +125,13 @@ class MqttOutput(Output):
                 self._publish_device()
 
     def idle(self) -> None:
-        if self.connection is not None:
-            self._service()
+        """Housekeeping; while the spool drains, also wait a moment for the broker's answers."""
+        if self.connection is None:
+            return
+        if self.idle_after_s == 0:
+            with contextlib.suppress(queue.Empty):
+                self._take(self.connection.notices.get(timeout=DRAIN_WAIT_S))
+        self._service()
 
     def reconfigure(self, loaded: LoadedProfile) -> None:
         old, self.loaded = self.loaded, loaded
@@ -183,28 +193,32 @@ class MqttOutput(Output):
     def _service(self) -> None:
         """Take what the connection reported, then send what waits in the spool."""
         assert self.connection is not None and self.spool is not None
-        delivered: list[int] = []
         while True:
             try:
-                notice = self.connection.notices.get_nowait()
+                self._take(self.connection.notices.get_nowait())
             except queue.Empty:
                 break
-            match notice:
-                case Connected():
-                    self._connected()
-                case Disconnected():
-                    self._inflight.clear()
-                    self._last_sent_row = 0
-                case Acknowledged(mid=mid) if mid in self._inflight:
-                    delivered.append(self._inflight.pop(mid))
-                case Received(topic=topic, payload=payload):
-                    self._received(topic, payload)
-        self.spool.remove(delivered)
-        self.delivered += len(delivered)
+        self.spool.remove(self._delivered)
+        self.delivered += len(self._delivered)
+        self._delivered.clear()
         self._finish_commands()
         self._forward()
         self._refresh()
         self.problem, self.lost, self.spooled = self.connection.problem, self.spool.dropped, self.spool.count
+        draining = self.connection.connected and self.spool.count > 0
+        self.idle_after_s = 0.0 if draining else IDLE_AFTER_S
+
+    def _take(self, notice: Notice) -> None:
+        match notice:
+            case Connected():
+                self._connected()
+            case Disconnected():
+                self._inflight.clear()
+                self._last_sent_row = 0
+            case Acknowledged(mid=mid) if mid in self._inflight:
+                self._delivered.append(self._inflight.pop(mid))
+            case Received(topic=topic, payload=payload):
+                self._received(topic, payload)
 
     def _connected(self) -> None:
         """A new session: availability, subscriptions, discovery and every retained state again;
