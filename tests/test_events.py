@@ -19,6 +19,7 @@ from appliance.runtime.events import (
     EpisodeEvent,
     Event,
     FrameResult,
+    Snapshot,
     TrackRecord,
     WorkerFailed,
 )
@@ -37,6 +38,7 @@ EXAMPLES: list[Event] = [
     EpisodeEvent(EPISODE, "started"),
     EpisodeEvent(ViolationEpisode("cam", (3, 4), 10.0, 31.5, 92.46), "ended"),
     WorkerFailed("cam", "model file /m.onnx does not exist"),
+    Snapshot("cam", 12.5, b"\xff\xd8 jpeg", 768, 576),
     CameraLifecycle("worker_restarting", "cam", "worker exited with code -9"),
     CameraLifecycle("worker_started", "cam"),
     AreaUpdate("hall", 12.0, 5, 2, 2, 4, True, 0.6),

@@ -3,14 +3,16 @@ will, commands, and events kept through broker outages and appliance restarts.""
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import jsonschema
-import paho.mqtt.client as mqtt
+import numpy as np
 import pytest
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -134,17 +136,24 @@ def test_discovery_configs_name_published_topics_with_values_in_their_declared_f
     time.sleep(2)  # a state of every kind, and the FPS
     configs = {m.topic: payload(m) for m in subscriber.on("homeassistant/+/test-mqtt/+/config") if m.payload}
     components = {topic.split("/")[1] for topic in configs}
-    assert components == {"sensor", "binary_sensor", "switch"}
-    assert len(configs) == 2 * 6 + 3  # two cameras, one area
+    assert components == {"sensor", "binary_sensor", "switch", "image", "button"}
+    assert len(configs) == 2 * 8 + 3  # two cameras, one area
     templates = SandboxedEnvironment()
     unique_ids = set()
     for topic, config in configs.items():
         component = topic.split("/")[1]
-        assert {"unique_id", "state_topic", "availability_topic", "device", "name"} <= config.keys(), topic
+        assert {"unique_id", "availability_topic", "device", "name"} <= config.keys(), topic
         unique_ids.add(config["unique_id"])
         device = config["device"]
         assert device["identifiers"] and device["name"]
         assert config["availability_topic"] == f"{BASE}/availability"
+        if component == "image":  # an image entity needs its topic and the image's type
+            assert config["image_topic"] == f"{BASE}/camera/{topic.split('/')[3].removesuffix('_snapshot')}/snapshot"
+            assert config["content_type"] == "image/jpeg"
+            continue
+        if component == "button":
+            assert config["command_topic"].endswith("/snapshot/set") and config["payload_press"]
+            continue
         states = subscriber.on(config["state_topic"])
         assert states, f"{topic} names {config['state_topic']}, where nothing is published"
         for state in states[-20:]:
@@ -174,7 +183,7 @@ def test_a_removed_camera_has_its_entities_removed(
     appliance.write_profile(profile_text(data, broker, spare=False))
     configs = "homeassistant/+/test-mqtt/+/config"
     removed = lambda: {m.topic for m in subscriber.on(configs) if "/spare_" in m.topic and not m.payload}  # noqa: E731
-    assert wait_until(lambda: len(removed()) == 6, 30), appliance.log
+    assert wait_until(lambda: len(removed()) == 8, 30), appliance.log
     assert wait_until(lambda: subscriber.last(f"{BASE}/camera/spare/state").payload == b"", 10)  # type: ignore[union-attr]
 
 
@@ -216,6 +225,17 @@ def test_a_camera_is_disabled_and_enabled_again_through_mqtt_keeping_the_file_co
     assert "# the lobby camera" in appliance.profile_path.read_text()
     changes = [payload(m) for m in subscriber.on(f"{BASE}/config")]
     assert [c["source"] for c in changes if c["kind"] == "applied"] == ["mqtt", "mqtt"]
+
+
+def test_a_snapshot_on_request_is_a_jpeg_of_the_camera(appliance: RunningAppliance, subscriber: Subscriber) -> None:
+    assert appliance.wait_for_metric('appliance_camera_up{camera="lobby"}', 1), appliance.log
+    subscriber.client.publish(f"{BASE}/camera/lobby/snapshot/set", "PRESS", qos=1)
+    (snapshot,) = subscriber.wait_for(f"{BASE}/camera/lobby/snapshot", timeout=10)
+    image = cv2.imdecode(np.frombuffer(snapshot.payload, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and image.shape == (576, 768, 3)
+    subscriber.client.publish(f"{BASE}/camera/spare/snapshot/set", "PRESS", qos=1)
+    (refusal,) = subscriber.wait_for(f"{BASE}/error", timeout=10)
+    assert payload(refusal)["error"] == "camera 'spare' is not running: no snapshot"
 
 
 @pytest.mark.parametrize(
@@ -380,10 +400,18 @@ def test_a_certificate_from_another_ca_gives_one_clear_line(data: Path, tmp_path
         broker.stop()
 
 
-def test_protocol_5_works_as_well(data: Path, tmp_path: Path, broker: Mosquitto, subscriber: Subscriber) -> None:
-    running = start_appliance(tmp_path / "appliance", data, broker, "  protocol: '5'\n")
+def test_protocol_5_and_sampled_detections(
+    data: Path, tmp_path: Path, broker: Mosquitto, subscriber: Subscriber
+) -> None:
+    running = start_appliance(tmp_path / "appliance", data, broker, "  protocol: '5'\n  detections_interval_s: 2\n")
     try:
-        assert subscriber.wait_for(f"{BASE}/camera/lobby/state", timeout=60), running.log
-        assert mqtt.topic_matches_sub(f"{BASE}/#", subscriber.on(f"{BASE}/#")[0].topic)
+        detections = subscriber.wait_for(f"{BASE}/camera/lobby/detections", count=3, timeout=60)
+        assert len(detections) >= 3, running.log
+        bodies = [payload(m) for m in detections]
+        for body in bodies:
+            jsonschema.validate(body, schema("detections"))
+        times = [float(body["t"]) for body in bodies]  # type: ignore[arg-type]
+        assert all(later - earlier >= 2 for earlier, later in itertools.pairwise(times))  # at most every 2 s
+        assert any(body["people"] for body in bodies)
     finally:
         running.kill()

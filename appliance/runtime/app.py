@@ -64,7 +64,7 @@ class Runtime:
         built_in = (
             Metrics(self.loaded, self.state),
             EventLog.for_profile(self.loaded),
-            MqttOutput(self.loaded, self.state, self.changes),
+            MqttOutput(self.loaded, self.state, self.changes, lambda camera: self.supervisor.request_snapshot(camera)),
         )
         for output in (*built_in, *outputs):
             self.bus.add(output)

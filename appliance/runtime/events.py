@@ -54,6 +54,17 @@ class EpisodeEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A camera's latest frame as JPEG, every person's head hidden; made when asked for."""
+
+    camera_id: str
+    timestamp: float
+    jpeg: bytes
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerFailed:
     """A worker that cannot go on (bad model, unreadable file); the supervisor restarts it."""
 
@@ -118,5 +129,5 @@ class ConfigChanged:
     timestamp: float = field(default_factory=time.time)
 
 
-WorkerEvent = FrameResult | CameraStatus | EpisodeEvent | WorkerFailed
+WorkerEvent = FrameResult | CameraStatus | EpisodeEvent | WorkerFailed | Snapshot
 Event = WorkerEvent | CameraLifecycle | AreaUpdate | AreaAlert | ConfigChanged

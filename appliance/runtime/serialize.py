@@ -17,6 +17,7 @@ from appliance.runtime.events import (
     EpisodeEvent,
     Event,
     FrameResult,
+    Snapshot,
     WorkerFailed,
 )
 from appliance.runtime.state import CameraState, DeviceState
@@ -37,6 +38,9 @@ def to_json(event: Event) -> Json:
             body = _camera_status(event)
         case EpisodeEvent():
             body = episode_json(event.episode, event.kind)
+        case Snapshot():
+            body = {"type": "snapshot", "t": event.timestamp, "camera": event.camera_id, "width": event.width,
+                    "height": event.height, "bytes": len(event.jpeg)}  # fmt: skip
         case WorkerFailed():
             body = {"type": "camera_error", "t": event.timestamp, "camera": event.camera_id, "message": event.message}
         case CameraLifecycle():

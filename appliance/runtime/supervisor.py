@@ -33,6 +33,7 @@ class Worker:
     camera: CameraConfig
     process: SpawnProcess | None = None
     stop: StopEvent | None = None
+    snapshot: StopEvent | None = None  # set: the worker sends its next frame as a snapshot
     last_seen: float = 0.0
     reported: bool = False  # has sent anything since it started
     finished: bool = False  # its file has ended
@@ -99,6 +100,15 @@ class Supervisor:
             yield event
             if burst and self.events.empty():
                 return
+
+    def request_snapshot(self, camera_id: str) -> bool:
+        """Ask a running camera for a snapshot of its next frame (from any thread); False when
+        the camera does not run."""
+        worker = self.workers.get(camera_id)
+        if worker is None or worker.snapshot is None or not worker.running:
+            return False
+        worker.snapshot.set()
+        return True
 
     def supervise(self) -> None:
         """Restart what died or stalled, when its backoff is over."""
@@ -178,9 +188,12 @@ class Supervisor:
             source_override=str(self.input_file.resolve()) if self.input_file else None,
             detector_address=self.detector.address if self.detector else None,
         )  # fmt: skip
-        worker.stop = self.context.Event()
+        worker.stop, worker.snapshot = self.context.Event(), self.context.Event()
         worker.process = self.context.Process(
-            target=run_worker, args=(spec, self.events, worker.stop), name=f"camera-{camera.id}", daemon=True
+            target=run_worker,
+            args=(spec, self.events, worker.stop, worker.snapshot),
+            name=f"camera-{camera.id}",
+            daemon=True,
         )
         worker.process.start()
         worker.last_seen, worker.restart_at, worker.reported = time.monotonic(), None, False

@@ -12,20 +12,33 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event as StopEvent
 from pathlib import Path
 
+import cv2
+
 from appliance.config.model import Profile
 from appliance.models import ModelError
 from appliance.runtime.analysis.analyzer import CameraAnalyzer, FrameAnalysis
 from appliance.runtime.detectors import Detector, DetectorError, create_detector
 from appliance.runtime.detectors.remote import RemoteDetector
-from appliance.runtime.events import CameraStatus, EpisodeEvent, FrameResult, TrackRecord, WorkerEvent, WorkerFailed
+from appliance.runtime.events import (
+    CameraStatus,
+    EpisodeEvent,
+    FrameResult,
+    Snapshot,
+    TrackRecord,
+    WorkerEvent,
+    WorkerFailed,
+)
+from appliance.runtime.outputs.anonymizer import anonymize
 from appliance.runtime.processes import ChildSetup, start_child
 from appliance.runtime.sources import FileSource, FrameSource, SourceError, open_source
 from appliance.runtime.tracking import detector_config_for
+from appliance.runtime.types import Image
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 1.0
 READ_TIMEOUT_S = 0.5
 EXIT_FAILED = 3
+SNAPSHOT_QUALITY = 85
 
 
 @dataclass(frozen=True)
@@ -40,11 +53,12 @@ class WorkerSpec:
     detector_address: str | None = None  # the shared detector service's socket, when there is one
 
 
-def run_worker(spec: WorkerSpec, events: Queue[WorkerEvent], stop: StopEvent) -> None:
-    """Process entry point: run the camera until `stop` is set or its file ends."""
+def run_worker(spec: WorkerSpec, events: Queue[WorkerEvent], stop: StopEvent, snapshot: StopEvent) -> None:
+    """Process entry point: run the camera until `stop` is set or its file ends; send a snapshot
+    of the next frame each time `snapshot` is set."""
     start_child(spec.camera_id, spec.setup, stop)
     try:
-        CameraWorker(spec, events, stop).run()
+        CameraWorker(spec, events, stop, snapshot).run()
     except (DetectorError, ModelError, SourceError) as error:
         events.put(WorkerFailed(spec.camera_id, str(error)))
         events.close()
@@ -55,11 +69,14 @@ def run_worker(spec: WorkerSpec, events: Queue[WorkerEvent], stop: StopEvent) ->
 
 
 class CameraWorker:
-    def __init__(self, spec: WorkerSpec, events: Queue[WorkerEvent], stop: StopEvent) -> None:
+    def __init__(
+        self, spec: WorkerSpec, events: Queue[WorkerEvent], stop: StopEvent, snapshot: StopEvent | None = None
+    ) -> None:
         profile = spec.profile
         camera = profile.camera(spec.camera_id)
         self.camera_id = camera.id
-        self.events, self.stop = events, stop
+        self.events, self.stop, self.snapshot = events, stop, snapshot
+        self.anonymizer = profile.anonymizer
         self.sample_interval_s = profile.storage.event_log.sample_interval_s
         self.detector: Detector | RemoteDetector = (
             RemoteDetector(spec.detector_address)
@@ -107,11 +124,20 @@ class CameraWorker:
                 len(analysis.people_in_violation), stages, self._sample(frame.timestamp, analysis),
             )
         )  # fmt: skip
+        if self.snapshot is not None and self.snapshot.is_set():
+            self.snapshot.clear()
+            self.events.put(self._snapshot(frame.image, frame.timestamp, analysis))
         for episode in analysis.episodes_started:
             self.events.put(EpisodeEvent(episode, "started"))
         for episode in analysis.episodes_ended:
             self.events.put(EpisodeEvent(episode, "ended"))
         return True
+
+    def _snapshot(self, image: Image, timestamp: float, analysis: FrameAnalysis) -> Snapshot:
+        hidden = anonymize(image, [t.box for t in analysis.tracks], self.anonymizer)
+        ok, jpeg = cv2.imencode(".jpg", hidden, [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_QUALITY])
+        height, width = image.shape[:2]
+        return Snapshot(self.camera_id, timestamp, jpeg.tobytes() if ok else b"", width, height)
 
     def _sample(self, timestamp: float, analysis: FrameAnalysis) -> tuple[TrackRecord, ...] | None:
         if timestamp - self._last_sample < self.sample_interval_s:

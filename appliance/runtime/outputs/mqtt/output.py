@@ -13,6 +13,7 @@ import json
 import logging
 import queue
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from functools import partial
@@ -35,6 +36,7 @@ from appliance.runtime.events import (
     EpisodeEvent,
     Event,
     FrameResult,
+    Snapshot,
     WorkerFailed,
 )
 from appliance.runtime.outputs.base import Output
@@ -81,10 +83,18 @@ class _CameraView:
 class MqttOutput(Output):
     name = "mqtt"
 
-    def __init__(self, loaded: LoadedProfile, state: RuntimeState, changes: ProfileChanges) -> None:
+    def __init__(
+        self,
+        loaded: LoadedProfile,
+        state: RuntimeState,
+        changes: ProfileChanges,
+        request_snapshot: Callable[[str], bool] = lambda _: False,
+    ) -> None:
+        """`request_snapshot(camera_id)` asks a running camera for a snapshot of its next frame."""
         self.loaded = loaded
         self.state = state
         self.changes = changes
+        self.request_snapshot = request_snapshot
         self.topics = Topics.for_profile(loaded.profile)
         self.connection: Connection | None = None
         self.spool: Spool | None = None
@@ -116,6 +126,8 @@ class MqttOutput(Output):
                 self._refresh(force=True)
             case EpisodeEvent():
                 self._queue(self.topics.camera(event.episode.camera_id, "episode"), to_json(event))
+            case Snapshot():
+                self._publish(self.topics.camera(event.camera_id, "snapshot"), event.jpeg, retain=True)
             case AreaUpdate():
                 self._area(event)
             case AreaAlert():
@@ -364,13 +376,19 @@ class MqttOutput(Output):
             self._reject(topic, f"payload of {len(payload)} bytes; commands are at most {MAX_COMMAND_BYTES}")
             return
         parts = topic.removeprefix(self.topics.base + "/").split("/")
-        if len(parts) != 4 or parts[0] != "camera" or parts[2] != "enabled":
-            self._reject(topic, "unknown command; commands: camera/<id>/enabled/set")
+        if len(parts) != 4 or parts[0] != "camera" or parts[2] not in ("enabled", "snapshot"):
+            self._reject(topic, "unknown command; commands: camera/<id>/enabled/set, camera/<id>/snapshot/set")
             return
         camera_id = parts[1]
         if camera_id not in {c.id for c in self.loaded.profile.cameras}:
             self._reject(topic, f"no camera '{camera_id}' in the profile")
-            return
+        elif parts[2] == "snapshot":
+            if not self.request_snapshot(camera_id):
+                self._reject(topic, f"camera '{camera_id}' is not running: no snapshot")
+        else:
+            self._enable(topic, camera_id, payload)
+
+    def _enable(self, topic: str, camera_id: str, payload: bytes) -> None:
         word = payload.decode("utf-8", errors="replace").strip().lower()
         if word not in ENABLE_WORDS:
             self._reject(topic, "the payload must be ON or OFF")

@@ -45,7 +45,7 @@ class Topics:
         return (f"{self.base}/set", f"{self.base}/+/set", f"{self.base}/+/+/set", f"{self.base}/+/+/+/set")
 
     def camera(self, camera_id: str, leaf: str) -> str:
-        """`state`, `episode`, `detections`, `enabled`, `enabled/set`."""
+        """`state`, `episode`, `detections`, `enabled`, `enabled/set`, `snapshot`, `snapshot/set`."""
         return f"{self.base}/camera/{camera_id}/{leaf}"
 
     def area(self, area_id: str, leaf: str) -> str:
@@ -95,6 +95,10 @@ def discovery_configs(profile: Profile, topics: Topics) -> dict[str, str]:
         add("switch", f"{key}_enabled", {"name": "Enabled", "state_topic": topics.camera(camera.id, "enabled"),
             "command_topic": topics.camera(camera.id, "enabled/set"), "payload_on": ON, "payload_off": OFF,
             "device": device, "entity_category": "config"})  # fmt: skip
+        add("image", f"{key}_snapshot", {"name": "Snapshot", "image_topic": topics.camera(camera.id, "snapshot"),
+            "content_type": "image/jpeg", "device": device})  # fmt: skip
+        add("button", f"{key}_take_snapshot", {"name": "Take snapshot", "device": device,
+            "command_topic": topics.camera(camera.id, "snapshot/set"), "payload_press": "PRESS"})  # fmt: skip
     for area in profile.areas:
         state = topics.area(area.id, "state")
         name = area.name or area.id
