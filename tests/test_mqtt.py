@@ -319,6 +319,27 @@ def test_a_30_s_broker_outage_loses_no_episode_event(
         assert received.index((camera, pair, start, "started")) < received.index((camera, pair, start, "ended"))
 
 
+def test_a_stalled_broker_holds_up_neither_the_cameras_nor_the_metrics(
+    data: Path, tmp_path: Path, broker: Mosquitto, subscriber: Subscriber
+) -> None:
+    running = start_appliance(tmp_path / "appliance", data, broker)
+    frames = 'appliance_frames_processed_total{camera="lobby"}'
+    try:
+        assert subscriber.wait_for(f"{BASE}/camera/lobby/state", timeout=60), running.log
+        assert broker.process is not None
+        broker.process.send_signal(signal.SIGSTOP)  # connected, but it reads nothing and answers nothing
+        try:
+            before = running.metric(frames)
+            time.sleep(8)
+            assert running.metric(frames) >= before + 60  # 10 fps went on, and the metrics answer
+            assert running.process.poll() is None and "watchdog" not in running.log.lower()
+        finally:
+            broker.process.send_signal(signal.SIGCONT)
+        assert running.stop() == 0  # and it still stops cleanly
+    finally:
+        running.kill()
+
+
 @pytest.mark.parametrize("how", ["sigterm", "sigkill"])
 def test_events_queued_while_the_broker_is_down_survive_an_appliance_restart(
     data: Path, tmp_path: Path, broker: Mosquitto, how: str
