@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from appliance import __version__, models
+from appliance.api.users_cli import add_users_commands
 from appliance.config import ProfileError, load_profile
 from appliance.config.schema import schema_path
 from appliance.config.yamlio import dump_plain
@@ -82,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(command=_run)
 
     _add_models_commands(commands)
+    add_users_commands(commands)
 
     schema = commands.add_parser(
         "schema",

@@ -176,6 +176,7 @@ class ApiTlsConfig:
 
 @dataclass(frozen=True)
 class ApiAuthConfig:
+    enabled: bool
     token_ttl_s: int
     users_file: str | None
     jwt_secret: str | None = None
@@ -186,6 +187,7 @@ class ApiAuthConfig:
 class ApiConfig:
     enabled: bool
     listen: str
+    cors_origins: tuple[str, ...]
     tls: ApiTlsConfig
     auth: ApiAuthConfig
 

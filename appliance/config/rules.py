@@ -192,6 +192,25 @@ def listen_addresses(data: dict[str, Any]) -> Iterator[Finding]:
             yield (section, "listen"), problem
 
 
+def api_without_auth(data: dict[str, Any]) -> Iterator[Finding]:
+    """With auth off, the API must not be reachable from the network."""
+    api = data.get("api")
+    if not isinstance(api, dict) or not api.get("enabled", True):
+        return
+    auth, listen = api.get("auth"), api.get("listen")
+    if isinstance(auth, dict) and auth.get("enabled") is False and isinstance(listen, str):
+        host = listen.rpartition(":")[0].strip("[]")
+        if host != "localhost" and not _is_loopback(host):
+            yield ("api", "listen"), f"api.auth.enabled is false, so the API may only listen on loopback, not '{host}'"
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def listen_problem(listen: str) -> str | None:
     """Why HOST:PORT (already matching the schema's pattern) cannot be listened on, or None."""
     host, _, port = listen.rpartition(":")
@@ -228,4 +247,5 @@ RULES: tuple[Callable[[dict[str, Any]], Iterator[Finding]], ...] = (
     backend_settings,
     tls_pairs,
     listen_addresses,
+    api_without_auth,
 )

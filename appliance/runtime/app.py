@@ -14,6 +14,7 @@ from types import FrameType
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from appliance.api.server import ApiServer
 from appliance.config import LoadedProfile, ProfileError, ProfileIssue, load_profile
 from appliance.config.secrets import REDACTOR
 from appliance.logs import configure_logging
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 TICK_S = 0.2
 WATCHDOG_INTERVAL_S = 1.0  # systemd wants a keep-alive well within WatchdogSec (30 s in the unit)
 EXIT_OK, EXIT_FAILED = 0, 1
-RESERVED_SECTIONS = ("api", "ota")  # validated, built by later versions
+RESERVED_SECTIONS = ("ota",)  # validated, built by later versions
 
 
 class Runtime:
@@ -64,7 +65,8 @@ class Runtime:
         built_in = (
             Metrics(self.loaded, self.state),
             EventLog.for_profile(self.loaded),
-            MqttOutput(self.loaded, self.state, self.changes, lambda camera: self.supervisor.request_snapshot(camera)),
+            MqttOutput(self.loaded, self.state, self.changes, self._request_snapshot),
+            ApiServer(self.loaded, self.state, self.changes, self._request_snapshot),
         )
         for output in (*built_in, *outputs):
             self.bus.add(output)
@@ -198,6 +200,9 @@ class Runtime:
         self.bus.close(self.loaded.profile.runtime.stop_timeout_s)
         self.data_dir_lock.release()
         log.info("stopped")
+
+    def _request_snapshot(self, camera_id: str) -> bool:
+        return self.supervisor.request_snapshot(camera_id)
 
     def _file_changed(self) -> None:
         self.changes.reload("file")

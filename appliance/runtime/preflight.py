@@ -1,6 +1,6 @@
 """What this machine must offer a profile before the runtime takes it: a readable model with the
-pinned digest, a writable data_dir that no other runtime uses, a metrics address free to listen
-on. `appliance validate` leaves these out (a profile may be checked on a build machine); the
+pinned digest, a writable data_dir that no other runtime uses, metrics and API addresses free to
+listen on. `appliance validate` leaves these out (a profile may be checked on a build machine); the
 runtime checks them at start and before applying any change, so a change that would break a
 working camera is refused while the old profile keeps running."""
 
@@ -19,7 +19,7 @@ LOCK_FILE = ".lock"
 
 def preflight(loaded: LoadedProfile, running: LoadedProfile | None = None) -> list[ProfileIssue]:
     """Problems `loaded` would meet on this machine; `running` is the profile in use, whose data_dir
-    lock and metrics address are ours already."""
+    lock and listening addresses are ours already."""
     issues = []
     model = loaded.profile.detector.model
     if model.path is not None:
@@ -31,17 +31,20 @@ def preflight(loaded: LoadedProfile, running: LoadedProfile | None = None) -> li
     ours = running is not None and Path(running.profile.storage.data_dir) == data_dir
     if problem := data_dir_problem(data_dir, locked_by_us=ours):
         issues.append(loaded.issue(("storage", "data_dir"), problem))
-    if (listen := _new_metrics_address(loaded, running)) and (problem := listen_problem(listen)):
-        issues.append(loaded.issue(("metrics", "listen"), problem))
+    for section in ("metrics", "api"):
+        if (listen := _new_address(section, loaded, running)) and (problem := listen_problem(listen)):
+            issues.append(loaded.issue((section, "listen"), problem))
     return issues
 
 
-def _new_metrics_address(loaded: LoadedProfile, running: LoadedProfile | None) -> str | None:
-    """The address `loaded` serves metrics on, unless the running profile serves them there already."""
-    metrics, served = loaded.profile.metrics, running.profile.metrics if running is not None else None
-    if not metrics.enabled or (served is not None and served.enabled and served.listen == metrics.listen):
+def _new_address(section: str, loaded: LoadedProfile, running: LoadedProfile | None) -> str | None:
+    """The address `loaded` serves `section` (metrics, api) on, unless the running profile serves
+    it there already."""
+    wanted = getattr(loaded.profile, section)
+    served = getattr(running.profile, section) if running is not None else None
+    if not wanted.enabled or (served is not None and served.enabled and served.listen == wanted.listen):
         return None
-    return metrics.listen
+    return str(wanted.listen)
 
 
 def data_dir_problem(folder: Path, *, locked_by_us: bool = False) -> str | None:

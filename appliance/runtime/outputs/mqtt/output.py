@@ -103,6 +103,7 @@ class MqttOutput(Output):
         self._areas: dict[str, tuple[Any, ...]] = {}
         self._inflight: dict[int, int] = {}  # paho message id -> spool row
         self._delivered: list[int] = []  # spool rows the broker acknowledged, to remove
+        self._snapshots_asked: set[str] = set()  # cameras whose next snapshot this output asked for
         self._last_sent_row = 0
         self._outcomes: queue.SimpleQueue[tuple[str, bool, Future[ChangeOutcome]]] = queue.SimpleQueue()
         self._refreshed_at = self._device_at = float("-inf")
@@ -126,7 +127,8 @@ class MqttOutput(Output):
                 self._refresh(force=True)
             case EpisodeEvent():
                 self._queue(self.topics.camera(event.episode.camera_id, "episode"), to_json(event))
-            case Snapshot():
+            case Snapshot() if event.camera_id in self._snapshots_asked:  # not the API's live views
+                self._snapshots_asked.discard(event.camera_id)
                 self._publish(self.topics.camera(event.camera_id, "snapshot"), event.jpeg, retain=True)
             case AreaUpdate():
                 self._area(event)
@@ -383,7 +385,9 @@ class MqttOutput(Output):
         if camera_id not in {c.id for c in self.loaded.profile.cameras}:
             self._reject(topic, f"no camera '{camera_id}' in the profile")
         elif parts[2] == "snapshot":
-            if not self.request_snapshot(camera_id):
+            if self.request_snapshot(camera_id):
+                self._snapshots_asked.add(camera_id)
+            else:
                 self._reject(topic, f"camera '{camera_id}' is not running: no snapshot")
         else:
             self._enable(topic, camera_id, payload)

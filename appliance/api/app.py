@@ -1,0 +1,74 @@
+"""The Flask app: its routes, auth, error shape, security headers, CORS and body limit."""
+
+from __future__ import annotations
+
+from flask import Response, request
+from flask_openapi3.models.info import Info
+from flask_openapi3.openapi import OpenAPI
+
+from appliance import __version__
+from appliance.api.auth import SECURITY_SCHEMES, auth_routes, setup_auth
+from appliance.api.context import ApiContext
+from appliance.api.errors import register_error_handlers, validation_error
+from appliance.api.routes.cameras import collection_routes
+from appliance.api.routes.media import media_routes
+from appliance.api.routes.profile import profile_routes
+from appliance.api.routes.system import system_routes
+from appliance.api.users import UserStore
+
+MAX_BODY_BYTES = 1 << 20
+DOCS_PREFIX = "/api/v1/swagger"
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+def create_app(context: ApiContext, users: UserStore) -> OpenAPI:
+    config = context.loaded.profile.api
+    app = OpenAPI(
+        __name__,
+        info=Info(title="Distancing appliance API", version=__version__),
+        security_schemes=SECURITY_SCHEMES,
+        doc_prefix="/api/v1",
+        doc_url="/openapi.json",
+        validation_error_status=422,
+        validation_error_callback=validation_error,
+    )
+    app.config.update(
+        APPLIANCE_CONTEXT=context, APPLIANCE_AUTH=config.auth.enabled, MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        JSON_SORT_KEYS=False,
+    )  # fmt: skip
+    register_error_handlers(app)
+    limiter = setup_auth(app, config, context.loaded.profile.storage.data_dir, users)
+    for routes in (
+        auth_routes(users, limiter, config.auth.token_ttl_s),
+        system_routes(),
+        profile_routes(),
+        collection_routes("cameras"),
+        collection_routes("areas"),
+        media_routes(),
+    ):
+        app.register_api(routes)
+    origins = set(config.cors_origins)
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers.update(HEADERS)
+        if not request.path.startswith(DOCS_PREFIX):  # the docs page runs Swagger UI's scripts
+            response.headers["Content-Security-Policy"] = API_CSP
+        origin = request.headers.get("Origin")
+        if origin and origin in origins:
+            response.headers.update({
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+                "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
+                "Access-Control-Expose-Headers": "ETag",
+                "Vary": "Origin",
+            })  # fmt: skip
+        return response
+
+    return app

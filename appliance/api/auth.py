@@ -1,0 +1,156 @@
+"""Authentication: users log in with a password for a short-lived access token and a refresh
+token (flask-jwt-extended); `viewer` may read, `admin` may also write. Tokens carry the user's
+token version, so a new password or a removed user revokes them all. Logins are rate-limited
+per client address and per user name (Flask-Limiter)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from flask import Flask, Response, jsonify, request
+from flask_jwt_extended import (
+    JWTManager,
+    create_access_token,
+    create_refresh_token,
+    get_jwt,
+    get_jwt_identity,
+    verify_jwt_in_request,
+)
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_openapi3.blueprint import APIBlueprint
+from flask_openapi3.models.tag import Tag
+from pydantic import BaseModel, Field
+
+from appliance.api.errors import ApiError, ErrorResponse, error_response
+from appliance.api.users import MAX_PASSWORD_LENGTH, UserStore
+from appliance.config.model import ApiConfig
+from appliance.files import read_regular_file
+
+P = ParamSpec("P")
+R = TypeVar("R")
+LOGIN_LIMITS = "10 per minute;50 per hour"  # per client address, and again per user name
+REFRESH_TTL = timedelta(days=7)
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
+SECURITY_SCHEMES: dict[str, Any] = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+MAX_SECRET_BYTES = 4096
+
+
+class Login(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+
+
+class Tokens(BaseModel):
+    access_token: str
+    refresh_token: str | None = None
+    token_type: str = "Bearer"
+    expires_in: int
+
+
+def jwt_secret(config: ApiConfig, data_dir: str) -> str:
+    """The profile's `api.auth.jwt_secret`, or one generated for this device on first start and
+    kept, mode 0600, in the state directory; never a default."""
+    if config.auth.jwt_secret:
+        return config.auth.jwt_secret
+    path = Path(data_dir) / "api" / "jwt-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as stream:
+            stream.write(secrets.token_urlsafe(48))
+    return read_regular_file(path, MAX_SECRET_BYTES).decode().strip()
+
+
+def setup_auth(app: Flask, config: ApiConfig, data_dir: str, users: UserStore) -> Limiter:
+    """JWT settings and what happens to a missing, bad, expired or revoked token."""
+    app.config.update(
+        JWT_SECRET_KEY=jwt_secret(config, data_dir),
+        JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=config.auth.token_ttl_s),
+        JWT_REFRESH_TOKEN_EXPIRES=REFRESH_TTL,
+        JWT_TOKEN_LOCATION=["headers"],
+        JWT_ALGORITHM="HS256",
+    )
+    manager = JWTManager(app)
+
+    def refuse(message: str) -> Response:
+        return error_response(401, "unauthorized", message)
+
+    manager.unauthorized_loader(lambda reason: refuse(f"log in first: {reason}"))
+    manager.invalid_token_loader(lambda reason: refuse(f"invalid token: {reason}"))
+    manager.expired_token_loader(lambda _header, _payload: refuse("the token has expired"))
+    manager.revoked_token_loader(lambda _header, _payload: refuse("the token was revoked"))
+    manager.needs_fresh_token_loader(lambda _header, _payload: refuse("log in again"))
+    manager.user_lookup_error_loader(lambda _header, _payload: refuse("no such user"))
+
+    @manager.token_in_blocklist_loader
+    def _revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
+        user = users.get(payload["sub"])
+        return user is None or user.token_version != payload.get("tv") or user.role != payload.get("role")
+
+    return Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[],
+                   headers_enabled=True)  # fmt: skip
+
+
+def require(role: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """The route needs a valid access token; `admin` routes need the admin role. With auth off
+    (`api.auth.enabled: false`, loopback only) every caller is an admin."""
+
+    def decorator(function: Callable[P, R]) -> Callable[P, R]:
+        @wraps(function)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            from flask import current_app
+
+            if current_app.config["APPLIANCE_AUTH"]:
+                verify_jwt_in_request()
+                if role == "admin" and get_jwt().get("role") != "admin":
+                    raise ApiError(403, "forbidden", "this needs the admin role")
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def auth_routes(users: UserStore, limiter: Limiter, token_ttl_s: int) -> APIBlueprint:
+    routes = APIBlueprint("auth", __name__, url_prefix="/api/v1/auth", abp_tags=[Tag(name="auth")])
+
+    def tokens(name: str, role: str, version: int, refresh: bool) -> Response:
+        claims = {"role": role, "tv": version}
+        body = Tokens(
+            access_token=create_access_token(name, additional_claims=claims),
+            refresh_token=create_refresh_token(name, additional_claims=claims) if refresh else None,
+            expires_in=token_ttl_s,
+        )
+        return jsonify(body.model_dump(exclude_none=True))
+
+    def login_name() -> str:
+        body = request.get_json(silent=True)
+        return str(body.get("username", ""))[:64] if isinstance(body, dict) else ""
+
+    @routes.post("/login", responses={200: Tokens, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse})
+    @limiter.limit(LOGIN_LIMITS)
+    @limiter.limit(LOGIN_LIMITS, key_func=login_name)
+    def login(body: Login) -> Response:
+        """Exchange a user's name and password for an access token and a refresh token."""
+        user = users.verify(body.username, body.password)
+        if user is None:
+            raise ApiError(401, "unauthorized", "wrong user name or password")
+        return tokens(user.name, user.role, user.token_version, refresh=True)
+
+    @routes.post("/refresh", responses={200: Tokens, 401: ErrorResponse}, security=SECURITY)
+    def refresh() -> Response:
+        """A new access token for a refresh token (sent as the bearer token)."""
+        verify_jwt_in_request(refresh=True)
+        user = users.get(get_jwt_identity())
+        if user is None:
+            raise ApiError(401, "unauthorized", "no such user")
+        return tokens(user.name, user.role, user.token_version, refresh=False)
+
+    return routes

@@ -1,0 +1,79 @@
+"""What the API's routes work with: the running profile, the runtime state, the profile-change
+path, and camera snapshots."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+
+from appliance.api.errors import ApiError
+from appliance.config import LoadedProfile
+from appliance.config.secrets import REDACTOR
+from appliance.runtime.changes import ChangeOutcome, ProfileChanges
+from appliance.runtime.events import Snapshot
+from appliance.runtime.state import RuntimeState
+
+CHANGE_TIMEOUT_S = 60.0
+SNAPSHOT_TIMEOUT_S = 5.0
+
+
+class Snapshots:
+    """The newest snapshot of each camera; a caller asks for one and waits for it."""
+
+    def __init__(self, request: Callable[[str], bool]) -> None:
+        self._request = request
+        self._latest: dict[str, tuple[Snapshot, float]] = {}  # and when it arrived (monotonic)
+        self._arrived = threading.Condition()
+
+    def offer(self, snapshot: Snapshot) -> None:
+        with self._arrived:
+            self._latest[snapshot.camera_id] = (snapshot, time.monotonic())
+            self._arrived.notify_all()
+
+    def take(self, camera_id: str, newer_than: float = 0.0) -> Snapshot:
+        """A snapshot made after this call began (or after `newer_than`, a monotonic time)."""
+        asked = time.monotonic()
+        if not self._request(camera_id):
+            raise ApiError(409, "camera_not_running", f"camera '{camera_id}' is not running")
+        deadline = asked + SNAPSHOT_TIMEOUT_S
+        with self._arrived:
+            while True:
+                latest = self._latest.get(camera_id)
+                if latest is not None and latest[1] > max(asked, newer_than):
+                    return latest[0]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ApiError(504, "no_frame", f"camera '{camera_id}' sent no frame in {SNAPSHOT_TIMEOUT_S:.0f} s")
+                self._arrived.wait(left)
+
+
+@dataclass
+class ApiContext:
+    loaded: LoadedProfile
+    state: RuntimeState
+    changes: ProfileChanges
+    snapshots: Snapshots
+    auth: bool = True
+
+    def revision(self) -> str:
+        return self.changes.revision()
+
+    def wait(self, future: Future[ChangeOutcome]) -> ChangeOutcome:
+        """The outcome of a change; 412 when the file changed since the caller read it, 422 with
+        every problem when invalid (nothing changed then)."""
+        try:
+            outcome = future.result(CHANGE_TIMEOUT_S)
+        except FutureTimeout:
+            raise ApiError(504, "change_timeout", "the change did not finish in time; read the profile again") from None
+        except RuntimeError as error:
+            raise ApiError(503, "stopping", str(error)) from None
+        if outcome.conflict:
+            raise ApiError(412, "stale", "the profile changed since it was read (If-Match); read it again")
+        if not outcome.applied:
+            details = [REDACTOR.redact(str(issue)) for issue in outcome.errors]
+            raise ApiError(422, "invalid_profile", "the change makes the profile invalid; nothing changed", details)
+        return outcome

@@ -1,0 +1,140 @@
+"""The profile: read it (JSON or YAML, secrets masked), replace it, or patch it, and its sections;
+every write through the profile-change path, with `If-Match` against the file's revision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, jsonify, request
+from flask_openapi3.blueprint import APIBlueprint
+from flask_openapi3.models.tag import Tag
+from pydantic import BaseModel, Field, RootModel
+from ruamel.yaml.comments import CommentedMap
+
+from appliance.api.auth import SECURITY, require
+from appliance.api.context import ApiContext
+from appliance.api.errors import ApiError, ErrorResponse, Responses
+from appliance.config.secrets import MASK, REDACTOR
+from appliance.runtime.changes import ChangeOutcome
+
+SECTIONS = ("detector", "tracker", "distancing", "anonymizer")
+WRITE_ERRORS: Responses = {401: ErrorResponse, 403: ErrorResponse, 412: ErrorResponse, 422: ErrorResponse,
+                428: ErrorResponse}  # fmt: skip
+
+
+class JsonObject(RootModel[dict[str, Any]]):
+    """A JSON object, checked by the profile's own rules when applied."""
+
+
+class Outcome(BaseModel):
+    """What a change did."""
+
+    generation: int = Field(description="Profile changes applied since start")
+    revision: str = Field(description="The profile file's new revision (its ETag)")
+    restarted: list[str] = []
+    added: list[str] = []
+    removed: list[str] = []
+    unchanged: bool = False
+
+
+class SectionPath(BaseModel):
+    section: str = Field(pattern="^(detector|tracker|distancing|anonymizer)$")
+
+
+def context() -> ApiContext:
+    return current_app.config["APPLIANCE_CONTEXT"]  # type: ignore[no-any-return]
+
+
+def if_match() -> str:
+    """The revision the caller read; writes must say it."""
+    value = request.headers.get("If-Match")
+    if not value:
+        raise ApiError(428, "if_match_required", "send If-Match with the ETag of the profile you read")
+    return value.strip().removeprefix("W/").strip('"')
+
+
+def with_etag(response: Response) -> Response:
+    response.headers["ETag"] = f'"{context().revision()}"'
+    return response
+
+
+def outcome_response(outcome: ChangeOutcome) -> Response:
+    body = Outcome(generation=outcome.generation, revision=outcome.revision, restarted=list(outcome.restarted),
+                   added=list(outcome.added), removed=list(outcome.removed), unchanged=outcome.unchanged)  # fmt: skip
+    response = jsonify(body.model_dump())
+    response.headers["ETag"] = f'"{outcome.revision}"'
+    return response
+
+
+def merge_patch(target: CommentedMap, patch: dict[str, Any]) -> None:
+    """RFC 7396 JSON merge patch into a YAML mapping, keeping its comments: null removes a key."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge_patch(target[key], value)
+        else:
+            target[key] = value
+
+
+def profile_routes() -> APIBlueprint:
+    routes = APIBlueprint("profile", __name__, url_prefix="/api/v1/profile", abp_tags=[Tag(name="profile")],
+                          abp_security=SECURITY)  # fmt: skip
+
+    @routes.get("", responses={200: JsonObject, 401: ErrorResponse})
+    @require("viewer")
+    def read() -> Response:
+        """The running profile as JSON: extends resolved, defaults filled in, secrets masked."""
+        return with_etag(jsonify(context().loaded.masked_data()))
+
+    @routes.get("/yaml", responses={200: None, 401: ErrorResponse})
+    @require("viewer")
+    def read_yaml() -> Response:
+        """The profile file itself, comments kept, every secret value masked."""
+        text = REDACTOR.redact(context().loaded.path.read_text())
+        return with_etag(Response(text, mimetype="application/yaml"))
+
+    @routes.put("", responses={200: Outcome, **WRITE_ERRORS})
+    @require("admin")
+    def replace() -> Response:
+        """Replace the profile file with the YAML request body."""
+        revision = if_match()
+        text = request.get_data(as_text=True)
+        if MASK in text:
+            raise ApiError(422, "masked_secret", f"the text holds a masked secret ({MASK}); put the value or a "
+                           "${env:}/${file:} reference")  # fmt: skip
+        ctx = context()
+        return outcome_response(ctx.wait(ctx.changes.replace(text, source="api", revision=revision)))
+
+    @routes.patch("", responses={200: Outcome, **WRITE_ERRORS})
+    @require("admin")
+    def patch(body: JsonObject) -> Response:
+        """Change the profile file by a JSON merge patch (RFC 7396): objects merge, null removes."""
+        revision, ctx = if_match(), context()
+        edit = lambda document: merge_patch(document, body.root)  # noqa: E731
+        return outcome_response(ctx.wait(ctx.changes.edit(edit, source="api", revision=revision)))
+
+    @routes.get("/sections/<section>", responses={200: JsonObject, 401: ErrorResponse, 422: ErrorResponse})
+    @require("viewer")
+    def read_section(path: SectionPath) -> Response:
+        """One section: detector, tracker, distancing or anonymizer."""
+        return with_etag(jsonify(context().loaded.masked_data()[path.section]))
+
+    @routes.patch("/sections/<section>", responses={200: Outcome, **WRITE_ERRORS})
+    @require("admin")
+    def patch_section(path: SectionPath, body: JsonObject) -> Response:
+        """Merge-patch one section of the profile file."""
+        revision, ctx = if_match(), context()
+
+        def edit(document: CommentedMap) -> None:
+            if not isinstance(document.get(path.section), dict):
+                document[path.section] = CommentedMap()
+            merge_patch(document[path.section], body.root)
+
+        return outcome_response(ctx.wait(ctx.changes.edit(edit, source="api", revision=revision)))
+
+    return routes
+
+
+__all__ = ["SECTIONS", "JsonObject", "Outcome", "context", "if_match", "merge_patch", "outcome_response",
+           "profile_routes", "with_etag"]  # fmt: skip

@@ -1,0 +1,77 @@
+"""Liveness, readiness, version, and the current counts."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify
+from flask_openapi3.blueprint import APIBlueprint
+from flask_openapi3.models.tag import Tag
+from pydantic import BaseModel
+
+from appliance import __version__
+from appliance.api.auth import SECURITY, require
+from appliance.api.errors import ErrorResponse
+from appliance.api.routes.profile import context
+from appliance.runtime.serialize import camera_state_json, to_json
+
+
+class Health(BaseModel):
+    status: str
+    cameras: dict[str, str] = {}
+
+
+class Version(BaseModel):
+    version: str
+    profile: str
+    device: str
+    generation: int
+    model_sha256: str | None
+    uptime_s: float
+
+
+class Counts(BaseModel):
+    cameras: dict[str, dict[str, object]]
+    areas: dict[str, dict[str, object]]
+
+
+def system_routes() -> APIBlueprint:
+    routes = APIBlueprint("system", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="system")])
+
+    @routes.get("/health/live", responses={200: Health})
+    def live() -> Response:
+        """The API answers (no login needed)."""
+        return jsonify({"status": "ok"})
+
+    @routes.get("/health/ready", responses={200: Health, 503: Health})
+    def ready() -> Response:
+        """Ready when every enabled camera reports frames (no login needed)."""
+        ctx = context()
+        cameras = ctx.state.snapshot().cameras
+        enabled = [c.id for c in ctx.loaded.profile.cameras if c.enabled]
+        statuses = {
+            camera_id: cameras[camera_id].status if camera_id in cameras else "starting" for camera_id in enabled
+        }
+        ok = all(status in ("online", "finished") for status in statuses.values())
+        response = jsonify({"status": "ready" if ok else "not_ready", "cameras": statuses})
+        response.status_code = 200 if ok else 503
+        return response
+
+    @routes.get("/version", responses={200: Version, 401: ErrorResponse}, security=SECURITY)
+    @require("viewer")
+    def version() -> Response:
+        """Version, profile, model and uptime."""
+        ctx = context()
+        device = ctx.state.snapshot().device
+        return jsonify(Version(version=__version__, profile=device.profile, device=device.device_id,
+                               generation=device.generation, model_sha256=ctx.loaded.profile.detector.model.sha256,
+                               uptime_s=round(device.uptime_s, 1)).model_dump())  # fmt: skip
+
+    @routes.get("/counts", responses={200: Counts, 401: ErrorResponse}, security=SECURITY)
+    @require("viewer")
+    def counts() -> Response:
+        """People and people in violation now, per camera and per area."""
+        snapshot = context().state.snapshot()
+        cameras = {i: camera_state_json(c, snapshot.device.uptime_s) for i, c in snapshot.cameras.items()}
+        areas = {i: to_json(a) for i, a in snapshot.areas.items()}
+        return jsonify({"cameras": cameras, "areas": areas})
+
+    return routes

@@ -1,0 +1,94 @@
+"""The config API as one of the runtime's outputs: cheroot serves the app on its own threads,
+and the output's thread passes camera snapshots to it.
+
+cheroot (CherryPy's production WSGI server) rather than waitress or gunicorn: waitress serves no
+TLS, and gunicorn forks worker processes that would not see the runtime's state; cheroot serves
+TLS from the profile's certificate and runs inside the runtime's process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+from appliance.api.app import create_app
+from appliance.api.context import ApiContext, Snapshots
+from appliance.api.users import UserStore, users_file
+from appliance.config import LoadedProfile
+from appliance.runtime.changes import ProfileChanges
+from appliance.runtime.events import Event, Snapshot
+from appliance.runtime.outputs.base import Output
+from appliance.runtime.state import RuntimeState
+
+log = logging.getLogger(__name__)
+THREADS = 8  # requests served at once (a live view holds one)
+STOP_TIMEOUT_S = 5.0
+
+
+class ApiServer(Output):
+    name = "api"
+
+    def __init__(
+        self,
+        loaded: LoadedProfile,
+        state: RuntimeState,
+        changes: ProfileChanges,
+        request_snapshot: Callable[[str], bool],
+    ) -> None:
+        self.loaded = loaded
+        self.state = state
+        self.changes = changes
+        self.snapshots = Snapshots(request_snapshot)
+        self.server: wsgi.Server | None = None
+        self.context: ApiContext | None = None
+        self._thread: threading.Thread | None = None
+        self.active = False
+
+    def start(self) -> None:
+        if self.loaded.profile.api.enabled:
+            self._serve()
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, Snapshot):
+            self.snapshots.offer(event)
+
+    def reconfigure(self, loaded: LoadedProfile) -> None:
+        before, self.loaded = self.loaded.profile, loaded
+        profile = loaded.profile
+        if (profile.api, profile.storage.data_dir) != (before.api, before.storage.data_dir):
+            self.close()
+            if profile.api.enabled:
+                self._serve()
+        elif self.context is not None:
+            self.context.loaded = loaded
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            if self._thread is not None:
+                self._thread.join(STOP_TIMEOUT_S)
+            self.server = self._thread = self.context = None
+        self.active = False
+
+    def _serve(self) -> None:
+        profile = self.loaded.profile
+        config = profile.api
+        users = UserStore(users_file(profile.storage.data_dir, config.auth.users_file))
+        self.context = ApiContext(self.loaded, self.state, self.changes, self.snapshots, config.auth.enabled)
+        app = create_app(self.context, users)
+        host, _, port = config.listen.rpartition(":")
+        self.server = wsgi.Server((host.strip("[]"), int(port)), app, numthreads=THREADS, server_name="appliance")
+        if config.tls.cert_file and config.tls.key_file:
+            self.server.ssl_adapter = BuiltinSSLAdapter(config.tls.cert_file, config.tls.key_file)
+        self.server.prepare()  # binds now: a port in use fails here, loudly
+        self._thread = threading.Thread(target=self.server.serve, name="api-server", daemon=True)
+        self._thread.start()
+        self.active = True
+        scheme = "https" if self.server.ssl_adapter else "http"
+        log.info("api: serving on %s://%s/api/v1 (docs: /api/v1/swagger)%s", scheme, config.listen,
+                 "" if config.auth.enabled else "; auth is off (loopback only)")  # fmt: skip
+        if config.auth.enabled and not users.users():
+            log.warning("api: no users yet; create one on this device: appliance users add NAME --role admin")
