@@ -109,6 +109,21 @@ def _descendants_and_orphans() -> set[int]:
     return found
 
 
+def _started_by_the_test(before: set[int]) -> set[int]:
+    return {pid for pid in _descendants_and_orphans() - before if not _ancestors(pid) & before}
+
+
+def _ancestors(pid: int) -> set[int]:
+    found = set()
+    while pid > 1:
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        found.add(pid)
+    return found
+
+
 def _is_zombie(entry: Path) -> bool:
     return (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
@@ -126,11 +141,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 @pytest.fixture(autouse=True)
 def no_process_left_behind() -> Iterator[None]:
-    """Every process a test starts (and everything those start) is gone when it ends."""
+    """Every process a test starts (and everything those start) is gone when it ends. Children
+    that a longer-lived process (a module's appliance) starts meanwhile are that process's own."""
     before = _descendants_and_orphans()
     yield
     deadline = time.monotonic() + ORPHAN_WAIT_S
-    while (left := _descendants_and_orphans() - before) and time.monotonic() < deadline:
+    while (left := _started_by_the_test(before)) and time.monotonic() < deadline:
         time.sleep(0.2)
     for pid in left:
         with contextlib.suppress(ProcessLookupError):

@@ -32,6 +32,7 @@ class RunningAppliance:
         through `wrapper` (a command that ends by exec'ing its arguments) when given."""
         self.folder = folder
         self.metrics_port = free_port()
+        self.api_port = free_port()
         self.profile_path = folder / "profile.yaml"
         self.data_dir = folder / "data"
         self.write_profile(profile)
@@ -49,9 +50,13 @@ class RunningAppliance:
         )  # fmt: skip
 
     def write_profile(self, profile: str) -> None:
-        """Write the profile, filling in @METRICS_PORT@ and @DATA_DIR@, atomically (as an editor would)."""
+        """Write the profile, filling in @METRICS_PORT@, @API_PORT@ and @DATA_DIR@, atomically (as an
+        editor would). A profile without an `api` section gets the API on its own free port, so
+        that appliances of parallel tests never meet on the default one."""
         text = textwrap.dedent(profile).replace("@METRICS_PORT@", str(self.metrics_port))
-        text = text.replace("@DATA_DIR@", str(self.data_dir))
+        text = text.replace("@DATA_DIR@", str(self.data_dir)).replace("@API_PORT@", str(self.api_port))
+        if not re.search(r"^api:", text, flags=re.MULTILINE):
+            text = text.rstrip("\n") + f'\napi: {{listen: "127.0.0.1:{self.api_port}"}}\n'
         temporary = self.profile_path.with_suffix(".tmp")
         temporary.write_text(text)
         temporary.replace(self.profile_path)

@@ -7,9 +7,9 @@ from flask_openapi3.models.info import Info
 from flask_openapi3.openapi import OpenAPI
 
 from appliance import __version__
-from appliance.api.auth import SECURITY_SCHEMES, auth_routes, setup_auth
+from appliance.api.auth import SECURITY_SCHEMES, auth_routes, authorize, setup_auth
 from appliance.api.context import ApiContext
-from appliance.api.errors import register_error_handlers, validation_error
+from appliance.api.errors import ApiError, register_error_handlers, validation_error
 from appliance.api.routes.cameras import collection_routes
 from appliance.api.routes.media import media_routes
 from appliance.api.routes.profile import profile_routes
@@ -25,6 +25,13 @@ HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+def _limit_body() -> None:
+    """Refuse a body over the limit before anything reads it (flask-openapi3 would read a cut one
+    as no body at all)."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", f"request bodies are at most {MAX_BODY_BYTES} bytes")
 
 
 def create_app(context: ApiContext, users: UserStore) -> OpenAPI:
@@ -43,6 +50,8 @@ def create_app(context: ApiContext, users: UserStore) -> OpenAPI:
         JSON_SORT_KEYS=False,
     )  # fmt: skip
     register_error_handlers(app)
+    app.before_request(_limit_body)
+    app.before_request(authorize)
     limiter = setup_auth(app, config, context.loaded.profile.storage.data_dir, users)
     for routes in (
         auth_routes(users, limiter, config.auth.token_ttl_s),

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
 from datetime import timedelta
-from functools import wraps
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from flask_jwt_extended import (
@@ -33,9 +31,10 @@ from appliance.api.users import MAX_PASSWORD_LENGTH, UserStore
 from appliance.config.model import ApiConfig
 from appliance.files import read_regular_file
 
-P = ParamSpec("P")
-R = TypeVar("R")
-LOGIN_LIMITS = "10 per minute;50 per hour"  # per client address, and again per user name
+PUBLIC_PATHS = frozenset({"/api/v1/health/live", "/api/v1/health/ready", "/api/v1/auth/login", "/api/v1/auth/refresh",
+                          "/api/v1/openapi.json"})  # fmt: skip
+DOCS_PATHS = ("/api/v1/swagger", "/api/v1/static/", "/api/v1/oauth2-redirect.html")
+LOGIN_LIMITS = "10 per minute;50 per hour"  # failed logins, per client address and again per user name
 REFRESH_TTL = timedelta(days=7)
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 SECURITY_SCHEMES: dict[str, Any] = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
@@ -74,7 +73,8 @@ def setup_auth(app: Flask, config: ApiConfig, data_dir: str, users: UserStore) -
         JWT_SECRET_KEY=jwt_secret(config, data_dir),
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=config.auth.token_ttl_s),
         JWT_REFRESH_TOKEN_EXPIRES=REFRESH_TTL,
-        JWT_TOKEN_LOCATION=["headers"],
+        JWT_TOKEN_LOCATION=["headers", "query_string"],  # the query string only where a route allows it
+        JWT_QUERY_STRING_NAME="access_token",
         JWT_ALGORITHM="HS256",
     )
     manager = JWTManager(app)
@@ -98,24 +98,24 @@ def setup_auth(app: Flask, config: ApiConfig, data_dir: str, users: UserStore) -
                    headers_enabled=True)  # fmt: skip
 
 
-def require(role: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """The route needs a valid access token; `admin` routes need the admin role. With auth off
-    (`api.auth.enabled: false`, loopback only) every caller is an admin."""
+def authorize() -> None:
+    """Before every request, ahead of any body validation: a valid access token for everything
+    but the public routes; the admin role for every write. `viewer` may read (GET), `admin` may
+    also write. Snapshots and live views also take the token from `?access_token=` (image and
+    video players send no headers). With auth off (`api.auth.enabled: false`, loopback only)
+    every caller is an admin."""
+    from flask import current_app
 
-    def decorator(function: Callable[P, R]) -> Callable[P, R]:
-        @wraps(function)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            from flask import current_app
+    if not current_app.config["APPLIANCE_AUTH"] or request.method == "OPTIONS" or _public(request.path):
+        return
+    media = request.path.endswith((".jpg", ".mjpg"))
+    verify_jwt_in_request(locations=["headers", "query_string"] if media else ["headers"])
+    if request.method not in ("GET", "HEAD") and get_jwt().get("role") != "admin":
+        raise ApiError(403, "forbidden", "this needs the admin role")
 
-            if current_app.config["APPLIANCE_AUTH"]:
-                verify_jwt_in_request()
-                if role == "admin" and get_jwt().get("role") != "admin":
-                    raise ApiError(403, "forbidden", "this needs the admin role")
-            return function(*args, **kwargs)
 
-        return wrapper
-
-    return decorator
+def _public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(DOCS_PATHS)
 
 
 def auth_routes(users: UserStore, limiter: Limiter, token_ttl_s: int) -> APIBlueprint:
@@ -135,8 +135,8 @@ def auth_routes(users: UserStore, limiter: Limiter, token_ttl_s: int) -> APIBlue
         return str(body.get("username", ""))[:64] if isinstance(body, dict) else ""
 
     @routes.post("/login", responses={200: Tokens, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse})
-    @limiter.limit(LOGIN_LIMITS)
-    @limiter.limit(LOGIN_LIMITS, key_func=login_name)
+    @limiter.limit(LOGIN_LIMITS, deduct_when=_failed)
+    @limiter.limit(LOGIN_LIMITS, key_func=login_name, deduct_when=_failed)
     def login(body: Login) -> Response:
         """Exchange a user's name and password for an access token and a refresh token."""
         user = users.verify(body.username, body.password)
@@ -154,3 +154,7 @@ def auth_routes(users: UserStore, limiter: Limiter, token_ttl_s: int) -> APIBlue
         return tokens(user.name, user.role, user.token_version, refresh=False)
 
     return routes
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code != 200

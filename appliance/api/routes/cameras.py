@@ -12,7 +12,7 @@ from flask_openapi3.models.tag import Tag
 from pydantic import BaseModel, Field
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from appliance.api.auth import SECURITY, require
+from appliance.api.auth import SECURITY
 from appliance.api.errors import ApiError, ErrorResponse, Responses
 from appliance.api.routes.profile import WRITE_ERRORS, JsonObject, Outcome, context, if_match, merge_patch
 from appliance.api.routes.profile import outcome_response as changed
@@ -83,17 +83,14 @@ def collection_routes(kind: str) -> APIBlueprint:
     singular = kind[:-1]
 
     @routes.get("", responses={200: ItemList, 401: ErrorResponse}, operation_id=f"list_{kind}")
-    @require("viewer")
     def list_items() -> Response:
         return jsonify({"items": _entries(kind)})
 
     @routes.get("/<item_id>", responses={200: JsonObject, **READ_ERRORS}, operation_id=f"read_{singular}")
-    @require("viewer")
     def read(path: ItemPath) -> Response:
         return jsonify(_one(kind, path.item_id))
 
     @routes.post("", responses={200: Outcome, 409: ErrorResponse, **WRITE_ERRORS}, operation_id=f"create_{singular}")
-    @require("admin")
     def create(body: JsonObject) -> Response:
         item_id = body.root.get("id")
         if any(entry["id"] == item_id for entry in _entries(kind)):
@@ -102,7 +99,6 @@ def collection_routes(kind: str) -> APIBlueprint:
 
     @routes.patch("/<item_id>", responses={200: Outcome, 404: ErrorResponse, 409: ErrorResponse, **WRITE_ERRORS},
                   operation_id=f"update_{singular}")  # fmt: skip
-    @require("admin")
     def update(path: ItemPath, body: JsonObject) -> Response:
         """Merge-patch one entry (RFC 7396); its id cannot change."""
         if body.root.get("id", path.item_id) != path.item_id:
@@ -112,7 +108,6 @@ def collection_routes(kind: str) -> APIBlueprint:
 
     @routes.delete("/<item_id>", responses={200: Outcome, 404: ErrorResponse, 409: ErrorResponse, **WRITE_ERRORS},
                    operation_id=f"delete_{singular}")  # fmt: skip
-    @require("admin")
     def delete(path: ItemPath) -> Response:
         _in_file(kind, path.item_id)
         return _edit(kind, lambda entries: entries.pop(_at(entries, path.item_id)))
@@ -126,7 +121,6 @@ def collection_routes(kind: str) -> APIBlueprint:
 def _toggle_route(routes: APIBlueprint, action: str, enabled: bool) -> None:
     @routes.post(f"/<item_id>/{action}", responses={200: Outcome, 404: ErrorResponse, 409: ErrorResponse,
                  **WRITE_ERRORS}, operation_id=f"{action}_camera", endpoint=f"{action}_camera")  # fmt: skip
-    @require("admin")
     def toggle(path: ItemPath) -> Response:
         _in_file("cameras", path.item_id)
 

@@ -11,7 +11,7 @@ from flask import Response
 from flask_openapi3.blueprint import APIBlueprint
 from flask_openapi3.models.tag import Tag
 
-from appliance.api.auth import SECURITY, require
+from appliance.api.auth import SECURITY
 from appliance.api.errors import ApiError, ErrorResponse, Responses
 from appliance.api.routes.cameras import ItemPath, _one
 from appliance.api.routes.profile import context
@@ -26,7 +26,6 @@ def media_routes() -> APIBlueprint:
                           abp_security=SECURITY)  # fmt: skip
 
     @routes.get("/<item_id>/snapshot.jpg", responses={200: None, **MEDIA_ERRORS})
-    @require("viewer")
     def snapshot(path: ItemPath) -> Response:
         """The camera's next frame as JPEG, heads hidden."""
         _one("cameras", path.item_id)
@@ -34,10 +33,12 @@ def media_routes() -> APIBlueprint:
         return Response(image.jpeg, mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @routes.get("/<item_id>/live.mjpg", responses={200: None, **MEDIA_ERRORS})
-    @require("viewer")
     def live(path: ItemPath) -> Response:
-        """A live view as multipart JPEG (MJPEG), at most 5 frames a second, heads hidden."""
+        """A live view as multipart JPEG (MJPEG), at most 5 frames a second, heads hidden; only for
+        cameras with `live_view: true`."""
         _one("cameras", path.item_id)
+        if not context().loaded.profile.camera(path.item_id).live_view:
+            raise ApiError(409, "live_view_off", f"camera '{path.item_id}' offers no live view (cameras[].live_view)")
         snapshots = context().snapshots
         first = snapshots.take(path.item_id)  # errors (not running, no frame) before the stream starts
 

@@ -11,7 +11,7 @@ from flask_openapi3.models.tag import Tag
 from pydantic import BaseModel, Field, RootModel
 from ruamel.yaml.comments import CommentedMap
 
-from appliance.api.auth import SECURITY, require
+from appliance.api.auth import SECURITY
 from appliance.api.context import ApiContext
 from appliance.api.errors import ApiError, ErrorResponse, Responses
 from appliance.config.secrets import MASK, REDACTOR
@@ -82,20 +82,17 @@ def profile_routes() -> APIBlueprint:
                           abp_security=SECURITY)  # fmt: skip
 
     @routes.get("", responses={200: JsonObject, 401: ErrorResponse})
-    @require("viewer")
     def read() -> Response:
         """The running profile as JSON: extends resolved, defaults filled in, secrets masked."""
         return with_etag(jsonify(context().loaded.masked_data()))
 
     @routes.get("/yaml", responses={200: None, 401: ErrorResponse})
-    @require("viewer")
     def read_yaml() -> Response:
         """The profile file itself, comments kept, every secret value masked."""
         text = REDACTOR.redact(context().loaded.path.read_text())
         return with_etag(Response(text, mimetype="application/yaml"))
 
     @routes.put("", responses={200: Outcome, **WRITE_ERRORS})
-    @require("admin")
     def replace() -> Response:
         """Replace the profile file with the YAML request body."""
         revision = if_match()
@@ -107,7 +104,6 @@ def profile_routes() -> APIBlueprint:
         return outcome_response(ctx.wait(ctx.changes.replace(text, source="api", revision=revision)))
 
     @routes.patch("", responses={200: Outcome, **WRITE_ERRORS})
-    @require("admin")
     def patch(body: JsonObject) -> Response:
         """Change the profile file by a JSON merge patch (RFC 7396): objects merge, null removes."""
         revision, ctx = if_match(), context()
@@ -115,13 +111,11 @@ def profile_routes() -> APIBlueprint:
         return outcome_response(ctx.wait(ctx.changes.edit(edit, source="api", revision=revision)))
 
     @routes.get("/sections/<section>", responses={200: JsonObject, 401: ErrorResponse, 422: ErrorResponse})
-    @require("viewer")
     def read_section(path: SectionPath) -> Response:
         """One section: detector, tracker, distancing or anonymizer."""
         return with_etag(jsonify(context().loaded.masked_data()[path.section]))
 
     @routes.patch("/sections/<section>", responses={200: Outcome, **WRITE_ERRORS})
-    @require("admin")
     def patch_section(path: SectionPath, body: JsonObject) -> Response:
         """Merge-patch one section of the profile file."""
         revision, ctx = if_match(), context()

@@ -1,0 +1,325 @@
+"""The config API over real HTTP, served by a real runtime: auth, roles, every route, ETags,
+changes through the profile-change path, snapshots and the live view."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import jwt
+import numpy as np
+import pytest
+import requests
+
+from tests.conftest import PETS_VIDEO, PROFILES
+from tests.runtime import RunningAppliance
+from tests.servers import wait_until
+
+PROFILE = """
+extends: @X86@
+device: {id: test-api}
+detector: {threads: 1}
+cameras:
+  - id: cam-a   # the first camera
+    source: @VIDEO@
+    live_view: true
+  - id: cam-b   # the second camera
+    source: @VIDEO@
+areas:
+  - {id: hall, cameras: [cam-a, cam-b], occupancy_threshold: 50}
+storage: {data_dir: @DATA_DIR@}
+metrics: {listen: "127.0.0.1:@METRICS_PORT@"}
+mqtt: {enabled: false}
+api: {listen: "127.0.0.1:@API_PORT@"}
+"""
+PASSWORDS = {"admin": "admin-password-1", "viewer": "viewer-password-1"}
+
+
+def users(profile: Path, *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "appliance", "users", "--profile", str(profile), *args]
+    return subprocess.run(command, input=password, capture_output=True, text=True, timeout=60)
+
+
+class Api:
+    def __init__(self, appliance: RunningAppliance) -> None:
+        self.appliance = appliance
+        self.base = f"http://127.0.0.1:{appliance.api_port}/api/v1"
+        self._tokens: dict[str, str] = {}
+
+    def token(self, name: str, password: str | None = None) -> str:
+        if password is None and name in self._tokens:
+            return self._tokens[name]
+        response = requests.post(f"{self.base}/auth/login", json={"username": name,
+                                 "password": password or PASSWORDS[name]}, timeout=10)  # fmt: skip
+        assert response.status_code == 200, response.text
+        token = str(response.json()["access_token"])
+        if password is None:
+            self._tokens[name] = token
+        return token
+
+    def call(self, method: str, path: str, token: str | None = None, **kwargs: object) -> requests.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})  # type: ignore[call-overload]
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return requests.request(method, f"{self.base}{path}", headers=headers, timeout=30, **kwargs)  # type: ignore[arg-type]
+
+    def etag(self, token: str) -> str:
+        return self.call("GET", "/profile", token).headers["ETag"]
+
+
+@pytest.fixture(scope="module")
+def api(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    folder = tmp_path_factory.mktemp("api")
+    profile = PROFILE.replace("@X86@", str(PROFILES / "x86.yaml")).replace("@VIDEO@", str(data / PETS_VIDEO))
+    appliance = RunningAppliance(folder, profile)
+    try:
+        for name in PASSWORDS:
+            created = users(appliance.profile_path, "add", name, "--role", name, "--password-stdin",
+                            password=PASSWORDS[name] + "\n")  # fmt: skip
+            assert created.returncode == 0, created.stderr
+        client = Api(appliance)
+        assert wait_until(lambda: _ready(client), 90), appliance.log
+        yield client
+    finally:
+        appliance.kill()
+
+
+def _ready(api: Api) -> bool:
+    try:
+        return requests.get(f"{api.base}/health/ready", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def test_health_needs_no_login_and_says_which_cameras_report(api: Api) -> None:
+    assert api.call("GET", "/health/live").json() == {"status": "ok"}
+    ready = api.call("GET", "/health/ready").json()
+    assert ready == {"status": "ready", "cameras": {"cam-a": "online", "cam-b": "online"}}
+
+
+def test_reads_for_a_viewer(api: Api) -> None:
+    token = api.token("viewer")
+    version = api.call("GET", "/version", token).json()
+    assert version["device"] == "test-api" and version["model_sha256"]
+    profile = api.call("GET", "/profile", token)
+    assert profile.json()["device"]["id"] == "test-api" and profile.headers["ETag"].startswith('"')
+    yaml = api.call("GET", "/profile/yaml", token)
+    assert "# the first camera" in yaml.text and yaml.headers["Content-Type"].startswith("application/yaml")
+    assert api.call("GET", "/profile/sections/tracker", token).json()["algorithm"] == "bytetrack"
+    assert [c["id"] for c in api.call("GET", "/cameras", token).json()["items"]] == ["cam-a", "cam-b"]
+    assert api.call("GET", "/cameras/cam-b", token).json()["id"] == "cam-b"
+    assert api.call("GET", "/areas/hall", token).json()["cameras"] == ["cam-a", "cam-b"]
+    counts = api.call("GET", "/counts", token).json()
+    assert set(counts["cameras"]) == {"cam-a", "cam-b"} and "hall" in counts["areas"]
+    missing = api.call("GET", "/cameras/nowhere", token)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_secrets_are_masked_in_every_read(api: Api) -> None:
+    token = api.token("viewer")
+    secret = (api.appliance.data_dir / "api" / "jwt-secret").read_text().strip()
+    for path in ("/profile", "/profile/yaml", "/profile/sections/detector"):
+        assert secret not in api.call("GET", path, token).text
+
+
+ROUTES = [  # method, path, role needed
+    ("GET", "/version", "viewer"),
+    ("GET", "/counts", "viewer"),
+    ("GET", "/profile", "viewer"),
+    ("GET", "/profile/yaml", "viewer"),
+    ("PUT", "/profile", "admin"),
+    ("PATCH", "/profile", "admin"),
+    ("GET", "/profile/sections/tracker", "viewer"),
+    ("PATCH", "/profile/sections/tracker", "admin"),
+    ("GET", "/cameras", "viewer"),
+    ("POST", "/cameras", "admin"),
+    ("GET", "/cameras/cam-a", "viewer"),
+    ("PATCH", "/cameras/cam-a", "admin"),
+    ("DELETE", "/cameras/cam-a", "admin"),
+    ("POST", "/cameras/cam-a/enable", "admin"),
+    ("POST", "/cameras/cam-a/disable", "admin"),
+    ("GET", "/cameras/cam-a/snapshot.jpg", "viewer"),
+    ("GET", "/areas", "viewer"),
+    ("POST", "/areas", "admin"),
+    ("GET", "/areas/hall", "viewer"),
+    ("PATCH", "/areas/hall", "admin"),
+    ("DELETE", "/areas/hall", "admin"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "role"), ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES])
+def test_the_auth_matrix(api: Api, method: str, path: str, role: str) -> None:
+    secret = (api.appliance.data_dir / "api" / "jwt-secret").read_text().strip()
+    now = int(time.time())
+    claims = {"sub": "admin", "role": "admin", "tv": 1, "type": "access", "jti": "x", "fresh": False}
+    forged = jwt.encode({**claims, "iat": now, "nbf": now, "exp": now + 600}, "not-the-secret", algorithm="HS256")
+    expired = jwt.encode({**claims, "iat": now - 7200, "nbf": now - 7200, "exp": now - 3600}, secret, algorithm="HS256")
+    for token, why in ((None, "Missing Authorization"), (forged, "invalid token"), (expired, "expired")):
+        refused = api.call(method, path, token, headers={"If-Match": '"x"'})
+        assert refused.status_code == 401, (token, refused.text)
+        assert why.lower() in refused.json()["error"]["message"].lower()
+    viewer = api.call(method, path, api.token("viewer"), headers={"If-Match": '"x"'}, json={})
+    assert viewer.status_code == (403 if role == "admin" else 200), viewer.text
+    if role == "admin":  # an admin gets past auth: a stale If-Match is what stops this one
+        admin = api.call(method, path, api.token("admin"), headers={"If-Match": '"stale"'}, json={"id": "hall"})
+        assert admin.status_code in (409, 412, 422), admin.text
+
+
+def test_a_new_password_revokes_every_token_of_that_user(api: Api) -> None:
+    profile = api.appliance.profile_path
+    assert (
+        users(profile, "add", "temp", "--role", "viewer", "--password-stdin", password="first-password\n").returncode
+        == 0
+    )
+    token = api.token("temp", "first-password")
+    assert api.call("GET", "/version", token).status_code == 200
+    assert users(profile, "passwd", "temp", "--password-stdin", password="second-password\n").returncode == 0
+    revoked = api.call("GET", "/version", token)
+    assert revoked.status_code == 401 and "revoked" in revoked.json()["error"]["message"]
+    token = api.token("temp", "second-password")
+    assert users(profile, "remove", "temp").returncode == 0
+    assert api.call("GET", "/version", token).status_code == 401
+    assert "temp" not in users(profile, "list").stdout
+
+
+def test_refresh_tokens_give_new_access_tokens(api: Api) -> None:
+    tokens = requests.post(f"{api.base}/auth/login", json={"username": "viewer", "password": PASSWORDS["viewer"]},
+                           timeout=10).json()  # fmt: skip
+    refreshed = api.call("POST", "/auth/refresh", tokens["refresh_token"])
+    assert refreshed.status_code == 200 and api.call("GET", "/version", refreshed.json()["access_token"]).ok
+    assert api.call("POST", "/auth/refresh", tokens["access_token"]).status_code == 401  # not a refresh token
+    assert api.call("GET", "/version", tokens["refresh_token"]).status_code == 401  # not an access token
+
+
+def test_logins_are_rate_limited(api: Api) -> None:
+    statuses = [
+        requests.post(
+            f"{api.base}/auth/login", json={"username": "nobody", "password": "wrong"}, timeout=10
+        ).status_code
+        for _ in range(12)
+    ]
+    assert statuses[:10] == [401] * 10 and statuses[-1] == 429
+
+
+def test_users_cli_refuses_bad_input_with_status_2(api: Api) -> None:
+    profile = api.appliance.profile_path
+    duplicate = users(profile, "add", "admin", "--role", "admin", "--password-stdin", password="long-enough-1\n")
+    assert duplicate.returncode == 2 and "exists already" in duplicate.stderr
+    short = users(profile, "add", "shorty", "--role", "viewer", "--password-stdin", password="short\n")
+    assert short.returncode == 2 and "8 to 1024 characters" in short.stderr
+    assert users(profile, "add", "Bad Name", "--role", "viewer", "--password-stdin", password="x" * 10).returncode == 2
+    assert (api.appliance.data_dir / "api" / "users.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_writes_need_if_match_and_a_stale_one_is_refused(api: Api) -> None:
+    token = api.token("admin")
+    missing = api.call("PATCH", "/profile/sections/distancing", token, json={"threshold_cm": 160})
+    assert missing.status_code == 428
+    etag = api.etag(token)
+
+    def write(threshold: int) -> requests.Response:
+        return api.call("PATCH", "/profile/sections/distancing", token, headers={"If-Match": etag},
+                        json={"threshold_cm": threshold})  # fmt: skip
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(write, (170, 180)))
+    assert sorted(r.status_code for r in results) == [200, 412], [r.text for r in results]
+    winner = 170 if results[0].status_code == 200 else 180
+    assert api.call("GET", "/profile/sections/distancing", token).json()["threshold_cm"] == winner
+    assert "# the first camera" in api.appliance.profile_path.read_text()
+
+
+def test_an_invalid_change_leaves_the_file_byte_identical(api: Api) -> None:
+    token = api.token("admin")
+    before = api.appliance.profile_path.read_bytes()
+    refused = api.call("PATCH", "/cameras/cam-b", token, headers={"If-Match": api.etag(token)},
+                       json={"fps_cap": -1, "sauce": "x"})  # fmt: skip
+    assert refused.status_code == 422
+    details = refused.json()["error"]["details"]
+    assert any("fps_cap: -1 is less than or equal to the minimum of 0" in d for d in details)
+    assert any("unknown key 'sauce'" in d for d in details)
+    assert api.appliance.profile_path.read_bytes() == before
+    masked = api.call("PUT", "/profile", token, headers={"If-Match": api.etag(token)}, data="api: {auth: ********}")
+    assert masked.status_code == 422 and api.appliance.profile_path.read_bytes() == before
+
+
+def test_a_camera_change_restarts_only_that_camera(api: Api) -> None:
+    token = api.token("admin")
+    pids = api.appliance.worker_pids()
+    changed = api.call("PATCH", "/cameras/cam-b", token, headers={"If-Match": api.etag(token)}, json={"fps_cap": 8})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["restarted"] == ["cam-b"] and changed.headers["ETag"] == api.etag(token)
+    assert wait_until(lambda: api.appliance.worker_pids()["cam-b"] != pids["cam-b"], 30)
+    assert api.appliance.worker_pids()["cam-a"] == pids["cam-a"]
+    assert "fps_cap: 8" in api.appliance.profile_path.read_text()
+
+
+def test_cameras_are_created_disabled_enabled_and_deleted(api: Api, data: Path) -> None:
+    token = api.token("admin")
+    created = api.call("POST", "/cameras", token, headers={"If-Match": api.etag(token)},
+                       json={"id": "cam-c", "source": str(data / PETS_VIDEO)})  # fmt: skip
+    assert created.status_code == 200 and created.json()["added"] == ["cam-c"], created.text
+    twice = api.call("POST", "/cameras", token, headers={"If-Match": api.etag(token)}, json={"id": "cam-c"})
+    assert twice.status_code == 409
+    disabled = api.call("POST", "/cameras/cam-c/disable", token, headers={"If-Match": api.etag(token)})
+    assert disabled.json()["removed"] == ["cam-c"]
+    enabled = api.call("POST", "/cameras/cam-c/enable", token, headers={"If-Match": api.etag(token)})
+    assert enabled.json()["added"] == ["cam-c"]
+    deleted = api.call("DELETE", "/cameras/cam-c", token, headers={"If-Match": api.etag(token)})
+    assert deleted.status_code == 200 and deleted.json()["removed"] == ["cam-c"]
+    assert "cam-c" not in api.appliance.profile_path.read_text()
+    assert "# the second camera" in api.appliance.profile_path.read_text()
+
+
+def test_a_snapshot_and_the_live_view_read_frame_by_frame_with_opencv(api: Api) -> None:
+    token = api.token("viewer")
+    snapshot = api.call("GET", "/cameras/cam-a/snapshot.jpg", token)
+    image = cv2.imdecode(np.frombuffer(snapshot.content, np.uint8), cv2.IMREAD_COLOR)
+    assert snapshot.headers["Content-Type"] == "image/jpeg" and image.shape == (576, 768, 3)
+    capture = cv2.VideoCapture(f"{api.base}/cameras/cam-a/live.mjpg?access_token={token}", cv2.CAP_FFMPEG)
+    try:
+        frames = [capture.read() for _ in range(5)]
+    finally:
+        capture.release()
+    assert all(ok and frame.shape == (576, 768, 3) for ok, frame in frames)
+    off = api.call("GET", "/cameras/cam-b/live.mjpg", token)
+    assert off.status_code == 409 and "live_view" in off.json()["error"]["message"]
+    assert api.call("GET", "/version?access_token=" + token).status_code == 401  # the query string is for media only
+
+
+def test_errors_have_one_shape_and_no_stack_trace(api: Api) -> None:
+    token = api.token("admin")
+    for response in (
+        api.call("GET", "/no/such/route", token),
+        api.call(
+            "PATCH",
+            "/profile",
+            token,
+            headers={"If-Match": api.etag(token), "Content-Type": "application/json"},
+            data="{not json",
+        ),
+        api.call("PATCH", "/profile", token, headers={"If-Match": api.etag(token)}, data=b"x" * (2 << 20)),
+        api.call("GET", "/profile/sections/nothing", token),
+    ):
+        error = response.json()["error"]
+        assert set(error) == {"status", "code", "message", "details"} and error["status"] == response.status_code
+        assert "Traceback" not in response.text
+    assert api.call("PATCH", "/profile", token, data=b"x" * (2 << 20)).status_code == 413
+
+
+def test_security_headers_and_no_cors_unless_configured(api: Api) -> None:
+    response = api.call("GET", "/health/live", headers={"Origin": "http://evil.example"})
+    assert response.headers["X-Content-Type-Options"] == "nosniff" and response.headers["X-Frame-Options"] == "DENY"
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_the_openapi_document_is_generated_and_has_a_docs_page(api: Api) -> None:
+    document = api.call("GET", "/openapi.json").json()
+    assert document["openapi"].startswith("3.1")
+    assert "/api/v1/cameras/{item_id}" in document["paths"] and "bearer" in document["components"]["securitySchemes"]
+    assert api.call("GET", "/swagger").status_code == 200
