@@ -4,6 +4,7 @@ changes through the profile-change path, snapshots and the live view."""
 from __future__ import annotations
 
 import concurrent.futures
+import re
 import subprocess
 import sys
 import time
@@ -219,7 +220,7 @@ def test_users_cli_refuses_bad_input_with_status_2(api: Api) -> None:
 def test_writes_need_if_match_and_a_stale_one_is_refused(api: Api) -> None:
     token = api.token("admin")
     missing = api.call("PATCH", "/profile/sections/distancing", token, json={"threshold_cm": 160})
-    assert missing.status_code == 428
+    assert missing.status_code == 422 and "If-Match" in missing.text
     etag = api.etag(token)
 
     def write(threshold: int) -> requests.Response:
@@ -323,3 +324,18 @@ def test_the_openapi_document_is_generated_and_has_a_docs_page(api: Api) -> None
     assert document["openapi"].startswith("3.1")
     assert "/api/v1/cameras/{item_id}" in document["paths"] and "bearer" in document["components"]["securitySchemes"]
     assert api.call("GET", "/swagger").status_code == 200
+
+
+def test_schemathesis_finds_no_server_error_undocumented_status_or_schema_mismatch(api: Api) -> None:
+    """Property-based tests from the OpenAPI document, with an admin's token. Left out:
+    `positive_data_acceptance`, since a write must name the profile's current revision in
+    If-Match, which a generator cannot know (it gets 412, as documented). Last in this module:
+    its failed logins use up the rate limit."""
+    command = [sys.executable, "-m", "schemathesis.cli", "run", f"{api.base}/openapi.json", "--checks", "all",
+               "--exclude-checks", "positive_data_acceptance", "--max-examples", "25", "--seed", "1",
+               "-H", f"Authorization: Bearer {api.token('admin')}"]  # fmt: skip
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    summary = run.stdout[-3000:]
+    assert run.returncode == 0, summary
+    assert "Tested: 26" in summary and re.search(r"(\d+) generated, \1 passed", summary), summary
+    print(summary)  # the figures for the closing note: operations, cases, failures

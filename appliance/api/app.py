@@ -9,7 +9,7 @@ from flask_openapi3.openapi import OpenAPI
 from appliance import __version__
 from appliance.api.auth import SECURITY_SCHEMES, auth_routes, authorize, setup_auth
 from appliance.api.context import ApiContext
-from appliance.api.errors import ApiError, register_error_handlers, validation_error
+from appliance.api.errors import ApiError, ErrorResponse, register_error_handlers, validation_error
 from appliance.api.routes.cameras import collection_routes
 from appliance.api.routes.media import media_routes
 from appliance.api.routes.profile import profile_routes
@@ -43,6 +43,7 @@ def create_app(context: ApiContext, users: UserStore) -> OpenAPI:
         doc_prefix="/api/v1",
         doc_url="/openapi.json",
         validation_error_status=422,
+        validation_error_model=ErrorResponse,
         validation_error_callback=validation_error,
     )
     app.config.update(

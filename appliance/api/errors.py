@@ -47,7 +47,11 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(error: HTTPException) -> Response:
         status = error.code or 500
         code = (error.name or "error").lower().replace(" ", "_")
-        return error_response(status, code, error.description or error.name or "error")
+        response = error_response(status, code, error.description or error.name or "error")
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":  # Allow on 405, Retry-After on 429, ...
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

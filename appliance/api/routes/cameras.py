@@ -14,12 +14,12 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from appliance.api.auth import SECURITY
 from appliance.api.errors import ApiError, ErrorResponse, Responses
-from appliance.api.routes.profile import WRITE_ERRORS, JsonObject, Outcome, context, if_match, merge_patch
+from appliance.api.routes.profile import WRITE_ERRORS, IfMatch, JsonObject, Outcome, context, if_match, merge_patch
 from appliance.api.routes.profile import outcome_response as changed
 from appliance.config.yamlio import ProfileDocument
 
 IDENTIFIER = "^[a-z0-9][a-z0-9_-]{0,62}$"
-READ_ERRORS: Responses = {401: ErrorResponse, 404: ErrorResponse}
+READ_ERRORS: Responses = {401: ErrorResponse, 404: ErrorResponse, 422: ErrorResponse}
 
 
 class ItemPath(BaseModel):
@@ -91,7 +91,7 @@ def collection_routes(kind: str) -> APIBlueprint:
         return jsonify(_one(kind, path.item_id))
 
     @routes.post("", responses={200: Outcome, 409: ErrorResponse, **WRITE_ERRORS}, operation_id=f"create_{singular}")
-    def create(body: JsonObject) -> Response:
+    def create(header: IfMatch, body: JsonObject) -> Response:
         item_id = body.root.get("id")
         if any(entry["id"] == item_id for entry in _entries(kind)):
             raise ApiError(409, "exists", f"{singular} '{item_id}' exists already")
@@ -99,7 +99,7 @@ def collection_routes(kind: str) -> APIBlueprint:
 
     @routes.patch("/<item_id>", responses={200: Outcome, 404: ErrorResponse, 409: ErrorResponse, **WRITE_ERRORS},
                   operation_id=f"update_{singular}")  # fmt: skip
-    def update(path: ItemPath, body: JsonObject) -> Response:
+    def update(path: ItemPath, header: IfMatch, body: JsonObject) -> Response:
         """Merge-patch one entry (RFC 7396); its id cannot change."""
         if body.root.get("id", path.item_id) != path.item_id:
             raise ApiError(422, "id_changed", "an id cannot change; create a new entry and delete this one")
@@ -108,7 +108,7 @@ def collection_routes(kind: str) -> APIBlueprint:
 
     @routes.delete("/<item_id>", responses={200: Outcome, 404: ErrorResponse, 409: ErrorResponse, **WRITE_ERRORS},
                    operation_id=f"delete_{singular}")  # fmt: skip
-    def delete(path: ItemPath) -> Response:
+    def delete(path: ItemPath, header: IfMatch) -> Response:
         _in_file(kind, path.item_id)
         return _edit(kind, lambda entries: entries.pop(_at(entries, path.item_id)))
 
@@ -121,7 +121,7 @@ def collection_routes(kind: str) -> APIBlueprint:
 def _toggle_route(routes: APIBlueprint, action: str, enabled: bool) -> None:
     @routes.post(f"/<item_id>/{action}", responses={200: Outcome, 404: ErrorResponse, 409: ErrorResponse,
                  **WRITE_ERRORS}, operation_id=f"{action}_camera", endpoint=f"{action}_camera")  # fmt: skip
-    def toggle(path: ItemPath) -> Response:
+    def toggle(path: ItemPath, header: IfMatch) -> Response:
         _in_file("cameras", path.item_id)
 
         def change(entries: CommentedSeq) -> None:

@@ -18,7 +18,8 @@ from appliance.api.routes.profile import context
 
 LIVE_FPS = 5.0  # a live view sends at most this many frames a second
 BOUNDARY = "frame"
-MEDIA_ERRORS: Responses = {401: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 504: ErrorResponse}
+MEDIA_ERRORS: Responses = {401: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse,
+                           504: ErrorResponse}  # fmt: skip
 
 
 def media_routes() -> APIBlueprint:

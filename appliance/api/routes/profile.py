@@ -18,8 +18,7 @@ from appliance.config.secrets import MASK, REDACTOR
 from appliance.runtime.changes import ChangeOutcome
 
 SECTIONS = ("detector", "tracker", "distancing", "anonymizer")
-WRITE_ERRORS: Responses = {401: ErrorResponse, 403: ErrorResponse, 412: ErrorResponse, 422: ErrorResponse,
-                428: ErrorResponse}  # fmt: skip
+WRITE_ERRORS: Responses = {401: ErrorResponse, 403: ErrorResponse, 412: ErrorResponse, 422: ErrorResponse}
 
 
 class JsonObject(RootModel[dict[str, Any]]):
@@ -37,6 +36,12 @@ class Outcome(BaseModel):
     unchanged: bool = False
 
 
+class IfMatch(BaseModel):
+    """Writes say which revision of the profile they change."""
+
+    if_match: str = Field(alias="If-Match", max_length=200, description="The ETag of the profile as read")
+
+
 class SectionPath(BaseModel):
     section: str = Field(pattern="^(detector|tracker|distancing|anonymizer)$")
 
@@ -46,11 +51,8 @@ def context() -> ApiContext:
 
 
 def if_match() -> str:
-    """The revision the caller read; writes must say it."""
-    value = request.headers.get("If-Match")
-    if not value:
-        raise ApiError(428, "if_match_required", "send If-Match with the ETag of the profile you read")
-    return value.strip().removeprefix("W/").strip('"')
+    """The revision the caller read (the `If-Match` header every write has, see IfMatch)."""
+    return request.headers.get("If-Match", "").strip().removeprefix("W/").strip('"')
 
 
 def with_etag(response: Response) -> Response:
@@ -93,7 +95,7 @@ def profile_routes() -> APIBlueprint:
         return with_etag(Response(text, mimetype="application/yaml"))
 
     @routes.put("", responses={200: Outcome, **WRITE_ERRORS})
-    def replace() -> Response:
+    def replace(header: IfMatch) -> Response:
         """Replace the profile file with the YAML request body."""
         revision = if_match()
         text = request.get_data(as_text=True)
@@ -104,7 +106,7 @@ def profile_routes() -> APIBlueprint:
         return outcome_response(ctx.wait(ctx.changes.replace(text, source="api", revision=revision)))
 
     @routes.patch("", responses={200: Outcome, **WRITE_ERRORS})
-    def patch(body: JsonObject) -> Response:
+    def patch(header: IfMatch, body: JsonObject) -> Response:
         """Change the profile file by a JSON merge patch (RFC 7396): objects merge, null removes."""
         revision, ctx = if_match(), context()
         edit = lambda document: merge_patch(document, body.root)  # noqa: E731
@@ -116,7 +118,7 @@ def profile_routes() -> APIBlueprint:
         return with_etag(jsonify(context().loaded.masked_data()[path.section]))
 
     @routes.patch("/sections/<section>", responses={200: Outcome, **WRITE_ERRORS})
-    def patch_section(path: SectionPath, body: JsonObject) -> Response:
+    def patch_section(path: SectionPath, header: IfMatch, body: JsonObject) -> Response:
         """Merge-patch one section of the profile file."""
         revision, ctx = if_match(), context()
 
