@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 import requests
 
-from tests.conftest import PETS_VIDEO, PROFILES
+from appliance.geometry import fit_homography
+from evaluation import load_mot_ground_truth
+from tests.conftest import PETS_TRUTH, PETS_VIDEO, PROFILES
 from tests.runtime import RunningAppliance
 from tests.servers import wait_until
 
@@ -145,6 +147,9 @@ ROUTES = [  # method, path, role needed
     ("POST", "/cameras/cam-a/enable", "admin"),
     ("POST", "/cameras/cam-a/disable", "admin"),
     ("GET", "/cameras/cam-a/snapshot.jpg", "viewer"),
+    ("GET", "/cameras/cam-a/calibration", "viewer"),
+    ("PUT", "/cameras/cam-a/calibration", "admin"),
+    ("PUT", "/cameras/cam-a/roi", "admin"),
     ("GET", "/areas", "viewer"),
     ("POST", "/areas", "admin"),
     ("GET", "/areas/hall", "viewer"),
@@ -291,6 +296,41 @@ def test_a_snapshot_and_the_live_view_read_frame_by_frame_with_opencv(api: Api) 
     off = api.call("GET", "/cameras/cam-b/live.mjpg", token)
     assert off.status_code == 409 and "live_view" in off.json()["error"]["message"]
     assert api.call("GET", "/version?access_token=" + token).status_code == 401  # the query string is for media only
+
+
+def ground_truth_points(data: Path, count: int = 60) -> list[dict[str, list[float]]]:
+    """Real PETS09-S2L1 foot points (bottom centres of boxes) with their floor positions (cm) from
+    the MOT ground truth, spread over the first half of the sequence."""
+    truth = load_mot_ground_truth(data / PETS_TRUTH)
+    pairs = {}
+    for number in sorted(truth)[: len(truth) // 2]:
+        for box in truth[number]:
+            if box.counts:
+                pairs[(box.floor[0] * 100, box.floor[1] * 100)] = ((box.box[0] + box.box[2]) / 2, box.box[3])
+    chosen = list(pairs.items())[:: max(1, len(pairs) // count)][:count]
+    return [{"image": [round(x, 2), round(y, 2)], "floor": [round(u, 2), round(v, 2)]} for (u, v), (x, y) in chosen]
+
+
+def test_calibration_from_real_ground_truth_points(api: Api, data: Path) -> None:
+    token = api.token("admin")
+    points = ground_truth_points(data)
+    calibrated = api.call("PUT", "/cameras/cam-b/calibration", token, headers={"If-Match": api.etag(token)},
+                          json={"points": points})  # fmt: skip
+    assert calibrated.status_code == 200, calibrated.text
+    result = calibrated.json()
+    expected = fit_homography([p["image"] for p in points], [p["floor"] for p in points]).reprojection_error_cm
+    assert result["reprojection_error_cm"] == pytest.approx(expected, abs=0.01)
+    assert 1 < result["reprojection_error_cm"] < 6  # bench/analysis.py: 3.0 cm over every point of that half
+    assert api.call("GET", "/cameras/cam-b/calibration", token).json() == result
+    assert "method: calibrated" in api.appliance.profile_path.read_text()
+    on_a_line = [{"image": [100 * i, 100 * i], "floor": [i, i]} for i in range(1, 6)]
+    refused = api.call("PUT", "/cameras/cam-b/calibration", token, headers={"If-Match": api.etag(token)},
+                       json={"points": on_a_line})  # fmt: skip
+    assert refused.status_code == 422
+    assert any("on one line" in detail or "line" in detail for detail in refused.json()["error"]["details"])
+    roi = api.call("PUT", "/cameras/cam-b/roi", token, headers={"If-Match": api.etag(token)},
+                   json={"roi": [[0, 100], [700, 100], [700, 570], [0, 570]]})  # fmt: skip
+    assert roi.status_code == 200 and api.call("GET", "/cameras/cam-b", token).json()["roi"][1] == [700, 100]
 
 
 def test_errors_have_one_shape_and_no_stack_trace(api: Api) -> None:

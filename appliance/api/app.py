@@ -10,6 +10,7 @@ from appliance import __version__
 from appliance.api.auth import SECURITY_SCHEMES, auth_routes, authorize, setup_auth
 from appliance.api.context import ApiContext
 from appliance.api.errors import ApiError, ErrorResponse, register_error_handlers, validation_error
+from appliance.api.routes.calibration import calibration_routes
 from appliance.api.routes.cameras import collection_routes
 from appliance.api.routes.media import media_routes
 from appliance.api.routes.profile import profile_routes
@@ -61,6 +62,7 @@ def create_app(context: ApiContext, users: UserStore) -> OpenAPI:
         collection_routes("cameras"),
         collection_routes("areas"),
         media_routes(),
+        calibration_routes(),
     ):
         app.register_api(routes)
     origins = set(config.cors_origins)

@@ -53,11 +53,14 @@ class Snapshots:
 
 @dataclass
 class ApiContext:
-    loaded: LoadedProfile
     state: RuntimeState
     changes: ProfileChanges
     snapshots: Snapshots
     auth: bool = True
+
+    @property
+    def loaded(self) -> LoadedProfile:
+        return self.state.loaded
 
     def revision(self) -> str:
         return self.changes.revision()

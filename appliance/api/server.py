@@ -62,8 +62,6 @@ class ApiServer(Output):
             self.close()
             if profile.api.enabled:
                 self._serve()
-        elif self.context is not None:
-            self.context.loaded = loaded
 
     def close(self) -> None:
         if self.server is not None:
@@ -77,7 +75,7 @@ class ApiServer(Output):
         profile = self.loaded.profile
         config = profile.api
         users = UserStore(users_file(profile.storage.data_dir, config.auth.users_file))
-        self.context = ApiContext(self.loaded, self.state, self.changes, self.snapshots, config.auth.enabled)
+        self.context = ApiContext(self.state, self.changes, self.snapshots, config.auth.enabled)
         app = create_app(self.context, users)
         host, _, port = config.listen.rpartition(":")
         self.server = wsgi.Server((host.strip("[]"), int(port)), app, numthreads=THREADS, server_name="appliance")

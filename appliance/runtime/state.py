@@ -125,6 +125,12 @@ class RuntimeState:
             }
             self._areas = {k: v for k, v in self._areas.items() if k in self._alerts}
 
+    @property
+    def loaded(self) -> LoadedProfile:
+        """The profile running now; a change's new profile is here before its caller hears back."""
+        with self._lock:
+            return self._loaded
+
     def handle(self, event: Event) -> list[Event]:
         """Take one event; return the events it leads to (area updates and alerts)."""
         with self._lock:
