@@ -4,10 +4,13 @@ changes through the profile-change path, snapshots and the live view."""
 from __future__ import annotations
 
 import concurrent.futures
+import io
+import json
 import re
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,6 +153,7 @@ ROUTES = [  # method, path, role needed
     ("GET", "/cameras/cam-a/calibration", "viewer"),
     ("PUT", "/cameras/cam-a/calibration", "admin"),
     ("PUT", "/cameras/cam-a/roi", "admin"),
+    ("GET", "/episodes", "viewer"),
     ("GET", "/areas", "viewer"),
     ("POST", "/areas", "admin"),
     ("GET", "/areas/hall", "viewer"),
@@ -331,6 +335,24 @@ def test_calibration_from_real_ground_truth_points(api: Api, data: Path) -> None
     roi = api.call("PUT", "/cameras/cam-b/roi", token, headers={"If-Match": api.etag(token)},
                    json={"roi": [[0, 100], [700, 100], [700, 570], [0, 570]]})  # fmt: skip
     assert roi.status_code == 200 and api.call("GET", "/cameras/cam-b", token).json()["roi"][1] == [700, 100]
+
+
+def test_recent_episodes_are_paged_and_the_event_log_exported(api: Api) -> None:
+    token = api.token("viewer")
+    assert wait_until(lambda: len(api.call("GET", "/episodes?per_page=3", token).json()["items"]) == 3, 120)
+    first, second = (api.call("GET", f"/episodes?per_page=3&page={n}", token).json() for n in (1, 2))
+    assert first["more"] and first["items"] != second["items"]
+    assert all(episode["state"] == "ended" for episode in first["items"])
+    assert api.call("GET", "/episodes?camera=cam-a&per_page=500", token).json()["items"] is not None
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    export = api.call("GET", f"/events/export?from={today}&to={today}", token)
+    assert export.status_code == 200 and export.headers["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(export.content)) as bundle:
+        names = bundle.namelist()
+        assert f"cam-a/{today}.jsonl" in names
+        assert any(json.loads(line)["type"] == "episode" for line in bundle.read(names[0]).splitlines())
+    too_long = api.call("GET", "/events/export?from=2026-01-01&to=2026-03-01", token)
+    assert too_long.status_code == 422
 
 
 def test_errors_have_one_shape_and_no_stack_trace(api: Api) -> None:

@@ -12,6 +12,7 @@ from appliance.api.context import ApiContext
 from appliance.api.errors import ApiError, ErrorResponse, register_error_handlers, validation_error
 from appliance.api.routes.calibration import calibration_routes
 from appliance.api.routes.cameras import collection_routes
+from appliance.api.routes.events import events_routes
 from appliance.api.routes.media import media_routes
 from appliance.api.routes.profile import profile_routes
 from appliance.api.routes.system import system_routes
@@ -63,6 +64,7 @@ def create_app(context: ApiContext, users: UserStore) -> OpenAPI:
         collection_routes("areas"),
         media_routes(),
         calibration_routes(),
+        events_routes(),
     ):
         app.register_api(routes)
     origins = set(config.cors_origins)
