@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from appliance import __version__, models
+from appliance.api.certs import add_certs_command
 from appliance.api.users_cli import add_users_commands
 from appliance.config import ProfileError, load_profile
 from appliance.config.schema import schema_path
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_models_commands(commands)
     add_users_commands(commands)
+    add_certs_command(commands)
 
     schema = commands.add_parser(
         "schema",

@@ -388,6 +388,36 @@ def test_the_openapi_document_is_generated_and_has_a_docs_page(api: Api) -> None
     assert api.call("GET", "/swagger").status_code == 200
 
 
+def test_https_with_certificates_from_appliance_certs(data: Path, tmp_path: Path) -> None:
+    tls = tmp_path / "tls"
+    made = subprocess.run([sys.executable, "-m", "appliance", "certs", "127.0.0.1", "localhost", "--out", str(tls)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert (tls / "device.key").stat().st_mode & 0o777 == 0o600
+    profile = PROFILE.replace("@X86@", str(PROFILES / "x86.yaml")).replace("@VIDEO@", str(data / PETS_VIDEO))
+    https = f'api: {{listen: "127.0.0.1:@API_PORT@", tls: {{cert_file: {tls}/device.crt, key_file: {tls}/device.key}}}}'
+    (tmp_path / "appliance").mkdir()
+    appliance = RunningAppliance(
+        tmp_path / "appliance", profile.replace('api: {listen: "127.0.0.1:@API_PORT@"}', https)
+    )
+    try:
+        url = f"https://127.0.0.1:{appliance.api_port}/api/v1/health/live"
+        assert wait_until(lambda: _answers(url, str(tls / "ca.crt")), 60), appliance.log
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(url, timeout=5)  # not trusted without the CA
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(url.replace("https", "http"), timeout=5)
+    finally:
+        appliance.kill()
+
+
+def _answers(url: str, ca: str) -> bool:
+    try:
+        return bool(requests.get(url, verify=ca, timeout=2).json() == {"status": "ok"})
+    except requests.RequestException:
+        return False
+
+
 def test_schemathesis_finds_no_server_error_undocumented_status_or_schema_mismatch(api: Api) -> None:
     """Property-based tests from the OpenAPI document, with an admin's token. Left out:
     `positive_data_acceptance`, since a write must name the profile's current revision in
