@@ -418,6 +418,19 @@ def _answers(url: str, ca: str) -> bool:
         return False
 
 
+def test_auth_off_is_refused_anywhere_but_loopback(tmp_path: Path) -> None:
+    profile = tmp_path / "open.yaml"
+    profile.write_text("device: {id: open}\napi: {listen: '0.0.0.0:8080', auth: {enabled: false}}\n")
+    refused = subprocess.run([sys.executable, "-m", "appliance", "validate", str(profile)], capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+    assert refused.returncode == 2
+    assert (
+        "api.listen: api.auth.enabled is false, so the API may only listen on loopback, not '0.0.0.0'" in refused.stdout
+    )
+    profile.write_text("device: {id: open}\napi: {listen: '127.0.0.1:8080', auth: {enabled: false}}\n")
+    assert subprocess.run([sys.executable, "-m", "appliance", "validate", str(profile)], timeout=60).returncode == 0
+
+
 def test_schemathesis_finds_no_server_error_undocumented_status_or_schema_mismatch(api: Api) -> None:
     """Property-based tests from the OpenAPI document, with an admin's token. Left out:
     `positive_data_acceptance`, since a write must name the profile's current revision in
