@@ -424,9 +424,8 @@ def test_auth_off_is_refused_anywhere_but_loopback(tmp_path: Path) -> None:
     refused = subprocess.run([sys.executable, "-m", "appliance", "validate", str(profile)], capture_output=True,
                              text=True, timeout=60)  # fmt: skip
     assert refused.returncode == 2
-    assert (
-        "api.listen: api.auth.enabled is false, so the API may only listen on loopback, not '0.0.0.0'" in refused.stdout
-    )
+    message = "api.listen: api.auth.enabled is false, so the API may only listen on loopback, not '0.0.0.0'"
+    assert message in refused.stdout + refused.stderr
     profile.write_text("device: {id: open}\napi: {listen: '127.0.0.1:8080', auth: {enabled: false}}\n")
     assert subprocess.run([sys.executable, "-m", "appliance", "validate", str(profile)], timeout=60).returncode == 0
 
