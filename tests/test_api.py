@@ -441,5 +441,6 @@ def test_schemathesis_finds_no_server_error_undocumented_status_or_schema_mismat
     run = subprocess.run(command, capture_output=True, text=True, timeout=600)
     summary = run.stdout[-3000:]
     assert run.returncode == 0, summary
-    assert "Tested: 26" in summary and re.search(r"(\d+) generated, \1 passed", summary), summary
+    operations = sum(len(methods) for methods in api.call("GET", "/openapi.json").json()["paths"].values())
+    assert f"Tested: {operations}" in summary and re.search(r"(\d+) generated, \1 passed", summary), summary
     print(summary)  # the figures for the closing note: operations, cases, failures
