@@ -167,7 +167,8 @@ def test_the_auth_matrix(api: Api, method: str, path: str, role: str) -> None:
     secret = (api.appliance.data_dir / "api" / "jwt-secret").read_text().strip()
     now = int(time.time())
     claims = {"sub": "admin", "role": "admin", "tv": 1, "type": "access", "jti": "x", "fresh": False}
-    forged = jwt.encode({**claims, "iat": now, "nbf": now, "exp": now + 600}, "not-the-secret", algorithm="HS256")
+    wrong_key = "a-key-that-is-not-this-devices-secret-at-all"
+    forged = jwt.encode({**claims, "iat": now, "nbf": now, "exp": now + 600}, wrong_key, algorithm="HS256")
     expired = jwt.encode({**claims, "iat": now - 7200, "nbf": now - 7200, "exp": now - 3600}, secret, algorithm="HS256")
     for token, why in ((None, "Missing Authorization"), (forged, "invalid token"), (expired, "expired")):
         refused = api.call(method, path, token, headers={"If-Match": '"x"'})
