@@ -287,6 +287,21 @@ def test_cameras_are_created_disabled_enabled_and_deleted(api: Api, data: Path) 
     assert "# the second camera" in api.appliance.profile_path.read_text()
 
 
+def test_areas_are_created_changed_and_deleted(api: Api) -> None:
+    token = api.token("admin")
+    created = api.call("POST", "/areas", token, headers={"If-Match": api.etag(token)},
+                       json={"id": "lobby-only", "cameras": ["cam-a"], "occupancy_threshold": 5})  # fmt: skip
+    assert created.status_code == 200 and created.json()["restarted"] == [], created.text
+    changed = api.call("PATCH", "/areas/lobby-only", token, headers={"If-Match": api.etag(token)},
+                       json={"occupancy_threshold": 7})  # fmt: skip
+    assert changed.status_code == 200 and api.call("GET", "/areas/lobby-only", token).json()["occupancy_threshold"] == 7
+    unknown = api.call("PATCH", "/areas/lobby-only", token, headers={"If-Match": api.etag(token)},
+                       json={"cameras": ["cam-z"]})  # fmt: skip
+    assert unknown.status_code == 422 and any("unknown camera 'cam-z'" in d for d in unknown.json()["error"]["details"])
+    deleted = api.call("DELETE", "/areas/lobby-only", token, headers={"If-Match": api.etag(token)})
+    assert deleted.status_code == 200 and "lobby-only" not in api.appliance.profile_path.read_text()
+
+
 def test_a_snapshot_and_the_live_view_read_frame_by_frame_with_opencv(api: Api) -> None:
     token = api.token("viewer")
     snapshot = api.call("GET", "/cameras/cam-a/snapshot.jpg", token)
