@@ -397,6 +397,23 @@ def test_security_headers_and_no_cors_unless_configured(api: Api) -> None:
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
+def test_a_change_to_the_api_itself_is_answered_before_the_server_restarts(api: Api) -> None:
+    token = api.token("admin")
+    changed = api.call("PATCH", "/profile", token, headers={"If-Match": api.etag(token)},
+                       json={"api": {"cors_origins": ["https://grafana.example"]}})  # fmt: skip
+    assert changed.status_code == 200, changed.text
+
+    def allowed() -> bool:
+        try:
+            response = api.call("GET", "/health/live", headers={"Origin": "https://grafana.example"})
+        except requests.RequestException:
+            return False
+        return response.headers.get("Access-Control-Allow-Origin") == "https://grafana.example"
+
+    assert wait_until(allowed, 30), api.appliance.log
+    assert api.call("GET", "/profile", token).status_code == 200  # tokens outlive the restart
+
+
 def test_the_openapi_document_is_generated_and_has_a_docs_page(api: Api) -> None:
     document = api.call("GET", "/openapi.json").json()
     assert document["openapi"].startswith("3.1")
