@@ -17,6 +17,7 @@ from appliance.config.schema import schema_path
 from appliance.config.yamlio import dump_plain
 from appliance.files import regular_file_problem
 from appliance.logs import configure_logging
+from appliance.ota.cli import add_ota_commands
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_models_commands(commands)
     add_users_commands(commands)
     add_certs_command(commands)
+    add_ota_commands(commands)
 
     schema = commands.add_parser(
         "schema",

@@ -212,6 +212,8 @@ class OtaConfig:
     state_dir: str
     trusted_keys: tuple[str, ...]
     health_check_s: int
+    min_fps_ratio: float
+    max_bundle_mb: int
 
 
 @dataclass(frozen=True)

@@ -311,3 +311,14 @@ def _syntax_issue(path: Path, error: MarkedYAMLError) -> ProfileIssue:
     problem = error.problem or "invalid YAML"
     context = f" {error.context}" if error.context else ""
     return ProfileIssue(location, (), f"YAML syntax error: {problem}{context}")
+
+
+def merge_patch(target: CommentedMap, patch: dict[str, Any]) -> None:
+    """RFC 7396 JSON merge patch into a YAML mapping, keeping its comments: null removes a key."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge_patch(target[key], value)
+        else:
+            target[key] = value

@@ -14,9 +14,9 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from appliance.api.auth import SECURITY
 from appliance.api.errors import ApiError, ErrorResponse, Responses
-from appliance.api.routes.profile import WRITE_ERRORS, IfMatch, JsonObject, Outcome, context, if_match, merge_patch
+from appliance.api.routes.profile import WRITE_ERRORS, IfMatch, JsonObject, Outcome, context, if_match
 from appliance.api.routes.profile import outcome_response as changed
-from appliance.config.yamlio import ProfileDocument
+from appliance.config.yamlio import ProfileDocument, merge_patch
 
 IDENTIFIER = "^[a-z0-9][a-z0-9_-]{0,62}$"
 READ_ERRORS: Responses = {401: ErrorResponse, 404: ErrorResponse, 422: ErrorResponse}

@@ -15,6 +15,7 @@ from appliance.api.auth import SECURITY
 from appliance.api.context import ApiContext
 from appliance.api.errors import ApiError, ErrorResponse, Responses
 from appliance.config.secrets import MASK, REDACTOR
+from appliance.config.yamlio import merge_patch
 from appliance.runtime.changes import ChangeOutcome
 
 SECTIONS = ("detector", "tracker", "distancing", "anonymizer")
@@ -66,17 +67,6 @@ def outcome_response(outcome: ChangeOutcome) -> Response:
     response = jsonify(body.model_dump())
     response.headers["ETag"] = f'"{outcome.revision}"'
     return response
-
-
-def merge_patch(target: CommentedMap, patch: dict[str, Any]) -> None:
-    """RFC 7396 JSON merge patch into a YAML mapping, keeping its comments: null removes a key."""
-    for key, value in patch.items():
-        if value is None:
-            target.pop(key, None)
-        elif isinstance(value, dict) and isinstance(target.get(key), dict):
-            merge_patch(target[key], value)
-        else:
-            target[key] = value
 
 
 def profile_routes() -> APIBlueprint:
@@ -132,5 +122,5 @@ def profile_routes() -> APIBlueprint:
     return routes
 
 
-__all__ = ["SECTIONS", "JsonObject", "Outcome", "context", "if_match", "merge_patch", "outcome_response",
+__all__ = ["SECTIONS", "JsonObject", "Outcome", "context", "if_match", "outcome_response",
            "profile_routes", "with_etag"]  # fmt: skip
