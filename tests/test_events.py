@@ -21,6 +21,8 @@ from appliance.runtime.events import (
     FrameResult,
     Snapshot,
     TrackRecord,
+    UpdateResult,
+    UpdateStatus,
     WorkerFailed,
 )
 from appliance.runtime.serialize import VERSION, camera_state_json, command_error_json, device_json, to_json
@@ -45,6 +47,9 @@ EXAMPLES: list[Event] = [
     AreaAlert("hall", "violation", 12.0, 5, 2, "2 people in violation for 5 s or more"),
     ConfigChanged("applied", 3, "reload", ("cam",), (), ("old",)),
     ConfigChanged("rejected", 3, "file", errors=("p.yaml:3:5 cameras[0].sauce: unknown key 'sauce'",)),
+    UpdateStatus(7, "site-8.bundle"),
+    UpdateStatus(7, None, UpdateResult("site-8.bundle", "rolled_back", 1.7e9, 8, "model", "unhealthy",
+                                       "camera lobby saw people before the update and nobody in the 60 s after it")),
 ]
 
 

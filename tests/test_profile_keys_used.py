@@ -18,11 +18,6 @@ from appliance.config import model
 from tests.conftest import REPO
 
 RUNTIME_CODE = [p for p in (REPO / "appliance").rglob("*.py") if p.parent.name != "config"]
-# Keys that do nothing yet, each saying so in its description; the later versions that build
-# them read them.
-RESERVED = {
-    "Profile.ota": "OTA updates",
-}
 # Keys whose description says they are informative or about the file itself.
 INFORMATIVE = {
     "Profile.schema_version": "validated against the schema; says which schema the file was written for",
@@ -56,17 +51,6 @@ def held_classes(cls: type) -> set[type]:
     return held
 
 
-def reserved_classes() -> set[str]:
-    """Dataclasses reachable only through reserved keys."""
-    found: set[str] = set()
-    todo = [typing.get_type_hints(model.Profile)[k.split(".")[1]] for k in RESERVED if k.startswith("Profile.")]
-    while todo:
-        cls = todo.pop()
-        found.add(cls.__name__)
-        todo += held_classes(cls)
-    return found
-
-
 def parent_names() -> dict[str, set[str]]:
     """How code may name an instance of each dataclass: its type, its type without 'Config',
     and the keys that hold one."""
@@ -97,23 +81,16 @@ def modules_reading() -> list[tuple[set[str], set[str]]]:
 
 
 def test_every_profile_key_is_read_by_the_appliance() -> None:
-    modules, parents, reserved = modules_reading(), parent_names(), reserved_classes()
+    modules, parents = modules_reading(), parent_names()
     unread = []
     for class_name, fields in model_fields().items():
         for field in fields:
             key = f"{class_name}.{field}"
-            if key in RESERVED or key in INFORMATIVE or class_name in reserved:
+            if key in INFORMATIVE:
                 continue
             if not any(field in reads and parents[class_name] & mentions for reads, mentions in modules):
                 unread.append(key)
     assert not unread, f"profile keys that nothing reads: {unread}"
-
-
-def test_reserved_keys_say_so_in_their_description() -> None:
-    schema = (REPO / "schemas" / "profile.schema.json").read_text()
-    for key in ("applies no updates",):
-        assert f"{key}" in schema
-    assert schema.count("Reserved:") == len(RESERVED)
 
 
 def test_the_test_sees_reads_and_ignores_method_calls(tmp_path: Path) -> None:

@@ -27,10 +27,11 @@ from appliance.files import FileReadError, read_regular_file
 from appliance.ota import bundle as bundles
 from appliance.ota import keys
 from appliance.ota.bundle import Limits, Manifest
-from appliance.ota.journal import Journal, Result, Step
+from appliance.ota.journal import Journal, Step
 from appliance.ota.probe import probe_detector
 from appliance.ota.rejection import BundleError
 from appliance.ota.slots import Slots, fsync_tree
+from appliance.runtime.events import UpdateResult
 from appliance.runtime.preflight import preflight
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ class Applier:
                 found.append(path)
         return sorted(found, key=lambda path: (path.stat().st_mtime, path.name))
 
-    def process(self, bundle: Path, running: LoadedProfile) -> Result:
+    def process(self, bundle: Path, running: LoadedProfile) -> UpdateResult:
         """Take one bundle from the inbox through the whole state machine."""
         step = self.journal.record(Step("received", bundle.name, time.time()))
         held = self._take(bundle)
@@ -142,7 +143,7 @@ class Applier:
             raise BundleError("model_failed", problem)
         return candidate
 
-    def recover(self) -> Result | None:
+    def recover(self) -> UpdateResult | None:
         """At start: finish or undo an update a crash or power cut interrupted."""
         step = self.journal.read()
         if step is None:
@@ -231,7 +232,7 @@ class Applier:
         write_atomically(self.slots.rollback_profile, self.profile_path.read_text(encoding="utf-8"))
         return text
 
-    def _roll_back(self, step: Step, why: BundleError) -> Result:
+    def _roll_back(self, step: Step, why: BundleError) -> UpdateResult:
         log.warning("ota: rolling back %s: %s", step.bundle, why.message)
         step = self.journal.record(step.to("rolling_back"))
         self.slots.switch(step.previous or None)
@@ -247,9 +248,9 @@ class Applier:
             if not self.profile_path.exists() or self.profile_path.read_bytes() != saved:
                 write_atomically(self.profile_path, saved.decode("utf-8"))
 
-    def _finish(self, step: Step, error: BundleError | None = None, outcome: str | None = None) -> Result:
+    def _finish(self, step: Step, error: BundleError | None = None, outcome: str | None = None) -> UpdateResult:
         manifest = self.slots.manifest(step.slot) if step.slot and error is None else None
-        result = Result(
+        result = UpdateResult(
             bundle=step.bundle, outcome=outcome or ("rejected" if error else "installed"),  # type: ignore[arg-type]
             at=time.time(), version=step.version, kind=step.kind, reason=error.reason if error else None,
             message=error.message if error else f"installed in slot {step.slot}",
@@ -270,7 +271,7 @@ class Applier:
         shutil.move(bundle, held)
         return held
 
-    def _file_away(self, name: str, result: Result) -> None:
+    def _file_away(self, name: str, result: UpdateResult) -> None:
         """Move the processed bundle to done/ or rejected/, a reason file beside a rejected one."""
         held = self.work / "bundle"
         folder = self.inbox / ("done" if result.outcome == "installed" else "rejected")
@@ -290,7 +291,7 @@ class Applier:
         return folder
 
 
-def _result_json(result: Result) -> dict[str, object]:
+def _result_json(result: UpdateResult) -> dict[str, object]:
     return {key: value for key, value in result.__dict__.items() if value not in (None, "")}
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from appliance.config.yamlio import write_atomically
 from appliance.ota.slots import fsync_folder
+from appliance.runtime.events import UpdateResult
 
 log = logging.getLogger(__name__)
 State = Literal["received", "verified", "staged", "switched", "health", "rolling_back", "committed"]
@@ -37,20 +38,6 @@ class Step:
         return replace(self, state=state, **changes)
 
 
-@dataclass(frozen=True)
-class Result:
-    """One bundle's outcome."""
-
-    bundle: str
-    outcome: Literal["installed", "rejected", "rolled_back"]
-    at: float
-    version: int | None = None
-    kind: str | None = None
-    reason: str | None = None  # a code of rejection.REASONS
-    message: str = ""
-    description: str = ""
-
-
 class Journal:
     def __init__(self, root: Path) -> None:
         self.path = root / "journal.json"
@@ -73,12 +60,12 @@ class Journal:
         self.path.unlink(missing_ok=True)
         fsync_folder(self.path.parent)
 
-    def history(self) -> list[Result]:
+    def history(self) -> list[UpdateResult]:
         try:
-            return [Result(**item) for item in json.loads(self.history_path.read_text(encoding="utf-8"))]
+            return [UpdateResult(**item) for item in json.loads(self.history_path.read_text(encoding="utf-8"))]
         except FileNotFoundError:
             return []
 
-    def add(self, result: Result) -> None:
+    def add(self, result: UpdateResult) -> None:
         results = [*self.history(), result][-HISTORY_LENGTH:]
         write_atomically(self.history_path, json.dumps([asdict(item) for item in results], indent=1))

@@ -5,6 +5,7 @@ systemd. Nothing on that loop waits for an output or for a profile load."""
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
 import time
@@ -18,10 +19,11 @@ from appliance.api.server import ApiServer
 from appliance.config import LoadedProfile, ProfileError, ProfileIssue, load_profile
 from appliance.config.secrets import REDACTOR
 from appliance.logs import configure_logging
+from appliance.ota.updater import OtaUpdater, take_state_dir
 from appliance.runtime.bus import EventBus
 from appliance.runtime.changes import ChangeOutcome, ProfileChanges, ValidatedChange
 from appliance.runtime.console import Console
-from appliance.runtime.events import ConfigChanged
+from appliance.runtime.events import ConfigChanged, Event
 from appliance.runtime.outputs.base import Output
 from appliance.runtime.outputs.eventlog import EventLog
 from appliance.runtime.outputs.metrics import Metrics
@@ -37,7 +39,6 @@ log = logging.getLogger(__name__)
 TICK_S = 0.2
 WATCHDOG_INTERVAL_S = 1.0  # systemd wants a keep-alive well within WatchdogSec (30 s in the unit)
 EXIT_OK, EXIT_FAILED = 0, 1
-RESERVED_SECTIONS = ("ota",)  # validated, built by later versions
 
 
 class Runtime:
@@ -55,6 +56,9 @@ class Runtime:
         self.input_file = input_file
         self.log_level = log_level
         self.loaded = load_profile(profile_path)
+        self.ota_lock, restored = (None, False) if input_file else take_state_dir(profile_path, self.loaded)
+        if restored:  # an interrupted update was undone: the profile file is the one before it
+            self.loaded = load_profile(profile_path)
         if issues := preflight(self.loaded):
             raise ProfileError(issues)
         self.data_dir_lock = self._take_data_dir(self.loaded)
@@ -67,13 +71,16 @@ class Runtime:
             EventLog.for_profile(self.loaded),
             MqttOutput(self.loaded, self.state, self.changes, self._request_snapshot),
             ApiServer(self.loaded, self.state, self.changes, self._request_snapshot),
-        )
+            *([] if input_file else [OtaUpdater(profile_path, self.loaded, self.state, self.changes, self.post,
+                                                self.ota_lock)]),
+        )  # fmt: skip
         for output in (*built_in, *outputs):
             self.bus.add(output)
         self.supervisor = Supervisor(self.loaded, self._child_setup(), self.bus.publish, input_file=input_file)
         self.console = Console(self.state, input_file)
         self.systemd = SystemdNotifier()
         self.watcher = ProfileWatcher(self._file_changed)
+        self._posted: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._reload = threading.Event()
         self._ready_sent = False
@@ -88,7 +95,6 @@ class Runtime:
         signal.signal(signal.SIGTERM, self._on_stop_signal)
         signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
-        self._warn_reserved(self.loaded)
         self.bus.start()
         self.changes.start()
         if not self.historical:
@@ -108,6 +114,8 @@ class Runtime:
         while not self._stopping.is_set():
             for event in self.supervisor.drain(TICK_S, burst=True):
                 self.bus.publish(event)
+            while not self._posted.empty():
+                self.bus.publish(self._posted.get())
             self.supervisor.supervise()
             if self._reload.is_set():
                 self._reload.clear()
@@ -201,6 +209,10 @@ class Runtime:
         self.data_dir_lock.release()
         log.info("stopped")
 
+    def post(self, event: Event) -> None:
+        """Publish `event` from any thread: the loop hands it to the state and the outputs."""
+        self._posted.put(event)
+
     def _request_snapshot(self, camera_id: str) -> bool:
         return self.supervisor.request_snapshot(camera_id)
 
@@ -218,9 +230,3 @@ class Runtime:
     def _child_setup(self) -> ChildSetup:
         settings = self.loaded.profile.logging
         return ChildSetup.here(self.log_level or settings.level, settings.format, self.loaded.secret_values)
-
-    @staticmethod
-    def _warn_reserved(loaded: LoadedProfile) -> None:
-        enabled = [name for name in RESERVED_SECTIONS if getattr(loaded.profile, name).enabled]
-        if enabled:
-            log.warning("the profile enables %s, which this version does not have yet: ignored", ", ".join(enabled))

@@ -129,5 +129,30 @@ class ConfigChanged:
     timestamp: float = field(default_factory=time.time)
 
 
+@dataclass(frozen=True, slots=True)
+class UpdateResult:
+    """What became of one OTA bundle (also a line of the update history)."""
+
+    bundle: str
+    outcome: Literal["installed", "rejected", "rolled_back"]
+    at: float  # Unix time
+    version: int | None = None
+    kind: str | None = None  # config, model or both
+    reason: str | None = None  # a code of appliance.ota.rejection.REASONS
+    message: str = ""
+    description: str = ""  # the bundle's release notes
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateStatus:
+    """Where OTA updates stand: the installed version, the bundle being applied, the result of
+    the one just finished."""
+
+    installed_version: int
+    in_progress: str | None = None
+    result: UpdateResult | None = None
+    timestamp: float = field(default_factory=time.time)
+
+
 WorkerEvent = FrameResult | CameraStatus | EpisodeEvent | WorkerFailed | Snapshot
-Event = WorkerEvent | CameraLifecycle | AreaUpdate | AreaAlert | ConfigChanged
+Event = WorkerEvent | CameraLifecycle | AreaUpdate | AreaAlert | ConfigChanged | UpdateStatus

@@ -18,6 +18,8 @@ from appliance.runtime.events import (
     Event,
     FrameResult,
     Snapshot,
+    UpdateResult,
+    UpdateStatus,
     WorkerFailed,
 )
 from appliance.runtime.state import CameraState, DeviceState
@@ -52,7 +54,26 @@ def to_json(event: Event) -> Json:
             body = _alert(event)
         case ConfigChanged():
             body = _config(event)
+        case UpdateStatus():
+            body = update_json(event)
     return {"type": body.pop("type"), "v": VERSION, **body}
+
+
+def update_json(status: UpdateStatus) -> Json:
+    return {
+        "type": "update",
+        "t": status.timestamp,
+        "installed_version": status.installed_version,
+        "in_progress": status.in_progress,
+        "result": None if status.result is None else update_result_json(status.result),
+    }
+
+
+def update_result_json(result: UpdateResult) -> Json:
+    return {
+        "bundle": result.bundle, "outcome": result.outcome, "at": result.at, "version": result.version,
+        "kind": result.kind, "reason": result.reason, "message": result.message, "description": result.description,
+    }  # fmt: skip
 
 
 def episode_json(episode: ViolationEpisode, state: str) -> Json:

@@ -22,6 +22,7 @@ from appliance.runtime.events import (
     ConfigChanged,
     Event,
     FrameResult,
+    UpdateStatus,
     WorkerFailed,
 )
 from appliance.runtime.outputs.base import OutputStats
@@ -70,6 +71,7 @@ class RuntimeSnapshot:
     device: DeviceState
     cameras: Mapping[str, CameraState]
     areas: Mapping[str, AreaUpdate]
+    update: UpdateStatus | None = None  # OTA, once the updater has reported
 
     @property
     def ready(self) -> bool:
@@ -107,6 +109,7 @@ class RuntimeState:
         self._alerts: dict[str, AreaAlerts] = {}
         self._generation = 0
         self._last_change: ConfigChanged | None = None
+        self._update: UpdateStatus | None = None
         self._started_at = time.time()
         self.output_stats: Callable[[], tuple[OutputStats, ...]] = tuple  # the bus sets it
         self.set_profile(loaded)
@@ -146,6 +149,8 @@ class RuntimeState:
                 case ConfigChanged():
                     self._last_change = event
                     self._generation = event.generation
+                case UpdateStatus():
+                    self._update = event
             return []
 
     def snapshot(self) -> RuntimeSnapshot:
@@ -157,7 +162,7 @@ class RuntimeState:
                 device.id, device.display_name, self._loaded.name, __version__, self._generation,
                 self._started_at, self._last_change, stats,
             )  # fmt: skip
-            return RuntimeSnapshot(state, cameras, dict(self._areas))
+            return RuntimeSnapshot(state, cameras, dict(self._areas), self._update)
 
     def summary(self, camera_id: str) -> str | None:
         """A camera's throughput over the whole run, against its detector's own."""
