@@ -14,7 +14,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from packaging.version import Version
 from ruamel.yaml.comments import CommentedMap
@@ -33,6 +33,7 @@ from appliance.ota.rejection import BundleError
 from appliance.ota.slots import Slots, fsync_tree
 from appliance.runtime.events import UpdateResult
 from appliance.runtime.preflight import preflight
+from appliance.runtime.serialize import update_result_json
 
 log = logging.getLogger(__name__)
 IGNORED_SUFFIXES = (".partial", ".part", ".tmp", ".temp", ".swp", "~")
@@ -153,13 +154,16 @@ class Applier:
         if step.state == "committed":
             return self._finish(step)
         interrupted = BundleError("interrupted", f"interrupted at {step.state} (a crash or power cut); undone")
+        if step.state == "received" and not (self.work / "bundle").exists():
+            self.journal.clear()  # it never left the inbox: it is tried again
+            return None
         if step.state in ("received", "verified"):
             return self._finish(step, interrupted)
         self.slots.switch(step.previous or None)
         self._restore_profile()
         return self._finish(step, interrupted, outcome="rolled_back")
 
-    def status(self) -> dict[str, object]:
+    def status(self) -> dict[str, Any]:
         current = self.slots.current()
         manifest = self.slots.manifest(current)
         history = self.journal.history()
@@ -168,8 +172,8 @@ class Applier:
             "slot": current, "installed_version": manifest.version if manifest else 0,
             "installed_description": manifest.description if manifest else "",
             "in_progress": {"bundle": step.bundle, "state": step.state} if step else None,
-            "last_result": _result_json(history[-1]) if history else None,
-            "history": [_result_json(item) for item in reversed(history)],
+            "last_result": update_result_json(history[-1]) if history else None,
+            "history": [update_result_json(item) for item in reversed(history)],
         }  # fmt: skip
 
     def _check_policy(self, manifest: Manifest, running: LoadedProfile) -> None:
@@ -289,10 +293,6 @@ class Applier:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         return folder
-
-
-def _result_json(result: UpdateResult) -> dict[str, object]:
-    return {key: value for key, value in result.__dict__.items() if value not in (None, "")}
 
 
 class FileHost:

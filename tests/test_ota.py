@@ -1,0 +1,274 @@
+"""OTA bundles checked and applied without a runtime: every rejection leaves the device as it was
+and says why; an applier killed with SIGKILL at every state of its machine leaves, after the next
+start, one committed slot and a consistent journal."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from appliance.config import load_profile
+from appliance.ota.applier import Applier, FileHost
+from appliance.ota.journal import STATES
+from appliance.ota.keys import generate
+from appliance.ota.pack import BundleSpec, pack
+from tests.conftest import PETS_VIDEO, PROFILES
+
+YOLOX = "models/yolox_nano_onnx/yolox_nano.onnx"
+PROFILE = """\
+extends: {x86}
+device: {{id: dev-1}}   # the device
+cameras:
+  - id: lobby
+    source: {video}
+areas: []
+storage: {{data_dir: {root}/data}}
+metrics: {{enabled: false}}
+mqtt: {{enabled: false}}
+api: {{enabled: false}}
+ota: {{inbox: {root}/inbox, state_dir: {root}/state, trusted_keys: [{root}/keys/signer.pub], max_bundle_mb: 8}}
+"""
+
+
+class Device:
+    """A profile, its OTA folders and a signing key, in a temporary folder."""
+
+    def __init__(self, root: Path, data: Path) -> None:
+        self.root, self.data = root, data
+        (root / "keys").mkdir()
+        generate(root / "keys" / "signer.key", root / "keys" / "signer.pub")
+        generate(root / "keys" / "stranger.key", root / "keys" / "stranger.pub")
+        self.profile = root / "profile.yaml"
+        self.profile.write_text(PROFILE.format(x86=PROFILES / "x86.yaml", video=data / PETS_VIDEO, root=root))
+        self.inbox = root / "inbox"
+        self.applier()  # makes the folders
+
+    def applier(self) -> Applier:
+        return Applier(self.profile, load_profile(self.profile).profile.ota, FileHost(self.profile))
+
+    def bundle(self, name: str, version: int, *, key: str = "signer", **spec: object) -> Path:
+        if "profile" not in spec and "model_files" not in spec:
+            spec["profile"] = self.new_profile(f"v{version}")
+        path = self.root / name
+        return pack(BundleSpec(version=version, key=self.root / "keys" / f"{key}.key", **spec), path)  # type: ignore[arg-type]
+
+    def new_profile(self, name: str, change: Callable[[str], str] = lambda text: text) -> Path:
+        text = change(self.profile.read_text().replace("{id: dev-1}", f"{{id: dev-1, name: {name}}}"))
+        path = self.root / f"{name}.yaml"
+        path.write_text(text)
+        return path
+
+    def install(self, bundle: Path) -> str:
+        """Drop `bundle` into the inbox as a writer must (a hidden name, then a rename) and apply it."""
+        hidden = self.inbox / f".{bundle.name}.partial"
+        hidden.write_bytes(bundle.read_bytes())
+        hidden.rename(self.inbox / bundle.name)
+        applier = self.applier()
+        results = [applier.process(path, load_profile(self.profile)) for path in applier.waiting()]
+        assert len(results) == 1
+        return f"{results[0].outcome}: {results[0].reason}: {results[0].message}"
+
+    def fingerprint(self) -> dict[str, str]:
+        """What a rejected bundle must not change: the profile and every slot, byte for byte."""
+        found = {"profile": hashlib.sha256(self.profile.read_bytes()).hexdigest()}
+        state = self.root / "state"
+        current = state / "current"
+        found["current"] = str(current.readlink()) if current.is_symlink() else ""
+        for path in sorted((state / "slots").rglob("*")) if (state / "slots").exists() else []:
+            if path.is_file():
+                found[str(path.relative_to(state))] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return found
+
+
+@pytest.fixture
+def device(tmp_path: Path, data: Path) -> Device:
+    return Device(tmp_path, data)
+
+
+def tar_with(good: Path, extra: tarfile.TarInfo, content: bytes = b"", *, drop_payload: bool = False) -> Path:
+    """`good` with one more entry, written by hand: what `pack` would never make."""
+    target = good.with_name(f"bad-{extra.name.strip('/').replace('/', '_')[:40]}-{extra.type.decode()}.bundle")
+    with tarfile.open(good) as source, tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as archive:
+        for member in source.getmembers():
+            if drop_payload and member.name.startswith("payload/"):
+                continue
+            archive.addfile(member, source.extractfile(member))
+        archive.addfile(extra, io.BytesIO(content) if extra.isreg() else None)
+    return target
+
+
+def entry(name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.size, info.linkname = kind, size, link
+    return info
+
+
+def rejection_cases(device: Device) -> dict[str, Path]:
+    """Each rejection case's bundle, named by the reason the device must give."""
+    good = device.bundle("good.bundle", 5)
+    sig = good.with_name("bad-signature.bundle")
+    with tarfile.open(good) as source, tarfile.open(sig, "w", format=tarfile.PAX_FORMAT) as archive:
+        for member in source.getmembers():
+            data = source.extractfile(member).read()  # type: ignore[union-attr]
+            if member.name == "manifest.sig":
+                record = json.loads(data)
+                record["signature"] = "A" * 86 + "=="
+                data = json.dumps(record).encode()
+                member.size = len(data)
+            archive.addfile(member, io.BytesIO(data))
+    tampered = device.new_profile("tampered")
+    tampered_bundle = device.bundle("tampered.bundle", 6, profile=tampered)
+    resized = device.bundle("resized.bundle", 6, profile=device.new_profile("resized"))
+    tampered.write_text(tampered.read_text().replace("dev-1", "dev-2"))  # same size, other bytes
+    too_many = good.with_name("many.bundle")
+    with tarfile.open(good) as source, tarfile.open(too_many, "w") as archive:
+        for member in source.getmembers():
+            archive.addfile(member, source.extractfile(member))
+        for index in range(70):
+            archive.addfile(entry(f"payload/f{index}", size=1), io.BytesIO(b"x"))
+    big = device.root / "big.onnx"
+    big.write_bytes(os.urandom(9 * 1024 * 1024))
+    garbage = device.root / "garbage.onnx"
+    garbage.write_bytes(b"this is no onnx model" * 100)
+    truncated = good.with_name("truncated.bundle")
+    with tarfile.open(good) as source:
+        payload = next(member for member in source.getmembers() if member.name.startswith("payload/"))
+    truncated.write_bytes(good.read_bytes()[: payload.offset_data + payload.size // 2])  # a copy cut short
+    invalid = device.new_profile("invalid", lambda text: text + "sauce: tomato\n")
+    return {
+        "bad_signature": sig,
+        "unknown_key": device.bundle("stranger.bundle", 6, key="stranger"),
+        "tampered": _repacked(tampered_bundle, tampered),
+        "size_mismatch": _repacked(resized, device.root / "resized.yaml", b"# one more line\n"),
+        "wrong_target": device.bundle("coral.bundle", 6, hardware="coral"),
+        "wrong_target-device": device.bundle("other.bundle", 6, device="dev-9"),
+        "expired": device.bundle("expired.bundle", 6, expires_days=-1),
+        "path_traversal": tar_with(good, entry("payload/../../../etc/evil", size=4), b"evil"),
+        "absolute_path": tar_with(good, entry("/etc/evil", size=4), b"evil"),
+        "symlink": tar_with(good, entry("payload/link", tarfile.SYMTYPE, link="/etc/shadow")),
+        "hardlink": tar_with(good, entry("payload/hard", tarfile.LNKTYPE, link="manifest.json")),
+        "device_node": tar_with(good, entry("payload/null", tarfile.CHRTYPE)),
+        "oversized": device.bundle("big.bundle", 6, model_files=(big,), detector={"backend": "onnxruntime"}),
+        "too_many_files": too_many,
+        "unlisted_file": tar_with(good, entry("payload/extra.txt", size=2), b"hi"),
+        "invalid_config": device.bundle("invalid.bundle", 6, profile=invalid),
+        "model_failed": device.bundle("garbage.bundle", 6, model_files=(garbage,),
+                                      detector={"backend": "onnxruntime", "model": {"architecture": "yolox"}}),
+        "truncated": truncated,
+    }  # fmt: skip
+
+
+def _repacked(bundle: Path, changed: Path, append: bytes = b"") -> Path:
+    """`bundle` with its payload file replaced by `changed` (plus `append`), the manifest kept."""
+    target = bundle.with_name(f"re-{bundle.name}")
+    content = changed.read_bytes() + append
+    with tarfile.open(bundle) as source, tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as archive:
+        for member in source.getmembers():
+            data = source.extractfile(member).read()  # type: ignore[union-attr]
+            if member.name.startswith("payload/"):
+                data, member.size = content, len(content)
+            archive.addfile(member, io.BytesIO(data))
+    return target
+
+
+def test_every_rejection_leaves_the_device_unchanged_and_says_why(device: Device) -> None:
+    assert device.install(device.bundle("v4.bundle", 4)).startswith("installed")
+    cases = rejection_cases(device)
+    cases["downgrade"] = device.bundle("old.bundle", 3)
+    cases["replay"] = device.bundle("again.bundle", 4)
+    before = device.fingerprint()
+    reasons = {}
+    for expected, bundle in cases.items():
+        outcome = device.install(bundle)
+        reasons[expected] = outcome
+        assert outcome.startswith(f"rejected: {expected.split('-')[0]}: "), (expected, outcome)
+        assert device.fingerprint() == before, expected
+        reason_file = device.inbox / "rejected" / f"{bundle.name}.reason"
+        assert reason_file.read_text().startswith(f"rejected: {expected.split('-')[0]}: ")
+    assert not list(device.inbox.glob("*.bundle")) and not (device.root / "state" / "work").exists()
+    print("\n".join(f"{key}: {value}" for key, value in reasons.items()))
+
+
+def test_a_config_and_a_model_update_are_installed_in_turn(device: Device, data: Path) -> None:
+    original = device.profile.read_text()
+    assert device.install(device.bundle("config.bundle", 1)).startswith("installed")
+    assert "name: v1" in device.profile.read_text() and "# the device" in device.profile.read_text()
+    model = device.bundle("model.bundle", 2, model_files=(data / YOLOX,),
+                          detector={"backend": "onnxruntime", "model": {"architecture": "yolox"}, "input_size": None,
+                                    "class_id": 0, "min_score": 0.3})  # fmt: skip
+    assert device.install(model).startswith("installed")
+    detector = load_profile(device.profile).profile.detector
+    assert detector.backend == "onnxruntime" and detector.model.path == str(
+        device.root / "state/slots/b/files/yolox_nano.onnx"
+    )
+    assert str((device.root / "state" / "current").readlink()) == "slots/b"
+    assert (device.root / "profile.yaml.previous").exists() and original != device.profile.read_text()
+    status = device.applier().status()
+    assert status["installed_version"] == 2 and [item["outcome"] for item in status["history"]] == ["installed"] * 2
+
+
+def ota(device: Device, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "appliance", "ota", *args, "--profile", str(device.profile)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+OFFLINE_STATES = [state for state in STATES if state != "rolling_back"]  # offline, nothing can be unhealthy
+
+
+@pytest.mark.parametrize("state", OFFLINE_STATES)
+def test_an_applier_killed_at_every_state_leaves_one_committed_slot(device: Device, state: str) -> None:
+    assert device.install(device.bundle("v1.bundle", 1)).startswith("installed")
+    committed = device.fingerprint()
+    old_profile = device.profile.read_bytes()
+    bundle = device.bundle("v2.bundle", 2)
+    (device.inbox / bundle.name).write_bytes(bundle.read_bytes())
+    killed = ota(device, "apply", env={"APPLIANCE_OTA_CRASH_AT": state})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert json.loads((device.root / "state" / "journal.json").read_text())["state"] == state
+
+    recovered = ota(device, "apply")
+    assert recovered.returncode == 0, recovered.stderr
+    assert not (device.root / "state" / "journal.json").exists() and not (device.root / "state" / "work").exists()
+    current = str((device.root / "state" / "current").readlink())
+    slot_profile = (device.root / "state" / current / "profile.yaml").read_bytes()
+    assert device.profile.read_bytes() == slot_profile  # the profile is the committed slot's, whole
+    if state in ("received", "committed"):  # not yet taken from the inbox (tried again), or already done
+        assert current == "slots/b" and (device.inbox / "done" / "v2.bundle").exists()
+    else:
+        assert device.fingerprint()["current"] == committed["current"] == current
+        assert device.profile.read_bytes() == old_profile
+        assert "interrupted" in (device.inbox / "rejected" / "v2.bundle.reason").read_text()
+
+
+def test_the_command_line_makes_keys_packs_verifies_and_reports(device: Device, tmp_path: Path) -> None:
+    keys = tmp_path / "cli"
+    made = subprocess.run([sys.executable, "-m", "appliance", "ota", "keygen", str(keys)], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert made.returncode == 0 and (tmp_path / "cli.key").stat().st_mode & 0o777 == 0o600
+    again = subprocess.run([sys.executable, "-m", "appliance", "ota", "keygen", str(keys)], capture_output=True,
+                           text=True, timeout=60)  # fmt: skip
+    assert again.returncode == 2 and "not overwritten" in again.stderr
+    good, stranger = device.bundle("good.bundle", 1), device.bundle("stranger.bundle", 1, key="stranger")
+    verified = ota(device, "verify", str(good))
+    assert verified.returncode == 0 and "ok: version 1, config" in verified.stdout, verified.stderr
+    refused = ota(device, "verify", str(stranger))
+    assert refused.returncode == 2 and "unknown_key" in refused.stderr
+    assert device.fingerprint()["current"] == "" and not list(device.inbox.glob("*.bundle"))
+    (device.inbox / good.name).write_bytes(good.read_bytes())
+    (device.inbox / ".hidden.bundle").write_bytes(good.read_bytes())
+    (device.inbox / "late.bundle.partial").write_bytes(good.read_bytes())
+    applied = ota(device, "apply")
+    assert applied.returncode == 0 and "good.bundle: installed" in applied.stdout
+    assert (device.inbox / ".hidden.bundle").exists() and (device.inbox / "late.bundle.partial").exists()
+    status = ota(device, "status", "--json")
+    assert json.loads(status.stdout)["installed_version"] == 1
