@@ -165,7 +165,7 @@ def _status(args: argparse.Namespace, loaded: LoadedProfile) -> int:
     print(f"slot: {status['slot'] or 'none (the profile as set up)'}; installed version {status['installed_version']}")
     if status["in_progress"]:
         print(f"in progress: {status['in_progress']}")
-    for item in status["history"][:10]:  # type: ignore[index]
+    for item in status["history"][:10]:
         when = datetime.fromtimestamp(item["at"], UTC).isoformat(timespec="seconds")
         print(f"{when}  {item['bundle']}  {item['outcome']}  {item.get('reason', '')} {item['message']}")
     return EXIT_OK
