@@ -23,6 +23,8 @@ from appliance.ota.journal import STATES
 from appliance.ota.keys import generate
 from appliance.ota.pack import BundleSpec, pack
 from tests.conftest import PETS_VIDEO, PROFILES
+from tests.runtime import RunningAppliance
+from tests.servers import wait_until
 
 YOLOX = "models/yolox_nano_onnx/yolox_nano.onnx"
 PROFILE = """\
@@ -68,11 +70,15 @@ class Device:
         path.write_text(text)
         return path
 
-    def install(self, bundle: Path) -> str:
-        """Drop `bundle` into the inbox as a writer must (a hidden name, then a rename) and apply it."""
+    def drop(self, bundle: Path) -> None:
+        """Put `bundle` into the inbox as a writer must: a hidden name, then a rename."""
         hidden = self.inbox / f".{bundle.name}.partial"
         hidden.write_bytes(bundle.read_bytes())
         hidden.rename(self.inbox / bundle.name)
+
+    def install(self, bundle: Path) -> str:
+        """Drop `bundle` into the inbox and apply it here."""
+        self.drop(bundle)
         applier = self.applier()
         results = [applier.process(path, load_profile(self.profile)) for path in applier.waiting()]
         assert len(results) == 1
@@ -272,3 +278,57 @@ def test_the_command_line_makes_keys_packs_verifies_and_reports(device: Device, 
     assert (device.inbox / ".hidden.bundle").exists() and (device.inbox / "late.bundle.partial").exists()
     status = ota(device, "status", "--json")
     assert json.loads(status.stdout)["installed_version"] == 1
+
+
+RUNTIME_PROFILE = """\
+extends: {x86}
+device: {{id: dev-1}}
+detector: {{threads: 1}}
+cameras:
+  - id: lobby
+    source: {video}
+    fps_cap: 10
+areas: []
+storage: {{data_dir: @DATA_DIR@}}
+metrics: {{listen: "127.0.0.1:@METRICS_PORT@"}}
+mqtt: {{enabled: false}}
+ota: {{inbox: {root}/inbox, state_dir: {root}/state, trusted_keys: [{root}/keys/signer.pub], health_check_s: 8}}
+"""
+
+
+def test_updates_in_a_running_appliance_take_effect_or_roll_back(tmp_path: Path, data: Path) -> None:
+    device = Device(tmp_path, data)
+    text = RUNTIME_PROFILE.format(x86=PROFILES / "x86.yaml", video=data / PETS_VIDEO, root=tmp_path)
+    appliance = RunningAppliance(tmp_path, text)
+    try:
+        assert wait_until(lambda: "lobby: online" in appliance.log, 90), appliance.log
+        history = tmp_path / "state" / "history.json"
+
+        def outcome(count: int) -> str:
+            done = lambda: history.exists() and len(json.loads(history.read_text())) >= count  # noqa: E731
+            assert wait_until(done, 120), appliance.log
+            last = json.loads(history.read_text())[-1]
+            return f"{last['outcome']}: {last['reason']}: {last['message']}"
+
+        pids = appliance.worker_pids()
+        slower = device.new_profile("slower", lambda profile: profile.replace("fps_cap: 10", "fps_cap: 8"))
+        device.drop(device.bundle("config.bundle", 1, profile=slower))
+        assert outcome(1).startswith("installed"), appliance.log
+        assert "fps_cap: 8" in appliance.profile_path.read_text()
+        assert appliance.worker_pids()["lobby"] != pids["lobby"]
+
+        good = appliance.profile_path.read_bytes()
+        broken = device.new_profile("broken", lambda profile: profile.replace(str(data / PETS_VIDEO),
+                                                                               "rtsp://127.0.0.1:9/none"))  # fmt: skip
+        device.drop(device.bundle("broken.bundle", 2, profile=broken))
+        assert outcome(2).startswith("rolled_back: unhealthy: camera lobby"), appliance.log
+        assert appliance.profile_path.read_bytes() == good
+
+        model = device.bundle("model.bundle", 3, model_files=(data / YOLOX,),
+                              detector={"backend": "onnxruntime", "model": {"architecture": "yolox"},
+                                        "input_size": None, "class_id": 0, "min_score": 0.3})  # fmt: skip
+        device.drop(model)
+        assert outcome(3).startswith("installed"), appliance.log
+        assert "onnxruntime" in appliance.log.split("config.bundle")[-1]
+    finally:
+        appliance.kill()
