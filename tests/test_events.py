@@ -48,8 +48,19 @@ EXAMPLES: list[Event] = [
     ConfigChanged("applied", 3, "reload", ("cam",), (), ("old",)),
     ConfigChanged("rejected", 3, "file", errors=("p.yaml:3:5 cameras[0].sauce: unknown key 'sauce'",)),
     UpdateStatus(7, "site-8.bundle"),
-    UpdateStatus(7, None, UpdateResult("site-8.bundle", "rolled_back", 1.7e9, 8, "model", "unhealthy",
-                                       "camera lobby saw people before the update and nobody in the 60 s after it")),
+    UpdateStatus(
+        7,
+        None,
+        UpdateResult(
+            "site-8.bundle",
+            "rolled_back",
+            1.7e9,
+            8,
+            "model",
+            "unhealthy",
+            "camera lobby saw people before the update and nobody in the 60 s after it",
+        ),
+    ),
 ]
 
 
