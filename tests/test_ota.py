@@ -330,5 +330,8 @@ def test_updates_in_a_running_appliance_take_effect_or_roll_back(tmp_path: Path,
         device.drop(model)
         assert outcome(3).startswith("installed"), appliance.log
         assert "onnxruntime" in appliance.log.split("config.bundle")[-1]
+        assert appliance.wait_for_metric("appliance_ota_installed_version", 3, 10)
+        assert appliance.metric('appliance_ota_failures_total{reason="unhealthy"}') == 1
+        assert appliance.metric("appliance_ota_last_success_timestamp_seconds") > 1.7e9
     finally:
         appliance.kill()

@@ -10,13 +10,22 @@ from collections.abc import Iterator
 from threading import Thread
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from appliance import __version__
 from appliance.config import LoadedProfile
-from appliance.runtime.events import CameraLifecycle, CameraStatus, ConfigChanged, EpisodeEvent, Event, FrameResult
+from appliance.runtime.events import (
+    CameraLifecycle,
+    CameraStatus,
+    ConfigChanged,
+    EpisodeEvent,
+    Event,
+    FrameResult,
+    UpdateResult,
+    UpdateStatus,
+)
 from appliance.runtime.outputs.base import Output
 from appliance.runtime.state import RuntimeState
 
@@ -44,6 +53,11 @@ class Metrics(Output):
             "appliance_camera_reconnects", "Streams reopened after a loss", ["camera"], registry=r
         )
         self.reload_failures = Counter("appliance_config_reload_failures", "Rejected configuration changes", registry=r)
+        self.ota_failures = Counter(
+            "appliance_ota_failures", "OTA bundles refused or rolled back", ["reason"], registry=r
+        )
+        self.ota_success = Gauge("appliance_ota_last_success_timestamp_seconds",
+                                 "When an OTA bundle was last installed (Unix time)", registry=r)  # fmt: skip
         self.state_collector = StateCollector(state, loaded)
         r.register(self.state_collector)
         self._source_counts: dict[str, tuple[int, int]] = {}
@@ -81,6 +95,10 @@ class Metrics(Output):
                 self.restarts.labels(event.camera_id).inc()
             case ConfigChanged(kind="rejected"):
                 self.reload_failures.inc()
+            case UpdateStatus(result=UpdateResult(outcome="installed") as result):
+                self.ota_success.set(result.at)
+            case UpdateStatus(result=UpdateResult(reason=str(reason))):
+                self.ota_failures.labels(reason).inc()
 
     def _source_status(self, event: CameraStatus) -> None:
         camera = event.camera_id
@@ -136,6 +154,10 @@ class StateCollector(Collector):
                      {a.area_id: a.people_in_violation for a in areas})  # fmt: skip
         yield _gauge("appliance_area_over_threshold", "1 when the area is over its occupancy threshold", "area",
                      {a.area_id: float(a.over_threshold) for a in areas})  # fmt: skip
+        if snapshot.update is not None:
+            installed = GaugeMetricFamily("appliance_ota_installed_version", "Version of the installed OTA bundle")
+            installed.add_metric([], snapshot.update.installed_version)
+            yield installed
         generation = GaugeMetricFamily("appliance_config_generation", "Configuration changes applied since start")
         generation.add_metric([], snapshot.device.generation)
         yield generation
