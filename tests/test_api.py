@@ -159,6 +159,8 @@ ROUTES = [  # method, path, role needed
     ("GET", "/areas/hall", "viewer"),
     ("PATCH", "/areas/hall", "admin"),
     ("DELETE", "/areas/hall", "admin"),
+    ("GET", "/ota/status", "viewer"),
+    ("GET", "/ota/history", "viewer"),
 ]
 
 

@@ -15,16 +15,20 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
+import jsonschema
 import pytest
+import requests
+from jinja2.sandbox import SandboxedEnvironment
 
 from appliance.config import load_profile
 from appliance.ota.applier import Applier, FileHost
 from appliance.ota.journal import STATES
 from appliance.ota.keys import generate
 from appliance.ota.pack import BundleSpec, pack
-from tests.conftest import PETS_VIDEO, PROFILES
+from tests.conftest import PETS_VIDEO, PROFILES, REPO
 from tests.runtime import RunningAppliance
 from tests.servers import wait_until
+from tests.servers.mosquitto import Mosquitto, Subscriber
 
 YOLOX = "models/yolox_nano_onnx/yolox_nano.onnx"
 PROFILE = """\
@@ -291,29 +295,48 @@ cameras:
 areas: []
 storage: {{data_dir: @DATA_DIR@}}
 metrics: {{listen: "127.0.0.1:@METRICS_PORT@"}}
-mqtt: {{enabled: false}}
+mqtt: {{enabled: {mqtt}, host: 127.0.0.1, port: {broker_port}}}
 ota: {{inbox: {root}/inbox, state_dir: {root}/state, trusted_keys: [{root}/keys/signer.pub], health_check_s: 8}}
 """
+UPDATE_TOPIC = "appliance/dev-1/update"
+DISCOVERY_TOPIC = "homeassistant/update/dev-1/update/config"
+
+
+def start_runtime(
+    device: Device, data: Path, broker_port: int = 0, env: dict[str, str] | None = None
+) -> RunningAppliance:
+    text = RUNTIME_PROFILE.format(x86=PROFILES / "x86.yaml", video=data / PETS_VIDEO, root=device.root,
+                                  mqtt=str(bool(broker_port)).lower(), broker_port=broker_port or 1883)  # fmt: skip
+    return RunningAppliance(device.root, text, env=env)
+
+
+def outcome_of(device: Device, appliance: RunningAppliance, count: int) -> str:
+    """The `count`-th bundle's result, once the history has it."""
+    history = device.root / "state" / "history.json"
+    done = lambda: history.exists() and len(json.loads(history.read_text())) >= count  # noqa: E731
+    assert wait_until(done, 120), appliance.log
+    last = json.loads(history.read_text())[-1]
+    return f"{last['outcome']}: {last['reason']}: {last['message']}"
+
+
+def yolox_bundle(device: Device, data: Path, name: str, version: int, min_score: float) -> Path:
+    detector = {"backend": "onnxruntime", "model": {"architecture": "yolox"}, "input_size": None, "class_id": 0,
+                "min_score": min_score}  # fmt: skip
+    return device.bundle(name, version, model_files=(data / YOLOX,), detector=detector)
 
 
 def test_updates_in_a_running_appliance_take_effect_or_roll_back(tmp_path: Path, data: Path) -> None:
     device = Device(tmp_path, data)
-    text = RUNTIME_PROFILE.format(x86=PROFILES / "x86.yaml", video=data / PETS_VIDEO, root=tmp_path)
-    appliance = RunningAppliance(tmp_path, text)
+    (tmp_path / "broker").mkdir()
+    broker = Mosquitto(tmp_path / "broker").start()
+    subscriber = Subscriber(broker.port, (UPDATE_TOPIC, DISCOVERY_TOPIC))
+    appliance = start_runtime(device, data, broker.port)
     try:
         assert wait_until(lambda: "lobby: online" in appliance.log, 90), appliance.log
-        history = tmp_path / "state" / "history.json"
-
-        def outcome(count: int) -> str:
-            done = lambda: history.exists() and len(json.loads(history.read_text())) >= count  # noqa: E731
-            assert wait_until(done, 120), appliance.log
-            last = json.loads(history.read_text())[-1]
-            return f"{last['outcome']}: {last['reason']}: {last['message']}"
-
         pids = appliance.worker_pids()
         slower = device.new_profile("slower", lambda profile: profile.replace("fps_cap: 10", "fps_cap: 8"))
         device.drop(device.bundle("config.bundle", 1, profile=slower))
-        assert outcome(1).startswith("installed"), appliance.log
+        assert outcome_of(device, appliance, 1).startswith("installed"), appliance.log
         assert "fps_cap: 8" in appliance.profile_path.read_text()
         assert appliance.worker_pids()["lobby"] != pids["lobby"]
 
@@ -321,17 +344,83 @@ def test_updates_in_a_running_appliance_take_effect_or_roll_back(tmp_path: Path,
         broken = device.new_profile("broken", lambda profile: profile.replace(str(data / PETS_VIDEO),
                                                                                "rtsp://127.0.0.1:9/none"))  # fmt: skip
         device.drop(device.bundle("broken.bundle", 2, profile=broken))
-        assert outcome(2).startswith("rolled_back: unhealthy: camera lobby"), appliance.log
+        assert outcome_of(device, appliance, 2).startswith("rolled_back: unhealthy: camera lobby"), appliance.log
         assert appliance.profile_path.read_bytes() == good
 
-        model = device.bundle("model.bundle", 3, model_files=(data / YOLOX,),
-                              detector={"backend": "onnxruntime", "model": {"architecture": "yolox"},
-                                        "input_size": None, "class_id": 0, "min_score": 0.3})  # fmt: skip
-        device.drop(model)
-        assert outcome(3).startswith("installed"), appliance.log
+        device.drop(yolox_bundle(device, data, "model.bundle", 3, min_score=0.3))
+        assert outcome_of(device, appliance, 3).startswith("installed"), appliance.log
         assert "onnxruntime" in appliance.log.split("config.bundle")[-1]
+        good = appliance.profile_path.read_bytes()
+
+        device.drop(yolox_bundle(device, data, "blind.bundle", 4, min_score=0.999))  # runs, and finds nobody
+        blind = outcome_of(device, appliance, 4)
+        assert blind.startswith("rolled_back: unhealthy: camera lobby"), appliance.log
+        assert appliance.profile_path.read_bytes() == good
+
         assert appliance.wait_for_metric("appliance_ota_installed_version", 3, 10)
-        assert appliance.metric('appliance_ota_failures_total{reason="unhealthy"}') == 1
+        assert appliance.wait_for_metric('appliance_ota_failures_total{reason="unhealthy"}', 2, 10)
         assert appliance.metric("appliance_ota_last_success_timestamp_seconds") > 1.7e9
+        check_home_assistant_entity(subscriber, "rolled back: blind.bundle (unhealthy)")
+        check_api(appliance)
     finally:
         appliance.kill()
+        subscriber.close()
+        broker.stop()
+
+
+def check_home_assistant_entity(subscriber: Subscriber, summary: str) -> None:
+    """The retained `update` state in its event schema, rendered by the discovery template into what
+    Home Assistant's update entity reads."""
+    assert wait_until(lambda: subscriber.last(UPDATE_TOPIC) is not None and json.loads(
+        subscriber.last(UPDATE_TOPIC).payload)["last_result"]["bundle"] == "blind.bundle", 30)  # type: ignore[union-attr]  # fmt: skip
+    state = json.loads(subscriber.last(UPDATE_TOPIC).payload)  # type: ignore[union-attr]
+    jsonschema.validate(state, json.loads((REPO / "schemas" / "events" / "update.schema.json").read_text()))
+    config = json.loads(subscriber.last(DISCOVERY_TOPIC).payload)  # type: ignore[union-attr]
+    assert config["state_topic"] == UPDATE_TOPIC and config["device_class"] == "firmware"
+    rendered = json.loads(SandboxedEnvironment().from_string(config["value_template"]).render(value_json=state))
+    assert rendered["installed_version"] == rendered["latest_version"] == "3"
+    assert rendered["in_progress"] is False and rendered["release_summary"].startswith(summary), rendered
+
+
+def check_api(appliance: RunningAppliance) -> None:
+    """The status and the history, for a viewer."""
+    command = [sys.executable, "-m", "appliance", "users", "--profile", str(appliance.profile_path), "add", "eve",
+               "--role", "viewer", "--password-stdin"]  # fmt: skip
+    assert (
+        subprocess.run(command, input="viewer-password-1\n", text=True, capture_output=True, timeout=60).returncode == 0
+    )
+    base = f"http://127.0.0.1:{appliance.api_port}/api/v1"
+    login = requests.post(f"{base}/auth/login", json={"username": "eve", "password": "viewer-password-1"}, timeout=10)
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    status = requests.get(f"{base}/ota/status", headers=headers, timeout=10).json()
+    assert status["enabled"] and status["installed_version"] == 3 and status["slot"] in ("a", "b")
+    assert status["in_progress"] is None and status["last_result"]["bundle"] == "blind.bundle"
+    history = requests.get(f"{base}/ota/history", headers=headers, timeout=10).json()["items"]
+    outcomes = [(item["bundle"], item["outcome"]) for item in history]
+    assert outcomes == [("blind.bundle", "rolled_back"), ("model.bundle", "installed"),
+                        ("broken.bundle", "rolled_back"), ("config.bundle", "installed")]  # fmt: skip
+    assert requests.get(f"{base}/ota/history", timeout=10).status_code == 401
+
+
+def test_a_runtime_killed_while_rolling_back_comes_back_on_the_old_profile(tmp_path: Path, data: Path) -> None:
+    device = Device(tmp_path, data)
+    killed = start_runtime(device, data, env={"APPLIANCE_OTA_CRASH_AT": "rolling_back"})
+    try:
+        factory = killed.profile_path.read_bytes()
+        assert wait_until(lambda: "lobby: online" in killed.log, 90), killed.log
+        broken = device.new_profile("broken", lambda profile: profile.replace(str(data / PETS_VIDEO),
+                                                                               "rtsp://127.0.0.1:9/none"))  # fmt: skip
+        device.drop(device.bundle("broken.bundle", 1, profile=broken))
+        assert killed.process.wait(120) == -signal.SIGKILL, killed.log
+        assert json.loads((tmp_path / "state" / "journal.json").read_text())["state"] == "rolling_back"
+    finally:
+        killed.kill()
+    restarted = RunningAppliance(tmp_path, factory.decode())
+    try:
+        assert wait_until(lambda: "lobby: online" in restarted.log, 90), restarted.log
+        assert restarted.profile_path.read_bytes() == factory
+        assert not (tmp_path / "state" / "journal.json").exists() and not (tmp_path / "state" / "current").exists()
+        assert "interrupted at rolling_back" in (device.inbox / "rejected" / "broken.bundle.reason").read_text()
+        assert outcome_of(device, restarted, 1).startswith("rolled_back: interrupted")
+    finally:
+        restarted.kill()

@@ -14,6 +14,7 @@ from appliance.api.routes.calibration import calibration_routes
 from appliance.api.routes.cameras import collection_routes
 from appliance.api.routes.events import events_routes
 from appliance.api.routes.media import media_routes
+from appliance.api.routes.ota import ota_routes
 from appliance.api.routes.profile import profile_routes
 from appliance.api.routes.system import system_routes
 from appliance.api.users import UserStore
@@ -65,6 +66,7 @@ def create_app(context: ApiContext, users: UserStore) -> OpenAPI:
         media_routes(),
         calibration_routes(),
         events_routes(),
+        ota_routes(),
     ):
         app.register_api(routes)
     origins = set(config.cors_origins)

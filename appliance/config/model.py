@@ -215,6 +215,11 @@ class OtaConfig:
     min_fps_ratio: float
     max_bundle_mb: int
 
+    @property
+    def active(self) -> bool:
+        """Whether bundles are applied: on, and with a key to trust them by."""
+        return self.enabled and bool(self.trusted_keys)
+
 
 @dataclass(frozen=True)
 class LoggingConfig:

@@ -164,17 +164,7 @@ class Applier:
         return self._finish(step, interrupted, outcome="rolled_back")
 
     def status(self) -> dict[str, Any]:
-        current = self.slots.current()
-        manifest = self.slots.manifest(current)
-        history = self.journal.history()
-        step = self.journal.read()
-        return {
-            "slot": current, "installed_version": manifest.version if manifest else 0,
-            "installed_description": manifest.description if manifest else "",
-            "in_progress": {"bundle": step.bundle, "state": step.state} if step else None,
-            "last_result": update_result_json(history[-1]) if history else None,
-            "history": [update_result_json(item) for item in reversed(history)],
-        }  # fmt: skip
+        return read_status(self.root)
 
     def _check_policy(self, manifest: Manifest, running: LoadedProfile) -> None:
         device = running.profile.device
@@ -312,3 +302,20 @@ class FileHost:
     def watch(self, seconds: float) -> str | None:
         log.info("ota: no runtime is running, so no health window: the update is committed after its checks")
         return None
+
+
+def read_status(state_dir: Path) -> dict[str, Any]:
+    """The installed slot and version, an update in progress, the last result and the history
+    (newest first), read from the state folder without changing it."""
+    slots, journal = Slots(state_dir), Journal(state_dir)
+    current = slots.current()
+    manifest = slots.manifest(current)
+    history = journal.history()
+    step = journal.read()
+    return {
+        "slot": current, "installed_version": manifest.version if manifest else 0,
+        "installed_description": manifest.description if manifest else "",
+        "in_progress": {"bundle": step.bundle, "state": step.state} if step else None,
+        "last_result": update_result_json(history[-1]) if history else None,
+        "history": [update_result_json(item) for item in reversed(history)],
+    }  # fmt: skip

@@ -76,6 +76,7 @@ class OtaUpdater(Output, FileSystemEventHandler):
         self._observer: Observer | None = None  # type: ignore[valid-type]
         self._failures: list[str] = []
         self._last_people: dict[str, float] = {}  # camera -> when it last saw someone (monotonic)
+        self._started: dict[str, float] = {}  # camera -> when its worker last started (monotonic)
         self._applied_at = 0.0
         self._saw_people_before: set[str] = set()
 
@@ -100,6 +101,8 @@ class OtaUpdater(Output, FileSystemEventHandler):
             self._failures.append(f"camera {event.camera_id}'s worker failed: {event.message}")
         elif isinstance(event, CameraLifecycle) and event.kind in ("worker_restarting", "camera_failed"):
             self._failures.append(f"camera {event.camera_id}: {event.kind.replace('_', ' ')} ({event.reason})")
+        elif isinstance(event, CameraLifecycle) and event.kind == "worker_started":
+            self._started[event.camera_id] = time.monotonic()
 
     def reconfigure(self, loaded: LoadedProfile) -> None:
         before, self.loaded = self.loaded.profile.ota, loaded
@@ -159,7 +162,8 @@ class OtaUpdater(Output, FileSystemEventHandler):
                 return f"camera {camera_id} was online before the update and is {after.status} ({after.reason})"
             if after.fps < ratio * before.fps:
                 return f"camera {camera_id} runs at {after.fps:.1f} FPS, below {ratio} of its {before.fps:.1f} before"
-            saw_after = self._last_people.get(camera_id, 0.0) > self._applied_at
+            since = max(self._applied_at, self._started.get(camera_id, 0.0))  # the new worker's frames only
+            saw_after = self._last_people.get(camera_id, 0.0) > since
             if camera_id in self._saw_people_before and not saw_after:
                 return f"camera {camera_id} saw people before the update and nobody in the {seconds:.0f} s after it"
         return None
@@ -197,7 +201,9 @@ class OtaUpdater(Output, FileSystemEventHandler):
         self._observer = observer
 
     def _publish_status(self, in_progress: str | None, result: UpdateResult | None = None) -> None:
-        self.publish(UpdateStatus(self.applier.slots.installed_version(), in_progress, result))
+        history = self.applier.journal.history()
+        last = history[-1] if history else None
+        self.publish(UpdateStatus(self.applier.slots.installed_version(), in_progress, result, last))
 
 
 class _NoHost:

@@ -146,11 +146,12 @@ class UpdateResult:
 @dataclass(frozen=True, slots=True)
 class UpdateStatus:
     """Where OTA updates stand: the installed version, the bundle being applied, the result of
-    the one just finished."""
+    the one just finished, and the newest result in the history (kept across restarts)."""
 
     installed_version: int
     in_progress: str | None = None
     result: UpdateResult | None = None
+    last_result: UpdateResult | None = None
     timestamp: float = field(default_factory=time.time)
 
 

@@ -66,6 +66,7 @@ def update_json(status: UpdateStatus) -> Json:
         "installed_version": status.installed_version,
         "in_progress": status.in_progress,
         "result": None if status.result is None else update_result_json(status.result),
+        "last_result": None if status.last_result is None else update_result_json(status.last_result),
     }
 
 

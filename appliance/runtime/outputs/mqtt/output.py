@@ -37,6 +37,7 @@ from appliance.runtime.events import (
     Event,
     FrameResult,
     Snapshot,
+    UpdateStatus,
     WorkerFailed,
 )
 from appliance.runtime.outputs.base import Output
@@ -137,6 +138,8 @@ class MqttOutput(Output):
             case ConfigChanged():
                 self._queue(self.topics.config, to_json(event))
                 self._publish_device()
+            case UpdateStatus():
+                self._publish_update(event)
 
     def idle(self) -> None:
         """Housekeeping; while the spool drains, also wait a moment for the broker's answers."""
@@ -252,8 +255,11 @@ class MqttOutput(Output):
             view.published = None
         self._areas.clear()
         self._refresh(force=True)
-        for area in self.state.snapshot().areas.values():
+        snapshot = self.state.snapshot()
+        for area in snapshot.areas.values():
             self._area(area)
+        if snapshot.update is not None:
+            self._publish_update(snapshot.update)
 
     def _forward(self) -> None:
         """Publish spooled messages, in order, keeping at most MAX_INFLIGHT unacknowledged."""
@@ -345,6 +351,9 @@ class MqttOutput(Output):
         self._device_at = time.monotonic()
         body = device_json(self.state.snapshot().device, time.time())
         self._publish(self.topics.device, self._payload(body), retain=True)
+
+    def _publish_update(self, status: UpdateStatus) -> None:
+        self._publish(self.topics.update, self._payload(to_json(status)), retain=True)
 
     def _publish_enabled(self) -> None:
         for camera in self.loaded.profile.cameras:

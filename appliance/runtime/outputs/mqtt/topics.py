@@ -11,6 +11,18 @@ from appliance import __version__
 from appliance.config.model import Profile
 
 ON, OFF = "ON", "OFF"
+RELEASE_SUMMARY_CHARS = 255  # Home Assistant's limit
+# Home Assistant's update entity reads its own JSON; this renders it from the `update` event.
+UPDATE_TEMPLATE = (
+    "{% set last = value_json.last_result %}"
+    "{% set version = value_json.installed_version | string %}"
+    "{{ {'installed_version': version, 'latest_version': version,"
+    " 'in_progress': value_json.in_progress is not none,"
+    " 'title': 'Configuration and models',"
+    " 'release_summary': ((last.outcome | replace('_', ' ')) ~ ': ' ~ last.bundle"
+    " ~ (' (' ~ last.reason ~ ')' if last.reason else '') ~ (': ' ~ last.message if last.message else ''))"
+    f"[:{RELEASE_SUMMARY_CHARS}] if last else 'No update bundle processed yet'}} | tojson }}}}"
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,10 @@ class Topics:
     @property
     def config(self) -> str:
         return f"{self.base}/config"
+
+    @property
+    def update(self) -> str:
+        return f"{self.base}/update"
 
     @property
     def error(self) -> str:
@@ -99,6 +115,9 @@ def discovery_configs(profile: Profile, topics: Topics) -> dict[str, str]:
             "content_type": "image/jpeg", "device": device})  # fmt: skip
         add("button", f"{key}_take_snapshot", {"name": "Take snapshot", "device": device,
             "command_topic": topics.camera(camera.id, "snapshot/set"), "payload_press": "PRESS"})  # fmt: skip
+    if profile.ota.active:
+        add("update", "update", {"name": "Update", "state_topic": topics.update, "value_template": UPDATE_TEMPLATE,
+            "device_class": "firmware", "entity_category": "diagnostic", "device": appliance})  # fmt: skip
     for area in profile.areas:
         state = topics.area(area.id, "state")
         name = area.name or area.id
