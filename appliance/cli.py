@@ -16,6 +16,7 @@ from appliance.config import ProfileError, load_profile
 from appliance.config.schema import schema_path
 from appliance.config.yamlio import dump_plain
 from appliance.files import regular_file_problem
+from appliance.image.cli import add_build_command
 from appliance.logs import configure_logging
 from appliance.ota.cli import add_ota_commands
 
@@ -88,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     add_users_commands(commands)
     add_certs_command(commands)
     add_ota_commands(commands)
+    add_build_command(commands)
 
     schema = commands.add_parser(
         "schema",

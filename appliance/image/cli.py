@@ -1,0 +1,108 @@
+"""`appliance build --profile P [--format oci|nix]`: validate the profile, then build its image
+and print where it is. An invalid profile stops it before anything is built (exit status 2)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from appliance.config import LoadedProfile, ProfileError, load_profile
+from appliance.image.base import DEFAULT_MIRROR, BaseError, ensure_base
+from appliance.image.buildinfo import build_info
+from appliance.image.context import ContextError, write_context
+from appliance.image.hardware import TARGETS, ImageTarget
+
+log = logging.getLogger(__name__)
+SOURCE = Path(__file__).resolve().parents[2]  # the checkout the appliance runs from
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+BUILD_TIMEOUT_S = 3600
+
+
+def add_build_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    build = commands.add_parser(
+        "build",
+        help="build the image of a profile (NixOS, or OCI with podman)",
+        description="Validate PROFILE, then build its image: a NixOS system image with nix (--format nix), or an "
+        "OCI image with podman (--format oci, the fallback; jetson-nano only has this one). Prints where the "
+        "image is. Two builds of the same profile from the same commit give the same image. docs/image.md.",
+    )
+    build.add_argument("--profile", type=Path, required=True)
+    build.add_argument("--format", choices=["oci", "nix"], default="oci", help="default: %(default)s")
+    build.add_argument("--out", type=Path, default=Path("build"), help="build folder (default: %(default)s)")
+    build.add_argument("--tag", help="OCI: the image's name (default: localhost/appliance-<device id>:<version>)")
+    build.add_argument("--base", help="OCI: build on this image instead of the hardware's base")
+    build.add_argument("--mirror", default=DEFAULT_MIRROR,
+                       help="OCI: Debian mirror for the debootstrap base; one pinned to a date "
+                            "(snapshot.debian.org) gives the same base everywhere (default: %(default)s)")  # fmt: skip
+    build.add_argument("--no-cache", action="store_true", help="OCI: build every step again")
+    build.set_defaults(command=_build)
+
+
+def _build(args: argparse.Namespace) -> int:
+    try:
+        loaded = load_profile(args.profile)
+    except ProfileError as error:
+        print(error, file=sys.stderr)
+        print(f"{args.profile}: invalid; nothing was built", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    target = TARGETS[loaded.profile.device.hardware]
+    if not (SOURCE / "oci" / "requirements").is_dir():
+        print(f"appliance build needs the appliance's source checkout; {SOURCE} is not one", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        return _nix(args, loaded, target) if args.format == "nix" else _oci(args, loaded, target)
+    except (BaseError, ContextError, subprocess.CalledProcessError) as error:
+        print(f"build failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _oci(args: argparse.Namespace, loaded: LoadedProfile, target: ImageTarget) -> int:
+    engine = shutil.which("podman") or shutil.which("docker")
+    if engine is None:
+        print("neither podman nor docker is installed (apt-get install podman)", file=sys.stderr)
+        return EXIT_FAILED
+    info = build_info(loaded, SOURCE)
+    base = args.base or target.base or ensure_base(target, engine, args.mirror)
+    context = args.out.resolve() / f"{loaded.name}-oci"
+    write_context(context, SOURCE, loaded, target, info)
+    tag = args.tag or f"localhost/appliance-{loaded.profile.device.id}:{info.version}"
+    epoch = str(info.source_date_epoch)
+    command = [engine, "build", "--format", "docker", "--timestamp", epoch, "--build-arg", f"BASE={base}",
+               "--build-arg", f"SOURCE_DATE_EPOCH={epoch}", "--platform", target.platform, "--network", "host",
+               "--pull=never" if not target.base else "--pull=missing", "-t", tag, "-f",
+               str(context / "Containerfile"), *(["--no-cache"] if args.no_cache else []), str(context)]  # fmt: skip
+    log.info("building %s on %s (revision %s, SOURCE_DATE_EPOCH %s)", tag, base, info.revision, epoch)
+    subprocess.run(command, check=True, stdout=sys.stderr, timeout=BUILD_TIMEOUT_S)
+    inspect = [engine, "image", "inspect", "--format", "{{.Id}} {{.Digest}}", tag]
+    image_id, digest = subprocess.run(inspect, check=True, capture_output=True, text=True).stdout.split()
+    print(json.dumps({"image": tag, "id": f"sha256:{image_id.removeprefix('sha256:')}", "digest": digest,
+                      "context": str(context), "revision": info.revision}, indent=2))  # fmt: skip
+    return EXIT_OK
+
+
+def _nix(args: argparse.Namespace, loaded: LoadedProfile, target: ImageTarget) -> int:
+    if target.nix_system is None:
+        print(f"NixOS does not serve {target.hardware}; build it with --format oci (docs/image.md)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if shutil.which("nix") is None:
+        print("nix is not installed (https://nixos.org/download)", file=sys.stderr)
+        return EXIT_FAILED
+    folder = args.out.resolve() / f"{loaded.name}-nix"
+    folder.mkdir(parents=True, exist_ok=True)
+    rendered = folder / "profile.json"
+    rendered.write_text(json.dumps(loaded.masked_data(), indent=2, sort_keys=True) + "\n")
+    info = build_info(loaded, SOURCE)
+    (folder / "build-info.json").write_text(info.to_json())
+    arguments = f'system = "{target.nix_system}"; rendered = {rendered}; buildInfo = {folder / "build-info.json"};'
+    expression = f'(builtins.getFlake "path:{SOURCE}").lib.image {{ {arguments} }}'
+    command = ["nix", "--extra-experimental-features", "nix-command flakes", "build", "--impure", "--expr",
+               expression, "--out-link", str(folder / "result"), "--print-out-paths"]  # fmt: skip
+    log.info("nix build of %s for %s", loaded.name, target.nix_system)
+    done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True, timeout=BUILD_TIMEOUT_S)
+    print(json.dumps({"image": done.stdout.strip(), "link": str(folder / "result")}, indent=2))
+    return EXIT_OK
