@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,9 @@ def add_build_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     build.add_argument("--mirror", default=DEFAULT_MIRROR,
                        help="OCI: Debian mirror for the debootstrap base; one pinned to a date "
                             "(snapshot.debian.org) gives the same base everywhere (default: %(default)s)")  # fmt: skip
+    build.add_argument("--ca-bundle", type=Path, default=_default_ca_bundle(),
+                       help="OCI: CA certificates pip trusts while building, never put in the image "
+                            "(default: $PIP_CERT or $SSL_CERT_FILE, when set)")  # fmt: skip
     build.add_argument("--no-cache", action="store_true", help="OCI: build every step again")
     build.set_defaults(command=_build)
 
@@ -72,10 +76,12 @@ def _oci(args: argparse.Namespace, loaded: LoadedProfile, target: ImageTarget) -
     write_context(context, SOURCE, loaded, target, info)
     tag = args.tag or f"localhost/appliance-{loaded.profile.device.id}:{info.version}"
     epoch = str(info.source_date_epoch)
+    cache = ["--no-cache"] if args.no_cache else []
     command = [engine, "build", "--format", "docker", "--timestamp", epoch, "--build-arg", f"BASE={base}",
                "--build-arg", f"SOURCE_DATE_EPOCH={epoch}", "--platform", target.platform, "--network", "host",
-               "--pull=never" if not target.base else "--pull=missing", "-t", tag, "-f",
-               str(context / "Containerfile"), *(["--no-cache"] if args.no_cache else []), str(context)]  # fmt: skip
+               "--pull=never" if not target.base else "--pull=missing", "-t", tag,
+               "--secret", f"id=ca-bundle,src={args.ca_bundle or os.devnull}",
+               *cache, "-f", str(context / "Containerfile"), str(context)]  # fmt: skip
     log.info("building %s on %s (revision %s, SOURCE_DATE_EPOCH %s)", tag, base, info.revision, epoch)
     subprocess.run(command, check=True, stdout=sys.stderr, timeout=BUILD_TIMEOUT_S)
     inspect = [engine, "image", "inspect", "--format", "{{.Id}} {{.Digest}}", tag]
@@ -83,6 +89,11 @@ def _oci(args: argparse.Namespace, loaded: LoadedProfile, target: ImageTarget) -
     print(json.dumps({"image": tag, "id": f"sha256:{image_id.removeprefix('sha256:')}", "digest": digest,
                       "context": str(context), "revision": info.revision}, indent=2))  # fmt: skip
     return EXIT_OK
+
+
+def _default_ca_bundle() -> Path | None:
+    path = os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE")
+    return Path(path) if path else None
 
 
 def _nix(args: argparse.Namespace, loaded: LoadedProfile, target: ImageTarget) -> int:

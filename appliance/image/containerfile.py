@@ -5,7 +5,8 @@ HEALTHCHECK on the API's readiness (or the metrics endpoint when the API is off)
 
 Reproducible: every timestamp is SOURCE_DATE_EPOCH (`podman build --timestamp`), bytecode is
 compiled with hash-based invalidation (Python does so when SOURCE_DATE_EPOCH is set), pip keeps
-no cache and no log."""
+no cache and no log. A site's CA bundle (a TLS-inspecting proxy) reaches pip as a build secret,
+never a layer."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ BUILD_INFO = f"{VENV}/build-info.json"
 DATA_DIR = "/var/lib/appliance"
 UID = 10001
 LOCAL_BASE = "localhost/appliance-base"  # the debootstrap base, tagged with its key
+CA_BUNDLE = "/run/secrets/ca-bundle"  # a site's CA bundle for pip, mounted during the build only
+WITH_CA = f"if [ -s {CA_BUNDLE} ]; then export PIP_CERT={CA_BUNDLE}; fi;"
 
 TEMPLATE = """\
 # The image of profile '{name}' ({hardware}), written by `appliance build`.
@@ -32,7 +35,7 @@ ARG SOURCE_DATE_EPOCH=0
 ENV SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \\
     PIP_NO_INPUT=1 PYTHONDONTWRITEBYTECODE=1
 {setup}COPY requirements.txt build-requirements.txt /build/
-RUN python3 -m venv /build/backend \\
+RUN --mount=type=secret,id=ca-bundle,target={ca_bundle} {with_ca} python3 -m venv /build/backend \\
  && /build/backend/bin/pip install --require-hashes --only-binary=:all: -r /build/build-requirements.txt \\
  && python3 -m venv {venv} \\
  && {venv}/bin/pip install --require-hashes --no-deps --only-binary=:all: -r /build/requirements.txt
@@ -64,7 +67,7 @@ def containerfile(loaded: LoadedProfile, target: ImageTarget, profile: Path) -> 
     return TEMPLATE.format(
         name=loaded.name, hardware=target.hardware, base=target.base or LOCAL_BASE, setup=setup, venv=VENV,
         site=SITE, build_info=BUILD_INFO, profile=profile, data_dir=DATA_DIR, uid=UID, expose=expose,
-        healthcheck=json.dumps([f"{VENV}/bin/python", "-c", _probe(loaded)]),
+        healthcheck=json.dumps([f"{VENV}/bin/python", "-c", _probe(loaded)]), ca_bundle=CA_BUNDLE, with_ca=WITH_CA,
     )  # fmt: skip
 
 

@@ -37,7 +37,7 @@ def write_context(folder: Path, source: Path, loaded: LoadedProfile, target: Ima
         raise ContextError(f"the profile's files and models share no folder but /: {', '.join(map(str, files))}")
     for path in files:
         _copy(path, folder / "site" / path.relative_to(root))
-    profile = Path(SITE) / loaded.path.relative_to(root)
+    profile = Path(SITE) / loaded.path.resolve().relative_to(root)
     (folder / "build-info.json").write_text(info.to_json())
     (folder / "Containerfile").write_text(containerfile(loaded, target, profile))
     return profile
@@ -47,7 +47,7 @@ def site_files(loaded: LoadedProfile) -> list[Path]:
     """The profile, the files it extends, and the detector's model with the files beside it that
     share its name (an OpenVINO .xml has its .bin) and the licences there. A model that is not on
     this machine (one `appliance models fetch` puts on the device) is left out."""
-    files = list(loaded.files)
+    files = [path.resolve() for path in loaded.files]
     model = loaded.profile.detector.model.path
     if model and Path(model).is_file():
         path = Path(model)

@@ -11,6 +11,7 @@ from appliance import __version__
 from appliance.api.auth import SECURITY
 from appliance.api.errors import ErrorResponse
 from appliance.api.routes.profile import context
+from appliance.image.buildinfo import load_build_info
 from appliance.runtime.serialize import camera_state_json, to_json
 
 
@@ -26,6 +27,7 @@ class Version(BaseModel):
     generation: int
     model_sha256: str | None
     uptime_s: float
+    build: dict[str, object] | None = None  # what the image was built from; null outside a built image
 
 
 class Counts(BaseModel):
@@ -62,7 +64,7 @@ def system_routes() -> APIBlueprint:
         device = ctx.state.snapshot().device
         return jsonify(Version(version=__version__, profile=device.profile, device=device.device_id,
                                generation=device.generation, model_sha256=ctx.loaded.profile.detector.model.sha256,
-                               uptime_s=round(device.uptime_s, 1)).model_dump())  # fmt: skip
+                               uptime_s=round(device.uptime_s, 1), build=load_build_info()).model_dump())  # fmt: skip
 
     @routes.get("/counts", responses={200: Counts, 401: ErrorResponse}, security=SECURITY)
     def counts() -> Response:

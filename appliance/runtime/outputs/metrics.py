@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from appliance import __version__
 from appliance.config import LoadedProfile
+from appliance.image.buildinfo import load_build_info
 from appliance.runtime.events import (
     CameraLifecycle,
     CameraStatus,
@@ -186,10 +187,14 @@ class StateCollector(Collector):
         yield self._build_info()
 
     def _build_info(self) -> GaugeMetricFamily:
-        info = GaugeMetricFamily(
-            "appliance_build_info", "Version, profile and model", labels=["version", "profile", "model_sha256"]
-        )
-        info.add_metric([__version__, self.loaded.name, self.loaded.profile.detector.model.sha256 or "none"], 1)
+        """The running version, profile and model; the image's revision and the hash of the profile
+        it was built with ("none" when not run from a built image)."""
+        built = load_build_info() or {}
+        labels = ["version", "revision", "profile", "profile_sha256", "model_sha256"]
+        info = GaugeMetricFamily("appliance_build_info", "Version, revision, profile and model", labels=labels)
+        model = self.loaded.profile.detector.model.sha256 or "none"
+        info.add_metric([__version__, str(built.get("revision", "none")), self.loaded.name,
+                         str(built.get("profile_sha256", "none")), model], 1)  # fmt: skip
         return info
 
 
