@@ -109,7 +109,7 @@ def _nix(args: argparse.Namespace, loaded: LoadedProfile, target: ImageTarget) -
     rendered.write_text(json.dumps(loaded.masked_data(), indent=2, sort_keys=True) + "\n")
     info = build_info(loaded, SOURCE)
     (folder / "build-info.json").write_text(info.to_json())
-    arguments = f'system = "{target.nix_system}"; rendered = {rendered}; buildInfo = {folder / "build-info.json"};'
+    arguments = f'hardware = "{target.hardware}"; rendered = {rendered}; buildInfo = {folder / "build-info.json"};'
     expression = f'(builtins.getFlake "path:{SOURCE}").lib.image {{ {arguments} }}'
     command = ["nix", "--extra-experimental-features", "nix-command flakes", "build", "--impure", "--expr",
                expression, "--out-link", str(folder / "result"), "--print-out-paths"]  # fmt: skip

@@ -50,7 +50,7 @@ FROM $BASE
 {setup}COPY --from=builder {venv} {venv}
 RUN mkdir -p {data_dir} && chown {uid}:{uid} {data_dir}
 ENV PATH={venv}/bin:/usr/local/bin:/usr/bin:/bin APPLIANCE_BUILD_INFO={build_info} PYTHONDONTWRITEBYTECODE=1 \\
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 APPLIANCE_PROFILES={profiles}
 USER {uid}:{uid}
 WORKDIR {data_dir}
 {expose}HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \\
@@ -68,6 +68,7 @@ def containerfile(loaded: LoadedProfile, target: ImageTarget, profile: Path) -> 
         name=loaded.name, hardware=target.hardware, base=target.base or LOCAL_BASE, setup=setup, venv=VENV,
         site=SITE, build_info=BUILD_INFO, profile=profile, data_dir=DATA_DIR, uid=UID, expose=expose,
         healthcheck=json.dumps([f"{VENV}/bin/python", "-c", _probe(loaded)]), ca_bundle=CA_BUNDLE, with_ca=WITH_CA,
+        profiles=profile.parent,
     )  # fmt: skip
 
 
