@@ -16,6 +16,7 @@ from appliance.config import LoadedProfile, ProfileError, load_profile
 from appliance.image.base import DEFAULT_MIRROR, BaseError, ensure_base
 from appliance.image.buildinfo import build_info
 from appliance.image.context import ContextError, write_context
+from appliance.image.docker_config import drop_build_container
 from appliance.image.hardware import TARGETS, ImageTarget
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,6 @@ def add_build_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     build.add_argument("--ca-bundle", type=Path, default=_default_ca_bundle(),
                        help="OCI: CA certificates pip trusts while building, never put in the image "
                             "(default: $PIP_CERT or $SSL_CERT_FILE, when set)")  # fmt: skip
-    build.add_argument("--no-cache", action="store_true", help="OCI: build every step again")
     build.set_defaults(command=_build)
 
 
@@ -76,14 +76,14 @@ def _oci(args: argparse.Namespace, loaded: LoadedProfile, target: ImageTarget) -
     write_context(context, SOURCE, loaded, target, info)
     tag = args.tag or f"localhost/appliance-{loaded.profile.device.id}:{info.version}"
     epoch = str(info.source_date_epoch)
-    cache = ["--no-cache"] if args.no_cache else []
     command = [engine, "build", "--format", "docker", "--timestamp", epoch, "--build-arg", f"BASE={base}",
                "--build-arg", f"SOURCE_DATE_EPOCH={epoch}", "--platform", target.platform, "--network", "host",
-               "--pull=never" if not target.base else "--pull=missing", "-t", tag,
+               "--layers=false", "--pull=never" if not target.base else "--pull=missing", "-t", tag,
                "--secret", f"id=ca-bundle,src={args.ca_bundle or os.devnull}",
-               *cache, "-f", str(context / "Containerfile"), str(context)]  # fmt: skip
+               "-f", str(context / "Containerfile"), str(context)]  # fmt: skip
     log.info("building %s on %s (revision %s, SOURCE_DATE_EPOCH %s)", tag, base, info.revision, epoch)
     subprocess.run(command, check=True, stdout=sys.stderr, timeout=BUILD_TIMEOUT_S)
+    drop_build_container(engine, tag)
     inspect = [engine, "image", "inspect", "--format", "{{.Id}} {{.Digest}}", tag]
     image_id, digest = subprocess.run(inspect, check=True, capture_output=True, text=True).stdout.split()
     print(json.dumps({"image": tag, "id": f"sha256:{image_id.removeprefix('sha256:')}", "digest": digest,
