@@ -48,6 +48,15 @@
         let
           profile = lib.importJSON rendered;
           kind = hardwareKinds.${hardware};
+          # What `appliance build` writes; made here for the flake's own configurations.
+          info = pkgs: if buildInfo != null then buildInfo else pkgs.writeText "build-info.json" (builtins.toJSON {
+            version = (lib.importTOML ./pyproject.toml).project.version;
+            revision = self.rev or self.dirtyRev or "unknown";
+            source_date_epoch = self.lastModified or 0;
+            profile = profile.device.id;
+            profile_sha256 = builtins.hashFile "sha256" rendered;
+            models = { };
+          });
         in
         lib.nixosSystem {
           system = kind.system;
@@ -62,7 +71,8 @@
               services.appliance = {
                 enable = true;
                 package = package pkgs kind.extras;
-                inherit profile buildInfo;
+                inherit profile;
+                buildInfo = info pkgs;
               };
             })
           ];

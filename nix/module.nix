@@ -9,7 +9,7 @@
 let
   cfg = config.services.appliance;
   settings = import ./settings.nix { inherit lib; } cfg.profile;
-  modelDirectory = builtins.path { path = settings.model.directory; name = "appliance-model"; };
+  modelDirectory = builtins.path { path = /. + settings.model.directory; name = "appliance-model"; };
   profile = lib.recursiveUpdate cfg.profile (lib.optionalAttrs (settings.model != null) {
     detector.model.path = "${modelDirectory}/${settings.model.file}";
   });

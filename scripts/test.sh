@@ -5,11 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Backends that run on a CPU, and the real stream servers the source tests start:
 # ffmpeg (HTTP MJPEG listener), GStreamer's RTSP server under Debian's Python, and a
-# real Prometheus for the metrics test; systemd-analyze checks the unit.
+# real Prometheus for the metrics test; systemd-analyze checks the unit; podman, debootstrap
+# and Debian's nix build and check the appliance images.
 scripts/setup.sh --dev --extra onnx --extra openvino --extra tflite \
   --deb ffmpeg --deb python3-gi --deb gir1.2-gst-rtsp-server-1.0 \
   --deb gstreamer1.0-plugins-base --deb gstreamer1.0-plugins-good --deb gstreamer1.0-libav \
-  --deb prometheus --deb systemd --deb mosquitto
+  --deb prometheus --deb systemd --deb mosquitto --deb podman --deb debootstrap --deb nix-bin
 echo "== ruff"
 .venv/bin/ruff check appliance evaluation tests bench
 .venv/bin/ruff format --check appliance evaluation tests bench

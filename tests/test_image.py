@@ -127,6 +127,34 @@ def test_an_invalid_profile_fails_the_build_with_the_validators_message(tmp_path
     assert "nothing was built" in built.stderr and not (tmp_path / "out").exists()
 
 
+DEBIAN = "localhost/appliance-base:bookworm-"
+SHIPPED = {"x86": f"{DEBIAN}amd64-", "x86-openvino": f"{DEBIAN}amd64-", "x86-gpu-tensorrt": "nvcr.io/nvidia/cuda:",
+           "coral": f"{DEBIAN}arm64-", "jetson-nano": "nvcr.io/nvidia/l4t-base:"}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_profile_has_a_build_context(name: str, tmp_path: Path) -> None:
+    """What each Containerfile must hold, checked without building (no arm64 or NVIDIA base here)."""
+    done = appliance("build", "--profile", str(PROFILES / f"{name}.yaml"), "--context-only", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    context = Path(json.loads(done.stdout)["context"])
+    containerfile = (context / "Containerfile").read_text()
+    assert re.search(rf"^ARG BASE={re.escape(SHIPPED[name])}", containerfile, flags=re.MULTILINE)
+    for line in ("USER 10001:10001", "HEALTHCHECK", "--require-hashes", "appliance validate /opt/appliance/site/",
+                 "COPY --from=builder /opt/appliance /opt/appliance"):  # fmt: skip
+        assert line in containerfile, line
+    site = {str(path.relative_to(context / "site")) for path in (context / "site").rglob("*") if path.is_file()}
+    assert {f"{name}.yaml", "base.yaml"} <= {Path(path).name for path in site}
+    assert json.loads((context / "build-info.json").read_text())["profile"] == name
+
+
+def test_jetson_nano_has_no_nixos_image(tmp_path: Path) -> None:
+    done = appliance(
+        "build", "--profile", str(PROFILES / "jetson-nano.yaml"), "--format", "nix", "--out", str(tmp_path)
+    )
+    assert done.returncode == 2 and "NixOS does not serve jetson-nano" in done.stderr
+
+
 # The x86 image, built with podman.
 
 

@@ -15,12 +15,13 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from appliance.image.containerfile import LOCAL_BASE
 from appliance.image.hardware import DEBIAN_SUITE, ImageTarget
 
 log = logging.getLogger(__name__)
+LOCAL_BASE = "localhost/appliance-base"  # tagged with the suite, the architecture and the recipe's key
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 PACKAGES = ("python3", "python3-venv", "ca-certificates")
 VOLATILE = ("var/log", "var/cache/apt", "var/lib/apt/lists", "var/cache/ldconfig", "var/cache/debconf/*-old",
@@ -42,18 +43,24 @@ def base_key(target: ImageTarget, mirror: str) -> str:
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def ensure_base(target: ImageTarget, engine: str, mirror: str = DEFAULT_MIRROR) -> str:
+def base_image(target: ImageTarget, mirror: str = DEFAULT_MIRROR) -> str:
+    """The name of the local base image for `target` (made by `ensure_base`)."""
+    return f"{LOCAL_BASE}:{DEBIAN_SUITE}-{target.debian_arch}-{base_key(target, mirror)}"
+
+
+def ensure_base(target: ImageTarget, engine: str, mirror: str, say: Callable[[str], None]) -> str:
     """The local base image for `target`, made (or imported from the cached root file system)
-    when it is not there yet."""
+    when it is not there yet; `say` tells what takes long."""
     key = base_key(target, mirror)
-    image = f"{LOCAL_BASE}:{DEBIAN_SUITE}-{target.debian_arch}-{key}"
+    image = base_image(target, mirror)
     if subprocess.run([engine, "image", "exists", image], capture_output=True).returncode == 0:
         log.info("base image %s: already here", image)
         return image
     rootfs = cache_folder() / f"{key}.tar"
     if not rootfs.is_file():
+        say(f"making the Debian base: debootstrap {DEBIAN_SUITE} {target.debian_arch} from {mirror} (once)")
         _debootstrap(target, mirror, rootfs)
-    log.info("base image %s: made from %s", image, rootfs)
+    say(f"base image {image}: made from {rootfs}")
     with tempfile.TemporaryDirectory(prefix="appliance-base-") as folder:
         shutil.copyfile(rootfs, Path(folder) / "rootfs.tar")
         (Path(folder) / "Containerfile").write_text('FROM scratch\nADD rootfs.tar /\nCMD ["/bin/bash"]\n')
@@ -69,7 +76,6 @@ def _debootstrap(target: ImageTarget, mirror: str, rootfs_tar: Path) -> None:
     rootfs_tar.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="appliance-debootstrap-") as folder:
         root = Path(folder) / "rootfs"
-        log.info("debootstrap %s %s from %s (a minute or more, once)", DEBIAN_SUITE, target.debian_arch, mirror)
         command = ["debootstrap", "--variant=minbase", f"--arch={target.debian_arch}",
                    f"--include={','.join(PACKAGES)}", DEBIAN_SUITE, str(root), mirror]  # fmt: skip
         _run(command, timeout=DEBOOTSTRAP_TIMEOUT_S)

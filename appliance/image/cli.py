@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -13,13 +12,12 @@ import sys
 from pathlib import Path
 
 from appliance.config import LoadedProfile, ProfileError, load_profile
-from appliance.image.base import DEFAULT_MIRROR, BaseError, ensure_base
+from appliance.image.base import DEFAULT_MIRROR, BaseError, base_image, ensure_base
 from appliance.image.buildinfo import build_info
 from appliance.image.context import ContextError, write_context
 from appliance.image.docker_config import drop_build_container
 from appliance.image.hardware import TARGETS, ImageTarget
 
-log = logging.getLogger(__name__)
 SOURCE = Path(__file__).resolve().parents[2]  # the checkout the appliance runs from
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 BUILD_TIMEOUT_S = 3600
@@ -41,6 +39,9 @@ def add_build_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     build.add_argument("--mirror", default=DEFAULT_MIRROR,
                        help="OCI: Debian mirror for the debootstrap base; one pinned to a date "
                             "(snapshot.debian.org) gives the same base everywhere (default: %(default)s)")  # fmt: skip
+    build.add_argument("--context-only", action="store_true",
+                       help="OCI: write the build context (Containerfile and all it copies) and stop, "
+                            "to build it elsewhere (docs/image.md)")  # fmt: skip
     build.add_argument("--ca-bundle", type=Path, default=_default_ca_bundle(),
                        help="OCI: CA certificates pip trusts while building, never put in the image "
                             "(default: $PIP_CERT or $SSL_CERT_FILE, when set)")  # fmt: skip
@@ -66,14 +67,20 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _oci(args: argparse.Namespace, loaded: LoadedProfile, target: ImageTarget) -> int:
+    info = build_info(loaded, SOURCE)
+    context = args.out.resolve() / f"{loaded.name}-oci"
+    if args.context_only:
+        base = args.base or target.base or base_image(target, args.mirror)
+        write_context(context, SOURCE, loaded, target, info, base)
+        print(json.dumps({"context": str(context), "base": base, "revision": info.revision,
+                          "source_date_epoch": info.source_date_epoch}, indent=2))  # fmt: skip
+        return EXIT_OK
     engine = shutil.which("podman") or shutil.which("docker")
     if engine is None:
         print("neither podman nor docker is installed (apt-get install podman)", file=sys.stderr)
         return EXIT_FAILED
-    info = build_info(loaded, SOURCE)
-    base = args.base or target.base or ensure_base(target, engine, args.mirror)
-    context = args.out.resolve() / f"{loaded.name}-oci"
-    write_context(context, SOURCE, loaded, target, info)
+    base = args.base or target.base or ensure_base(target, engine, args.mirror, _say)
+    write_context(context, SOURCE, loaded, target, info, base)
     tag = args.tag or f"localhost/appliance-{loaded.profile.device.id}:{info.version}"
     epoch = str(info.source_date_epoch)
     command = [engine, "build", "--format", "docker", "--timestamp", epoch, "--build-arg", f"BASE={base}",
@@ -81,7 +88,7 @@ def _oci(args: argparse.Namespace, loaded: LoadedProfile, target: ImageTarget) -
                "--layers=false", "--pull=never" if not target.base else "--pull=missing", "-t", tag,
                "--secret", f"id=ca-bundle,src={args.ca_bundle or os.devnull}",
                "-f", str(context / "Containerfile"), str(context)]  # fmt: skip
-    log.info("building %s on %s (revision %s, SOURCE_DATE_EPOCH %s)", tag, base, info.revision, epoch)
+    _say(f"building {tag} on {base} (revision {info.revision}, SOURCE_DATE_EPOCH {epoch})")
     subprocess.run(command, check=True, stdout=sys.stderr, timeout=BUILD_TIMEOUT_S)
     drop_build_container(engine, tag)
     inspect = [engine, "image", "inspect", "--format", "{{.Id}} {{.Digest}}", tag]
@@ -89,6 +96,10 @@ def _oci(args: argparse.Namespace, loaded: LoadedProfile, target: ImageTarget) -
     print(json.dumps({"image": tag, "id": f"sha256:{image_id.removeprefix('sha256:')}", "digest": digest,
                       "context": str(context), "revision": info.revision}, indent=2))  # fmt: skip
     return EXIT_OK
+
+
+def _say(message: str) -> None:
+    print(f"appliance build: {message}", file=sys.stderr, flush=True)
 
 
 def _default_ca_bundle() -> Path | None:
@@ -109,11 +120,13 @@ def _nix(args: argparse.Namespace, loaded: LoadedProfile, target: ImageTarget) -
     rendered.write_text(json.dumps(loaded.masked_data(), indent=2, sort_keys=True) + "\n")
     info = build_info(loaded, SOURCE)
     (folder / "build-info.json").write_text(info.to_json())
-    arguments = f'hardware = "{target.hardware}"; rendered = {rendered}; buildInfo = {folder / "build-info.json"};'
+    info_file = folder / "build-info.json"
+    arguments = (f"hardware = {json.dumps(target.hardware)}; rendered = /. + {json.dumps(str(rendered))}; "
+                 f"buildInfo = /. + {json.dumps(str(info_file))};")  # fmt: skip
     expression = f'(builtins.getFlake "path:{SOURCE}").lib.image {{ {arguments} }}'
     command = ["nix", "--extra-experimental-features", "nix-command flakes", "build", "--impure", "--expr",
                expression, "--out-link", str(folder / "result"), "--print-out-paths"]  # fmt: skip
-    log.info("nix build of %s for %s", loaded.name, target.nix_system)
+    _say(f"nix build of {loaded.name} for {target.nix_system}")
     done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True, timeout=BUILD_TIMEOUT_S)
     print(json.dumps({"image": done.stdout.strip(), "link": str(folder / "result")}, indent=2))
     return EXIT_OK

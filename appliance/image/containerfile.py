@@ -21,8 +21,8 @@ SITE = f"{VENV}/site"
 BUILD_INFO = f"{VENV}/build-info.json"
 DATA_DIR = "/var/lib/appliance"
 UID = 10001
-LOCAL_BASE = "localhost/appliance-base"  # the debootstrap base, tagged with its key
 CA_BUNDLE = "/run/secrets/ca-bundle"  # a site's CA bundle for pip, mounted during the build only
+CONTINUED = " \\\n && "  # a long shell step, one command a line
 WITH_CA = f"if [ -s {CA_BUNDLE} ]; then export PIP_CERT={CA_BUNDLE}; fi;"
 
 TEMPLATE = """\
@@ -60,12 +60,12 @@ CMD ["run", "--profile", "{profile}"]
 """
 
 
-def containerfile(loaded: LoadedProfile, target: ImageTarget, profile: Path) -> str:
-    setup = "".join(f"RUN {step}\n" for step in target.setup)
+def containerfile(loaded: LoadedProfile, target: ImageTarget, profile: Path, base: str) -> str:
+    setup = "".join("RUN " + step.replace(" && ", CONTINUED) + "\n" for step in target.setup)
     ports = sorted({_port(listen) for listen in _listening(loaded)})
     expose = f"EXPOSE {' '.join(map(str, ports))}\n" if ports else ""
     return TEMPLATE.format(
-        name=loaded.name, hardware=target.hardware, base=target.base or LOCAL_BASE, setup=setup, venv=VENV,
+        name=loaded.name, hardware=target.hardware, base=base, setup=setup, venv=VENV,
         site=SITE, build_info=BUILD_INFO, profile=profile, data_dir=DATA_DIR, uid=UID, expose=expose,
         healthcheck=json.dumps([f"{VENV}/bin/python", "-c", _probe(loaded)]), ca_bundle=CA_BUNDLE, with_ca=WITH_CA,
         profiles=profile.parent,

@@ -22,7 +22,9 @@ class ContextError(ValueError):
     """The profile cannot be put into an image as it is."""
 
 
-def write_context(folder: Path, source: Path, loaded: LoadedProfile, target: ImageTarget, info: BuildInfo) -> Path:
+def write_context(
+    folder: Path, source: Path, loaded: LoadedProfile, target: ImageTarget, info: BuildInfo, base: str
+) -> Path:
     """Fill `folder` (emptied first) and return the profile's path inside the image."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -39,7 +41,7 @@ def write_context(folder: Path, source: Path, loaded: LoadedProfile, target: Ima
         _copy(path, folder / "site" / path.relative_to(root))
     profile = Path(SITE) / loaded.path.resolve().relative_to(root)
     (folder / "build-info.json").write_text(info.to_json())
-    (folder / "Containerfile").write_text(containerfile(loaded, target, profile))
+    (folder / "Containerfile").write_text(containerfile(loaded, target, profile, base))
     return profile
 
 
