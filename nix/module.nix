@@ -37,7 +37,7 @@ let
     LockPersonality = true;
     SystemCallArchitectures = "native";
     SystemCallFilter = [ "@system-service" ];
-    StateDirectory = [ "appliance" ] ++ settings.stateDirectories;
+    StateDirectory = lib.unique ([ "appliance" ] ++ settings.stateDirectories);
     ReadWritePaths = settings.readWritePaths;
     Environment = lib.optional (cfg.buildInfo != null) "APPLIANCE_BUILD_INFO=${cfg.buildInfo}";
   };

@@ -1,5 +1,5 @@
 """Appliance images. What this machine can check (docs/image.md says what it cannot): every Nix
-file parses; the profile-to-settings function of the NixOS module evaluates with Debian's nix and
+file parses; the NixOS module and its profile-to-settings function evaluate with Debian's nix and
 a small `lib` (no nixpkgs here); the flake's pins; the OCI requirements match uv.lock; an invalid
 profile fails the build with the validator's message before anything is built; and the x86 image,
 built twice with podman on a debootstrap base, has the same id both times, and runs: it reads a
@@ -17,6 +17,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -39,23 +40,37 @@ def test_every_nix_file_parses(path: Path) -> None:
     assert parsed.returncode == 0, parsed.stderr
 
 
-def settings_of(profile: str, tmp_path: Path) -> dict[str, object]:
-    """nix/settings.nix applied to `profile` as `appliance show --format json` renders it."""
+def evaluate(profile: str, tmp_path: Path, expression: str) -> dict[str, Any]:
+    """`expression` evaluated with nix (no nixpkgs: `lib` is tests/nix/lib.nix), given `profile`
+    rendered by `appliance show --format json`."""
     source = tmp_path / "profile.yaml"
     source.write_text(profile)
     shown = appliance("show", "--format", "json", str(source))
     assert shown.returncode == 0, shown.stderr
     rendered = tmp_path / "profile.json"
     rendered.write_text(shown.stdout)
-    expression = (f"import {REPO}/nix/settings.nix {{ lib = import {TEST_LIB}; }} "
-                  f"(builtins.fromJSON (builtins.readFile {rendered}))")  # fmt: skip
-    evaluated = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "--expr", expression],
-                               capture_output=True, text=True, timeout=60)  # fmt: skip
+    bindings = f"lib = import {TEST_LIB}; profile = builtins.fromJSON (builtins.readFile {rendered});"
+    command = ["nix-instantiate", "--readonly-mode", "--eval", "--strict", "--json", "--expr",
+               f"let {bindings} in {expression}"]  # fmt: skip
+    evaluated = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert evaluated.returncode == 0, evaluated.stderr
     return json.loads(evaluated.stdout)  # type: ignore[no-any-return]
 
 
-def test_the_module_settings_of_the_default_profile(tmp_path: Path) -> None:
+def settings_of(profile: str, tmp_path: Path) -> dict[str, Any]:
+    """nix/settings.nix applied to the rendered profile."""
+    return evaluate(profile, tmp_path, f"import {REPO}/nix/settings.nix {{ inherit lib; }} profile")
+
+
+def module_config(profile: str, tmp_path: Path) -> dict[str, Any]:
+    """What nix/module.nix sets for the rendered profile, with stand-ins for the package and pkgs."""
+    pkgs = '{ writeText = name: text: "/nix/store/stub-${name}"; coreutils = "/nix/store/stub-coreutils"; }'
+    service = '{ enable = true; package = "/nix/store/stub-appliance"; inherit profile; buildInfo = null; }'
+    module = f"import {REPO}/nix/module.nix {{ inherit lib; pkgs = {pkgs}; config.services.appliance = {service}; }}"
+    return evaluate(profile, tmp_path, f"({module}).config")
+
+
+def test_the_nixos_module_for_the_default_profile(tmp_path: Path) -> None:
     settings = settings_of(f"extends: {PROFILES / 'x86.yaml'}\n", tmp_path)
     assert settings["hardware"] == "x86" and settings["tcpPorts"] == [9110]  # metrics open, API on loopback
     assert settings["devices"] == [] and settings["groups"] == []
@@ -63,9 +78,21 @@ def test_the_module_settings_of_the_default_profile(tmp_path: Path) -> None:
     assert settings["model"] == {"directory": str(REPO / "models/person-detection-retail-0013/FP32"),
                                  "file": "person-detection-retail-0013.xml"}  # fmt: skip
     assert settings["ota"] == {"enable": False, "inbox": "/var/lib/appliance/ota/inbox"}  # no trusted key
+    config = module_config(f"extends: {PROFILES / 'x86.yaml'}\n", tmp_path)
+    service = config["systemd"]["services"]["appliance"]["serviceConfig"]
+    assert (
+        service["ExecStart"] == "/nix/store/stub-appliance/bin/appliance run --profile /var/lib/appliance/profile.json"
+    )
+    assert (service["Type"], service["WatchdogSec"], service["DynamicUser"], service["ProtectSystem"]) == (
+        "notify", 30, True, "strict")  # fmt: skip
+    assert service["DeviceAllow"] == [] and service["DevicePolicy"] == "closed"
+    assert service["StateDirectory"] == ["appliance", "appliance/ota/inbox", "appliance/ota/state"]
+    assert config["networking"]["firewall"]["allowedTCPPorts"] == [9110]
+    assert config["services"]["mosquitto"]["listeners"][0]["port"] == 1883  # mqtt.host is localhost
+    assert config["systemd"]["paths"]["appliance-ota"] == {}  # OTA off: no trusted key
 
 
-def test_the_module_settings_of_a_coral_with_a_usb_camera_a_local_broker_and_open_api(tmp_path: Path) -> None:
+def test_the_nixos_module_for_a_coral_with_a_usb_camera_a_local_broker_and_an_open_api(tmp_path: Path) -> None:
     (tmp_path / "signer.pub").write_text("-----BEGIN PUBLIC KEY-----\n")
     profile = f"""\
 extends: {PROFILES / "coral.yaml"}
@@ -87,6 +114,13 @@ ota: {{trusted_keys: [{tmp_path}/signer.pub]}}
     assert settings["readWritePaths"] == ["/srv/appliance"]
     assert settings["ota"] == {"enable": True, "inbox": "/var/lib/appliance/ota/inbox"}
     assert settings["model"] is None  # fetched onto the device, not baked in
+    config = module_config(profile, tmp_path)
+    service = config["systemd"]["services"]["appliance"]["serviceConfig"]
+    assert service["DeviceAllow"] == ["/dev/video0 rw", "/dev/apex_0 rw", "char-usb_device rw"]
+    assert service["ReadWritePaths"] == ["/srv/appliance"] and service["SupplementaryGroups"] == ["video", "plugdev"]
+    assert config["systemd"]["paths"]["appliance-ota"]["pathConfig"]["PathChanged"] == "/var/lib/appliance/ota/inbox"
+    ota = config["systemd"]["services"]["appliance-ota"]["serviceConfig"]
+    assert ota["ExecStart"].endswith("ota apply --profile /var/lib/appliance/profile.json") and ota["PrivateNetwork"]
 
 
 def test_the_flake_pins_every_input() -> None:
