@@ -31,7 +31,7 @@ def add_build_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "OCI image with podman (--format oci, the fallback; jetson-nano only has this one). Prints where the "
         "image is. Two builds of the same profile from the same commit give the same image. docs/image.md.",
     )
-    build.add_argument("--profile", type=Path, required=True)
+    build.add_argument("--profile", type=Path, required=True, help="the device profile")
     build.add_argument("--format", choices=["oci", "nix"], default="oci", help="default: %(default)s")
     build.add_argument("--out", type=Path, default=Path("build"), help="build folder (default: %(default)s)")
     build.add_argument("--tag", help="OCI: the image's name (default: localhost/appliance-<device id>:<version>)")
@@ -56,6 +56,9 @@ def _build(args: argparse.Namespace) -> int:
         print(f"{args.profile}: invalid; nothing was built", file=sys.stderr)
         return EXIT_BAD_INPUT
     target = TARGETS[loaded.profile.device.hardware]
+    if args.ca_bundle is not None and not args.ca_bundle.is_file():
+        print(f"--ca-bundle {args.ca_bundle}: not a readable file", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if not (SOURCE / "oci" / "requirements").is_dir():
         print(f"appliance build needs the appliance's source checkout; {SOURCE} is not one", file=sys.stderr)
         return EXIT_FAILED
@@ -104,7 +107,7 @@ def _say(message: str) -> None:
 
 def _default_ca_bundle() -> Path | None:
     path = os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE")
-    return Path(path) if path else None
+    return Path(path) if path and Path(path).is_file() else None
 
 
 def _nix(args: argparse.Namespace, loaded: LoadedProfile, target: ImageTarget) -> int:
