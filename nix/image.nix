@@ -14,8 +14,6 @@ in
       services.openssh.enable = lib.mkDefault true;
       services.openssh.settings.PasswordAuthentication = false;
       documentation.enable = false;
-      # Reproducible: no build timestamps in the image's files.
-      system.nixos.revision = lib.mkDefault "appliance";
     }
     (lib.mkIf (!aarch64) {
       boot.loader.systemd-boot.enable = true;

@@ -118,8 +118,9 @@ in
       listeners = [{
         address = "127.0.0.1";
         port = settings.localBroker.port;
+        omitPasswordAuth = true;  # loopback only: the appliance and local subscribers
         settings.allow_anonymous = true;
-        acl = [ "topic readwrite #" ];
+        acl = [ "pattern readwrite #" ];
       }];
     };
 
