@@ -182,6 +182,12 @@ def test_every_shipped_profile_has_a_build_context(name: str, tmp_path: Path) ->
     assert json.loads((context / "build-info.json").read_text())["profile"] == name
 
 
+def test_a_missing_ca_bundle_is_refused(tmp_path: Path) -> None:
+    done = appliance("build", "--profile", str(PROFILES / "x86.yaml"), "--ca-bundle", str(tmp_path / "none.pem"),
+                     "--out", str(tmp_path / "out"))  # fmt: skip
+    assert done.returncode == 2 and "--ca-bundle" in done.stderr and not (tmp_path / "out").exists()
+
+
 def test_jetson_nano_has_no_nixos_image(tmp_path: Path) -> None:
     done = appliance(
         "build", "--profile", str(PROFILES / "jetson-nano.yaml"), "--format", "nix", "--out", str(tmp_path)
