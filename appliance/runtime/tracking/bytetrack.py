@@ -11,9 +11,15 @@ In each frame:
    detections (score >= the detector's `min_score`), by IoU with their predicted boxes;
 2. confirmed tracks seen in the previous frame and still unmatched take the weak detections, by
    IoU of at least 0.5 (a weak box must sit where the person is expected);
-3. tentative tracks take what is left of the confident detections;
-4. confident detections still unmatched start tentative tracks, confirmed after `min_hits`
+3. confirmed tracks still unmatched take what is left of the confident detections by IoU of at
+   least 0.5 with where they were last seen rather than where the filter predicts them (OC-SORT's
+   observation-centric recovery, Cao et al., CVPR 2023): a person who stopped while hidden;
+4. tentative tracks take what is left of the confident detections;
+5. confident detections still unmatched start tentative tracks, confirmed after `min_hits`
    detections in a row; a tentative track missed once is dropped.
+
+A track found again after a gap takes its velocity from the observations around the gap (the
+Kalman tracker's observation-centric re-update).
 
 Confirmation counts detections, deletion counts seconds: a person hidden for a second is kept at
 5 fps as at 30, and a tentative track needs the same evidence at any frame rate.
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from appliance.config.model import TrackerConfig
@@ -35,6 +42,7 @@ from appliance.runtime.tracking.kalman import Array, KalmanTracker
 from appliance.runtime.types import Detection, Track
 
 WEAK_MATCH_IOU = 0.5
+RECOVERY_IOU = 0.5
 
 
 class ByteTracker(KalmanTracker):
@@ -53,8 +61,12 @@ class ByteTracker(KalmanTracker):
         first, unmatched_rows, confident = _match(predicted, confirmed, detections, confident, threshold)
         recent = [row for row in unmatched_rows if self.tracks[row].missed == 0]
         second, _, _ = _match(predicted, recent, detections, weak, WEAK_MATCH_IOU)
-        third, _, confident = _match(predicted, tentative, detections, confident, threshold)
-        return self._finish(first + second + third, detections, confident, timestamp)
+        taken = {row for row, _ in second}
+        last_seen = np.array([track.box for track in self.tracks], dtype=np.float64).reshape(-1, 4)
+        unmatched_rows = [row for row in unmatched_rows if row not in taken]
+        third, _, confident = _match(last_seen, unmatched_rows, detections, confident, RECOVERY_IOU)
+        fourth, _, confident = _match(predicted, tentative, detections, confident, threshold)
+        return self._finish(first + second + third + fourth, detections, confident, timestamp)
 
 
 def _match(

@@ -84,12 +84,19 @@ class KalmanTracker(Tracker):
             return
         rows = np.array([row for row, _ in matches])
         measured = _xywh(np.array([detections[column].box for _, column in matches], dtype=np.float64))
+        gaps = np.array([self.tracks[row].missed + 1 for row, _ in matches], dtype=np.float64)[:, None]
+        last_seen = _xywh(np.array([self.tracks[row].box for row, _ in matches], dtype=np.float64))
         states, covariances = self.states[rows], self.covariances[rows]
         noise = (POSITION_NOISE * states[:, 3:4] * np.ones(4)) ** 2
         innovation_covariance = covariances[:, :4, :4] + _diagonal(noise)
         gain = covariances[:, :, :4] @ np.linalg.inv(innovation_covariance)
         self.states[rows] = states + (gain @ (measured - states[:, :4])[:, :, None])[:, :, 0]
         self.covariances[rows] = covariances - gain @ covariances[:, :4, :]
+        # A person found again after a gap: the velocity the filter drifted to while predicting
+        # alone is replaced by the one the two observations around the gap give (OC-SORT's
+        # observation-centric re-update, Cao et al., CVPR 2023).
+        refound = gaps[:, 0] > 1
+        self.states[rows[refound], 4:] = ((measured - last_seen) / gaps)[refound]
         for row, column in matches:
             track, detection = self.tracks[row], detections[column]
             track.box, track.score = detection.box, detection.score
