@@ -54,7 +54,7 @@ class ByteTracker(KalmanTracker):
         confident = [i for i, d in enumerate(detections) if d.score >= self.min_score]
         weak = [i for i, d in enumerate(detections) if self.config.low_score <= d.score < self.min_score]
         self._forget_lost(timestamp)
-        predicted = self._predict()
+        predicted = self._predict(timestamp)
         confirmed = [row for row, track in enumerate(self.tracks) if track.confirmed]
         tentative = [row for row, track in enumerate(self.tracks) if not track.confirmed]
         threshold = self.config.iou_threshold

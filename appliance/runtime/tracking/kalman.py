@@ -19,9 +19,13 @@ from appliance.runtime.tracking.base import Tracker, box_iou
 from appliance.runtime.types import Box, Detection, Track
 
 Array = npt.NDArray[np.float64]
-# Noise relative to the box height, as in DeepSORT: position 1/20, velocity 1/160 per frame.
+# Noise relative to the box height, as in DeepSORT: position 1/20 per frame. The velocity's is
+# in proportion to the time between frames (at 25 fps a person's velocity changes less from one
+# frame to the next than at 7 fps): 0.11 box heights a second, chosen by the rule in
+# docs/analysis.md. The filter starts with a velocity spread of 10/160 per frame, as DeepSORT.
 POSITION_NOISE, VELOCITY_NOISE = 1 / 20, 1 / 160
-PROCESS_NOISE = np.array([POSITION_NOISE] * 4 + [VELOCITY_NOISE] * 4)
+VELOCITY_NOISE_PER_S = 0.11
+FRAME_INTERVAL_S = (0.01, 1.0)  # the interval the noise is scaled by is kept within these
 INITIAL_SPREAD = np.array([2 * POSITION_NOISE] * 4 + [10 * VELOCITY_NOISE] * 4)
 TRANSITION = np.eye(8) + np.eye(8, k=4)  # state: cx, cy, w, h and their velocities; measured: the first 4
 
@@ -45,10 +49,11 @@ class KalmanTracker(Tracker):
         self.tracks: list[TrackInfo] = []
         self.states: Array = np.zeros((0, 8))
         self.covariances: Array = np.zeros((0, 8, 8))
+        self._last_frame: float | None = None
 
     def update(self, detections: Sequence[Detection], timestamp: float) -> list[Track]:
         self._forget_lost(timestamp)
-        predicted = self._predict()
+        predicted = self._predict(timestamp)
         matches, unmatched = self._assign(predicted, detections)
         return self._finish(matches, detections, unmatched, timestamp)
 
@@ -71,9 +76,13 @@ class KalmanTracker(Tracker):
                 reported.append(Track(track.track_id, track.box, track.score, track.hits))
         return reported
 
-    def _predict(self) -> Array:
-        """Advance every filter one frame; the predicted boxes (x1, y1, x2, y2)."""
-        noise = (PROCESS_NOISE * self.states[:, 3:4]) ** 2
+    def _predict(self, timestamp: float) -> Array:
+        """Advance every filter one frame, taken at `timestamp`; the predicted boxes (x1, y1, x2, y2)."""
+        interval = timestamp - self._last_frame if self._last_frame is not None else 1 / 7
+        self._last_frame = timestamp
+        velocity_noise = VELOCITY_NOISE_PER_S * float(np.clip(interval, *FRAME_INTERVAL_S))
+        process_noise = np.array([POSITION_NOISE] * 4 + [velocity_noise] * 4)
+        noise = (process_noise * self.states[:, 3:4]) ** 2
         self.states = self.states @ TRANSITION.T
         self.states[:, 2:4] = np.maximum(self.states[:, 2:4], 1.0)
         self.covariances = TRANSITION @ self.covariances @ TRANSITION.T + _diagonal(noise)
