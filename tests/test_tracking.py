@@ -122,3 +122,19 @@ def test_bytetrack_continues_people_on_weak_detections_but_never_starts_one() ->
         tracks = tracker.update([Detection(walking[6], 0.9, 0), Detection(stranger, 0.3, 0)], next(times) / FPS)
         assert [t.track_id for t in tracks] == [person.track_id]
     assert tracker.update([Detection(walking[7], 0.05, 0)], next(times) / FPS) == []  # under low_score
+
+
+def test_a_person_who_stopped_while_hidden_keeps_their_id() -> None:
+    """Walking right, hidden for 4 frames while the filter walks on, found again standing where
+    last seen: bytetrack matches the box to where the person was last seen (observation-centric
+    recovery), and the velocity from the observations around the gap (observation-centric
+    re-update) keeps them on the spot after that."""
+    tracker = create_tracker(replace(tracker_config("bytetrack"), min_hits=1), 0.5)
+    times = iter(range(100))
+    for i in range(6):
+        (person,) = tracker.update([Detection((100 + 25 * i, 100, 140 + 25 * i, 200), 0.9, 0)], next(times) / 7)
+    for _ in range(4):
+        tracker.update([], next(times) / 7)
+    stopped = Detection((230, 100, 270, 200), 0.9, 0)  # 5 px on from where last seen
+    for _ in range(6):
+        assert [t.track_id for t in tracker.update([stopped], next(times) / 7)] == [person.track_id]
