@@ -139,7 +139,7 @@ def score_tracking(
 
     accumulator = motmetrics.MOTAccumulator(auto_id=True)
     for all_tracks, truth in frames:
-        tracks = _outside_dont_care(all_tracks, truth)
+        tracks = outside_dont_care(all_tracks, truth)
         counted = [t for t in truth if t.counts]
         truth_boxes = np.array([t.box for t in counted], dtype=np.float64).reshape(-1, 4)
         track_boxes = np.array([box for _, box in tracks], dtype=np.float64).reshape(-1, 4)
@@ -151,7 +151,7 @@ def score_tracking(
     return TrackingScore(float(row["mota"]), float(row["idf1"]), int(row["num_switches"]))
 
 
-def _outside_dont_care(tracks: Sequence[tuple[int, Box]], truth: Sequence[GroundTruthBox]) -> Sequence[tuple[int, Box]]:
+def outside_dont_care(tracks: Sequence[tuple[int, Box]], truth: Sequence[GroundTruthBox]) -> Sequence[tuple[int, Box]]:
     """The tracks that do not overlap a flag-0 box at IoU 0.5 or more."""
     ignored = np.array([t.box for t in truth if not t.counts], dtype=np.float64).reshape(-1, 4)
     if not len(ignored) or not tracks:

@@ -12,7 +12,7 @@ import numpy as np
 from appliance.config.model import DistancingConfig
 from appliance.runtime.analysis.violations import EpisodeTracker, close_pairs, people_involved
 from appliance.runtime.types import Box, ViolationEpisode
-from evaluation import GroundTruthBox, fit_floor_homography, iou_matrix
+from evaluation import GroundTruthBox, fit_floor_homography, iou_matrix, outside_dont_care
 
 Point = tuple[float, float]
 
@@ -22,7 +22,14 @@ class FrameReport:
     """What the appliance reported for one frame."""
 
     people: dict[int, Box]  # track id -> box
-    in_violation: int
+    in_violation: frozenset[int]  # track ids reported in violation
+
+    def counted(self, truth: Sequence[GroundTruthBox]) -> tuple[int, int]:
+        """People and people in violation, leaving out anyone on a flag-0 ("don't care") box of
+        the frame's ground truth, as the tracking score does (MOTChallenge's rule): the ground
+        truth does not count them either way."""
+        kept = {track_id for track_id, _ in outside_dont_care(list(self.people.items()), truth)}
+        return len(kept), len(kept & self.in_violation)
 
 
 @dataclass(frozen=True)

@@ -59,15 +59,15 @@ def agreement(
     for number in range(1, max(truth) + 1):
         boxes = [Detection(b.box, 1.0, 0) for b in truth.get(number, []) if b.counts]
         analysis = analyzer.process((number - 1) / fps, boxes)
-        reported[number] = FrameReport({t.track_id: t.box for t in analysis.tracks}, len(analysis.people_in_violation))
+        people = {t.track_id: t.box for t in analysis.tracks}
+        reported[number] = FrameReport(people, frozenset(analysis.people_in_violation))
         ended += analysis.episodes_ended
     ended += analyzer.finish()
     expected = truth_figures(truth, profile.distancing, fps)
     numbers = range(1, max(truth) + 1)
-    people, _ = per_frame_errors([len(reported[n].people) for n in numbers], [expected.people[n] for n in numbers])
-    _, violation = per_frame_errors(
-        [reported[n].in_violation for n in numbers], [expected.in_violation[n] for n in numbers]
-    )
+    counted = [reported[n].counted(truth.get(n, [])) for n in numbers]
+    people, _ = per_frame_errors([c[0] for c in counted], [expected.people[n] for n in numbers])
+    _, violation = per_frame_errors([c[1] for c in counted], [expected.in_violation[n] for n in numbers])
     episodes = [ReportedEpisode(e.pair, e.start, e.end or e.start) for e in ended]
     _, _, f1 = episode_scores(episodes, expected.episodes, identity_map(reported, truth))
     return Agreement(people, violation, f1)
