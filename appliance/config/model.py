@@ -119,6 +119,8 @@ class AnonymizerConfig:
     enabled: bool
     method: Literal["blur", "pixelate"]
     head_fraction: float
+    min_score: float
+    margin: float
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import cv2
 from appliance.config.model import Profile
 from appliance.models import ModelError
 from appliance.runtime.analysis.analyzer import CameraAnalyzer, FrameAnalysis
+from appliance.runtime.analysis.anonymizer import anonymize, boxes_to_hide
 from appliance.runtime.detectors import Detector, DetectorError, create_detector
 from appliance.runtime.detectors.remote import RemoteDetector
 from appliance.runtime.events import (
@@ -28,11 +29,10 @@ from appliance.runtime.events import (
     WorkerEvent,
     WorkerFailed,
 )
-from appliance.runtime.outputs.anonymizer import anonymize
 from appliance.runtime.processes import ChildSetup, start_child
 from appliance.runtime.sources import FileSource, FrameSource, SourceError, open_source
 from appliance.runtime.tracking import detector_config_for
-from appliance.runtime.types import Image
+from appliance.runtime.types import Box, Image
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 1.0
@@ -126,15 +126,18 @@ class CameraWorker:
         )  # fmt: skip
         if self.snapshot is not None and self.snapshot.is_set():
             self.snapshot.clear()
-            self.events.put(self._snapshot(frame.image, frame.timestamp, analysis))
+            possible = boxes_to_hide(detections, self.analyzer.tracker.possible_people(), self.anonymizer.min_score)
+            self.events.put(self._snapshot(frame.image, frame.timestamp, possible))
         for episode in analysis.episodes_started:
             self.events.put(EpisodeEvent(episode, "started"))
         for episode in analysis.episodes_ended:
             self.events.put(EpisodeEvent(episode, "ended"))
         return True
 
-    def _snapshot(self, image: Image, timestamp: float, analysis: FrameAnalysis) -> Snapshot:
-        hidden = anonymize(image, [t.box for t in analysis.tracks], self.anonymizer)
+    def _snapshot(self, image: Image, timestamp: float, people: list[Box]) -> Snapshot:
+        """The frame as JPEG with every head that might be in it hidden. Only a frame the
+        detector has processed gets here: when detection fails, no image of it leaves."""
+        hidden = anonymize(image, people, self.anonymizer)
         ok, jpeg = cv2.imencode(".jpg", hidden, [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_QUALITY])
         height, width = image.shape[:2]
         return Snapshot(self.camera_id, timestamp, jpeg.tobytes() if ok else b"", width, height)

@@ -17,7 +17,7 @@ from appliance.runtime.analysis.violations import (
     pair_distances,
     people_involved,
 )
-from appliance.runtime.tracking import Tracker, create_tracker
+from appliance.runtime.tracking import Tracker, create_tracker, tracking_min_score
 from appliance.runtime.types import Detection, Track, ViolationEpisode
 
 
@@ -50,6 +50,7 @@ class CameraAnalyzer:
         self.box_filter = camera.box_filter
         self.roi = RegionOfInterest(camera.roi) if camera.roi else None
         self.tracker: Tracker = create_tracker(profile.tracker, profile.detector.min_score)
+        self.min_score = tracking_min_score(profile)
         method = camera.distance.method or distancing.default_method
         self.distance: DistanceMethod = create_distance_method(
             method, distancing.person_height_cm, camera.distance.calibration
@@ -67,7 +68,7 @@ class CameraAnalyzer:
     def process(self, timestamp: float, detections: Sequence[Detection]) -> FrameAnalysis:
         """Analyse one frame; `stage_seconds` then holds how long tracking and analysis took."""
         started = time.perf_counter()
-        people = select_people(detections, box_filter=self.box_filter, roi=self.roi)
+        people = select_people(detections, min_score=self.min_score, box_filter=self.box_filter, roi=self.roi)
         tracks = self.tracker.update(people, timestamp)
         tracked = time.perf_counter()
         distances = pair_distances([t.track_id for t in tracks], self.distance.matrix(tracks))

@@ -1,5 +1,6 @@
-"""Which detections become candidates for tracking: a plausible box size, feet in the region of
-interest. Class, score and overlap were settled once already, by the detector's head."""
+"""Which detections become candidates for tracking: a score the tracker uses, a plausible box
+size, feet in the region of interest. Class and overlap were settled once already, by the
+detector's head, which also keeps weaker detections for the anonymizer."""
 
 from __future__ import annotations
 
@@ -38,10 +39,11 @@ def within_size(detection: Detection, limits: BoxFilterConfig) -> bool:
 
 
 def select_people(
-    detections: Sequence[Detection], *, box_filter: BoxFilterConfig, roi: RegionOfInterest | None
+    detections: Sequence[Detection], *, min_score: float, box_filter: BoxFilterConfig, roi: RegionOfInterest | None
 ) -> list[Detection]:
-    """People worth tracking: of a plausible size, standing in the region of interest."""
-    kept = [d for d in detections if within_size(d, box_filter)]
+    """People worth tracking: scoring at least `min_score`, of a plausible size, standing in the
+    region of interest."""
+    kept = [d for d in detections if d.score >= min_score and within_size(d, box_filter)]
     if roi is not None:
         kept = [d for d, inside in zip(kept, roi.contains(kept), strict=True) if inside]
     return kept

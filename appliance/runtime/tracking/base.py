@@ -29,6 +29,12 @@ class Tracker(ABC):
         """Advance one frame, taken at `timestamp` (seconds); return the confirmed people
         detected in it (lost ones are not)."""
 
+    @abstractmethod
+    def possible_people(self) -> list[Box]:
+        """Every box where a person may be after the last update: confirmed and tentative tracks,
+        and lost ones both where they were last seen and where they are predicted now. Privacy
+        hides all of them; counting uses only what `update` returns."""
+
     def expired(self, last_seen: float, timestamp: float) -> bool:
         """Whether a person unseen since `last_seen` has been lost too long to keep."""
         return timestamp - last_seen > self.config.max_lost_s

@@ -42,3 +42,6 @@ class IouTracker(Tracker):
             if self.config.min_hits <= 1:
                 reported.append(Track(self.tracks[-1].track_id, detections[j].box, detections[j].score, 1))
         return reported
+
+    def possible_people(self) -> list[Box]:
+        return [t.box for t in self.tracks]

@@ -76,6 +76,10 @@ class KalmanTracker(Tracker):
                 reported.append(Track(track.track_id, track.box, track.score, track.hits))
         return reported
 
+    def possible_people(self) -> list[Box]:
+        estimated: list[Box] = [(float(a), float(b), float(c), float(d)) for a, b, c, d in _xyxy(self.states[:, :4])]
+        return estimated + [t.box for t in self.tracks if t.missed > 0]
+
     def _predict(self, timestamp: float) -> Array:
         """Advance every filter one frame, taken at `timestamp`; the predicted boxes (x1, y1, x2, y2)."""
         interval = timestamp - self._last_frame if self._last_frame is not None else 1 / 7
