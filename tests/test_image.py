@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import requests
 
+from appliance.image.engine import cgroups_hybrid, engine_options
 from tests.conftest import PETS_VIDEO, PROFILES, REPO
 from tests.servers import free_port, wait_until
 
@@ -252,7 +253,8 @@ api: {{listen: "127.0.0.1:{api_port}", auth: {{enabled: false}}}}
     profile.chmod(0o644)
     name = f"appliance-test-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, **podman_env}
-    command = ["podman", "run", "--detach", "--name", name, "--network", "host",
+    podman = ["podman", *engine_options("podman").global_options]
+    command = [*podman, "run", "--detach", "--name", name, "--network", "host",
                "--volume", f"{profile}:/etc/appliance/profile.yaml:ro",
                "--volume", f"{data / PETS_VIDEO}:/media/video.avi:ro",
                images[0]["image"], "run", "--profile", "/etc/appliance/profile.yaml"]  # fmt: skip
@@ -266,11 +268,11 @@ api: {{listen: "127.0.0.1:{api_port}", auth: {{enabled: false}}}}
         metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
         assert re.search(r'appliance_frames_processed_total\{camera="lobby"\} [1-9]', metrics), metrics
         assert f'revision="{images[0]["revision"]}"' in metrics
-        user = subprocess.run(["podman", "inspect", "--format", "{{.Config.User}}", name], capture_output=True,
+        user = subprocess.run([*podman, "inspect", "--format", "{{.Config.User}}", name], capture_output=True,
                               text=True, env=env, timeout=60).stdout.strip()  # fmt: skip
         assert user == "10001:10001"
     finally:
-        subprocess.run(["podman", "rm", "--force", "--time", "10", name], capture_output=True, env=env, timeout=120)
+        subprocess.run([*podman, "rm", "--force", "--time", "10", name], capture_output=True, env=env, timeout=120)
 
 
 def _answers(url: str) -> bool:
@@ -281,10 +283,32 @@ def _answers(url: str) -> bool:
 
 
 def _logs(name: str, env: dict[str, str]) -> str:
-    return subprocess.run(["podman", "logs", name], capture_output=True, text=True, env=env, timeout=60).stderr
+    return subprocess.run(
+        ["podman", *engine_options("podman").global_options, "logs", name],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    ).stderr
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _tools() -> None:
     missing = [tool for tool in ("nix-instantiate", "podman", "debootstrap") if shutil.which(tool) is None]
     assert not missing, f"scripts/test.sh installs these: {missing}"
+
+
+HYBRID = """\
+tmpfs /sys/fs/cgroup tmpfs ro,nosuid,nodev,noexec,mode=755 0 0
+cgroup2 /sys/fs/cgroup/unified cgroup2 rw,nosuid,nodev,noexec,relatime 0 0
+cgroup /sys/fs/cgroup/memory cgroup rw,nosuid,nodev,noexec,relatime,memory 0 0
+"""
+UNIFIED = "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime 0 0\n"
+LEGACY = "tmpfs /sys/fs/cgroup tmpfs ro 0 0\ncgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\n"
+
+
+def test_hybrid_cgroups_are_told_apart_from_unified_and_legacy_ones() -> None:
+    """crun refuses hybrid cgroups ('cgroups in hybrid mode not supported'): the build then uses
+    runc, or chroot isolation when runc is absent (appliance/image/engine.py)."""
+    assert cgroups_hybrid(HYBRID) and not cgroups_hybrid(UNIFIED) and not cgroups_hybrid(LEGACY)
+    assert engine_options("/usr/bin/docker").global_options == ()

@@ -329,9 +329,12 @@ def test_a_stalled_broker_holds_up_neither_the_cameras_nor_the_metrics(
         assert broker.process is not None
         broker.process.send_signal(signal.SIGSTOP)  # connected, but it reads nothing and answers nothing
         try:
-            before = running.metric(frames)
-            time.sleep(8)
-            assert running.metric(frames) >= before + 60  # 10 fps went on, and the metrics answer
+            counts = [running.metric(frames)]
+            for _ in range(4):
+                time.sleep(2)
+                counts.append(running.metric(frames))  # the metrics answer
+            # frames keep coming (10 fps; progress, not a rate: a busy machine may be slower)
+            assert all(b > a for a, b in itertools.pairwise(counts)), counts
             assert running.process.poll() is None and "watchdog" not in running.log.lower()
         finally:
             broker.process.send_signal(signal.SIGCONT)

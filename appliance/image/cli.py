@@ -16,6 +16,7 @@ from appliance.image.base import DEFAULT_MIRROR, BaseError, base_image, ensure_b
 from appliance.image.buildinfo import build_info
 from appliance.image.context import ContextError, write_context
 from appliance.image.docker_config import drop_build_container
+from appliance.image.engine import engine_options
 from appliance.image.hardware import TARGETS, ImageTarget
 
 SOURCE = Path(__file__).resolve().parents[2]  # the checkout the appliance runs from
@@ -86,7 +87,11 @@ def _oci(args: argparse.Namespace, loaded: LoadedProfile, target: ImageTarget) -
     write_context(context, SOURCE, loaded, target, info, base)
     tag = args.tag or f"localhost/appliance-{loaded.profile.device.id}:{info.version}"
     epoch = str(info.source_date_epoch)
-    command = [engine, "build", "--format", "docker", "--timestamp", epoch, "--build-arg", f"BASE={base}",
+    options = engine_options(engine)
+    if options.note:
+        _say(options.note)
+    command = [engine, *options.global_options, "build", *options.build_options,
+               "--format", "docker", "--timestamp", epoch, "--build-arg", f"BASE={base}",
                "--build-arg", f"SOURCE_DATE_EPOCH={epoch}", "--platform", target.platform, "--network", "host",
                "--layers=false", "--pull=never" if not target.base else "--pull=missing", "-t", tag,
                "--secret", f"id=ca-bundle,src={args.ca_bundle or os.devnull}",
