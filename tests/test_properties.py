@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from appliance.config.model import AreaConfig, ViolationAlertConfig
+from appliance.config.model import AreaConfig, OccupancyAlertConfig, ViolationAlertConfig
 from appliance.geometry import calibration_problem, fit_homography
 from appliance.runtime.analysis.distance import CenterPointsDistance, FourCornersDistance
 from appliance.runtime.analysis.occupancy import CameraCounts, area_status
@@ -71,6 +71,9 @@ def test_episodes_of_a_pair_never_overlap(frames: list, min_duration: float, gap
 @given(st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), st.tuples(st.integers(0, 50), st.integers(0, 50))))
 def test_occupancy_is_never_negative(counts: dict[str, tuple[int, int]]) -> None:
     cameras = {name: CameraCounts(people, min(people, violating)) for name, (people, violating) in counts.items()}
-    status = area_status(AreaConfig("hall", ("a", "b", "c"), 5, ViolationAlertConfig(True, 2, 5, 60)), cameras)
+    status = area_status(
+        AreaConfig("hall", ("a", "b", "c"), 5, OccupancyAlertConfig(5, 1, 60), ViolationAlertConfig(True, 2, 5, 60)),
+        cameras,
+    )
     assert status.people >= 0 and 0 <= status.people_in_violation <= status.people
     assert 0.0 <= status.environment_score <= 1.0

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from appliance.config import load_profile
-from appliance.config.model import AreaConfig, ViolationAlertConfig
+from appliance.config.model import AreaConfig, OccupancyAlertConfig, ViolationAlertConfig
 from appliance.runtime.analysis.alerts import AreaAlerts
 from appliance.runtime.events import (
     AreaAlert,
@@ -29,8 +31,10 @@ areas:
   - id: hall
     cameras: [a, b]
     occupancy_threshold: 5
+    occupancy_alert: {min_duration_s: 0, hysteresis: 1, cooldown_s: 0}
     violation_alert: {min_people: 2, min_duration_s: 2, cooldown_s: 10}
 """
+NO_WAIT = OccupancyAlertConfig(min_duration_s=0, hysteresis=0, cooldown_s=0)
 
 
 def frame(camera: str, t: float, people: int, violating: int = 0) -> FrameResult:
@@ -94,9 +98,36 @@ def test_occupancy_alert_once_per_crossing(write_files: WriteFiles) -> None:
     assert crossings[1][0].kind == "occupancy" and "threshold of 5" in crossings[1][0].detail
 
 
+def occupancy_alerts(rule: OccupancyAlertConfig, counts: list[tuple[float, int]]) -> list[float]:
+    """The times of the occupancy alerts of an area with threshold 8 over these (time, people)."""
+    alerts = AreaAlerts(AreaConfig("hall", ("a",), 8, rule, ViolationAlertConfig(False, 2, 0, 0)))
+    return [a.timestamp for t, n in counts for a in alerts.update(AreaUpdate("hall", t, n, 0, 1, 8, n > 8, 1.0))]
+
+
+def test_an_area_hovering_at_its_threshold_alerts_once() -> None:
+    """An area whose threshold is 8, at 9 people for 6 s, then 8 and 9 in turn every 0.6 s for
+    105 s: the old rule alerted on every rise (87 alerts here; the issue saw 22 in 105 s), the
+    defaults (5 s over, 1 person hysteresis, 60 s cooldown) once."""
+    defaults = OccupancyAlertConfig(min_duration_s=5, hysteresis=1, cooldown_s=60)
+    hovering = [(i * 0.6, 9 if i % 2 else 8) for i in range(175)]
+    assert occupancy_alerts(defaults, hovering) == []  # never 5 s over in a row
+    staying = [(i * 0.6, 9) for i in range(11)] + [(6.6 + i * 0.6, 9 if i % 2 else 8) for i in range(175)]
+    assert occupancy_alerts(defaults, staying) == [pytest.approx(5.4)]  # never back down to 7: not again
+    assert len(occupancy_alerts(NO_WAIT, hovering)) == 87  # the old behaviour: every rise
+
+
+def test_an_occupancy_alert_needs_the_duration_the_hysteresis_and_the_cooldown() -> None:
+    rule = OccupancyAlertConfig(min_duration_s=5, hysteresis=2, cooldown_s=30)
+    counts = [(0, 9), (4.9, 10), (5, 9), (6, 7), (7, 9), (20, 9), (21, 6), (22, 9), (27, 9), (40, 6), (41, 9),
+              (46, 9)]  # fmt: skip
+    # 5: over for 5 s; 7-20: over again, but only fell to 7 (not 8 - 2); 27: over 5 s after
+    # falling to 6, but within the cooldown; 46: over 5 s, re-armed and cooled.
+    assert occupancy_alerts(rule, counts) == [5, 46]
+
+
 def test_violation_alert_needs_duration_and_respects_the_cooldown() -> None:
     rule = ViolationAlertConfig(enabled=True, min_people=2, min_duration_s=2, cooldown_s=10)
-    alerts = AreaAlerts(AreaConfig("hall", ("a",), None, rule))
+    alerts = AreaAlerts(AreaConfig("hall", ("a",), None, NO_WAIT, rule))
 
     def at(t: float, violating: int) -> int:
         return len(alerts.update(AreaUpdate("hall", t, 4, violating, 1, None, False, 0.5)))
@@ -111,7 +142,7 @@ def test_violation_alert_needs_duration_and_respects_the_cooldown() -> None:
 
 def test_a_disabled_violation_alert_never_fires() -> None:
     rule = ViolationAlertConfig(enabled=False, min_people=2, min_duration_s=0, cooldown_s=0)
-    alerts = AreaAlerts(AreaConfig("hall", ("a",), None, rule))
+    alerts = AreaAlerts(AreaConfig("hall", ("a",), None, NO_WAIT, rule))
     assert not alerts.update(AreaUpdate("hall", 1, 9, 9, 1, None, False, 0.0))
 
 

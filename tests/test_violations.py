@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from appliance.config.model import AreaConfig, ViolationAlertConfig
+from appliance.config.model import AreaConfig, OccupancyAlertConfig, ViolationAlertConfig
 from appliance.runtime.analysis.occupancy import CameraCounts, area_status, environment_score
 from appliance.runtime.analysis.violations import EpisodeTracker, close_pairs, pair_distances, people_involved
 
@@ -67,7 +67,7 @@ def test_episodes_end_after_the_gap_and_a_new_one_can_start() -> None:
 
 
 def test_area_occupancy_sums_its_reporting_cameras_against_the_threshold() -> None:
-    area = AreaConfig("hall", ("a", "b", "c"), 10, ViolationAlertConfig(True, 2, 5, 60))
+    area = AreaConfig("hall", ("a", "b", "c"), 10, OccupancyAlertConfig(5, 1, 60), ViolationAlertConfig(True, 2, 5, 60))
     status = area_status(area, {"a": CameraCounts(6, 2), "b": CameraCounts(5, 0), "other": CameraCounts(9, 9)})
     assert (status.people, status.people_in_violation, status.cameras_reporting) == (11, 2, 2)
     assert status.over_threshold

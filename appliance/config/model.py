@@ -96,10 +96,18 @@ class ViolationAlertConfig:
 
 
 @dataclass(frozen=True)
+class OccupancyAlertConfig:
+    min_duration_s: float
+    hysteresis: int
+    cooldown_s: float
+
+
+@dataclass(frozen=True)
 class AreaConfig:
     id: str
     cameras: tuple[str, ...]
     occupancy_threshold: int | None
+    occupancy_alert: OccupancyAlertConfig
     violation_alert: ViolationAlertConfig
     name: str | None = None
 

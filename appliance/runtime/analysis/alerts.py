@@ -1,6 +1,9 @@
-"""Area alerts: over the occupancy threshold, and the distancing rule of `areas[].violation_alert`
-(at least `min_people` in violation at once for `min_duration_s`, at most once per `cooldown_s`).
-Pure: counts and event times in, alerts out."""
+"""Area alerts, each with a minimum duration and a cooldown so that a count hovering at a limit
+does not flood: an occupancy alert when the area stays over `occupancy_threshold` for
+`occupancy_alert.min_duration_s` (then not again until it falls `hysteresis` people below the
+threshold, and never within `cooldown_s`), and a distancing alert by `areas[].violation_alert`
+(at least `min_people` in violation at once for `min_duration_s`, at most once per
+`cooldown_s`). Pure: counts and event times in, alerts out."""
 
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ class AreaAlerts:
 
     def __init__(self, area: AreaConfig) -> None:
         self.area = area
-        self._over = False
+        self._over_since: float | None = None
+        self._occupancy_armed = True
+        self._last_occupancy_alert: float | None = None
         self._violating_since: float | None = None
         self._last_violation_alert: float | None = None
         self._last_time = float("-inf")
@@ -21,19 +26,38 @@ class AreaAlerts:
     def update(self, status: AreaUpdate) -> list[AreaAlert]:
         now = status.timestamp
         if now < self._last_time:  # a recording started over: its clock went back
+            self._over_since = self._last_occupancy_alert = None
             self._violating_since = self._last_violation_alert = None
+            self._occupancy_armed = True
         self._last_time = now
         alerts = []
-        if status.over_threshold and not self._over:
-            detail = f"{status.people} people, more than the threshold of {status.threshold}"
+        if self._occupancy_rule_met(status):
+            rule = self.area.occupancy_alert
+            detail = (
+                f"{status.people} people, more than the threshold of {status.threshold} "
+                f"for {rule.min_duration_s:g} s or more"
+            )
             alerts.append(self._alert("occupancy", status, detail))
-        self._over = status.over_threshold
+            self._last_occupancy_alert, self._occupancy_armed = now, False
         if self._violation_rule_met(status):
             rule = self.area.violation_alert
             detail = f"{status.people_in_violation} people in violation for {rule.min_duration_s:g} s or more"
             alerts.append(self._alert("violation", status, detail))
             self._last_violation_alert = now
         return alerts
+
+    def _occupancy_rule_met(self, status: AreaUpdate) -> bool:
+        rule, now, threshold = self.area.occupancy_alert, status.timestamp, status.threshold
+        if threshold is None or status.people <= threshold:
+            self._over_since = None
+            if threshold is None or status.people <= threshold - rule.hysteresis:
+                self._occupancy_armed = True
+            return False
+        if self._over_since is None:
+            self._over_since = now
+        lasted = now - self._over_since >= rule.min_duration_s
+        cooled = self._last_occupancy_alert is None or now - self._last_occupancy_alert >= rule.cooldown_s
+        return self._occupancy_armed and lasted and cooled
 
     def _violation_rule_met(self, status: AreaUpdate) -> bool:
         rule, now = self.area.violation_alert, status.timestamp
