@@ -129,6 +129,22 @@ def test_state_and_events_are_published_in_their_documented_shapes(
     assert {e["state"] for e in episodes} <= {"started", "ended"}
 
 
+def test_state_is_published_at_most_once_a_second_and_the_violation_sensor_follows_episodes(
+    appliance: RunningAppliance, subscriber: Subscriber
+) -> None:
+    """mqtt.state_interval_s (1 s) bounds each camera's and area's retained state, whatever the
+    frame rate (10 fps here); `violation` is ON exactly while an episode is open on the camera."""
+    subscriber.wait_for(f"{BASE}/camera/lobby/episode", timeout=60)
+    start = len(subscriber.on(f"{BASE}/camera/lobby/state")), len(subscriber.on(f"{BASE}/area/hall/state"))
+    time.sleep(10)
+    camera = subscriber.on(f"{BASE}/camera/lobby/state")[start[0] :]
+    area = subscriber.on(f"{BASE}/area/hall/state")[start[1] :]
+    assert 0 < len(camera) <= 12 and 0 < len(area) <= 12, (len(camera), len(area))  # 10 s at most once a second
+    states = [payload(m) for m in subscriber.on(f"{BASE}/camera/lobby/state")]
+    assert all(s["violation"] == (s["open_episodes"] > 0) for s in states)  # type: ignore[operator]
+    assert any(s["violation"] for s in states)
+
+
 def test_discovery_configs_name_published_topics_with_values_in_their_declared_form(
     appliance: RunningAppliance, subscriber: Subscriber
 ) -> None:
@@ -136,8 +152,8 @@ def test_discovery_configs_name_published_topics_with_values_in_their_declared_f
     time.sleep(2)  # a state of every kind, and the FPS
     configs = {m.topic: payload(m) for m in subscriber.on("homeassistant/+/test-mqtt/+/config") if m.payload}
     components = {topic.split("/")[1] for topic in configs}
-    assert components == {"sensor", "binary_sensor", "switch", "image", "button"}
-    assert len(configs) == 2 * 8 + 3  # two cameras, one area
+    assert components == {"sensor", "binary_sensor", "switch", "image", "button", "event"}
+    assert len(configs) == 2 * 9 + 4  # two cameras, one area
     templates = SandboxedEnvironment()
     unique_ids = set()
     for topic, config in configs.items():
@@ -155,6 +171,12 @@ def test_discovery_configs_name_published_topics_with_values_in_their_declared_f
             assert config["command_topic"].endswith("/snapshot/set") and config["payload_press"]
             continue
         states = subscriber.on(config["state_topic"])
+        if component == "event":  # an event entity takes each message as one event of a declared type
+            for state in states:
+                rendered = templates.from_string(config["value_template"]).render(value_json=payload(state))
+                assert json.loads(rendered)["event_type"] in config["event_types"], (topic, rendered)
+            assert states or "/lobby_" not in topic, f"no {config['state_topic']}"  # lobby has episodes
+            continue
         assert states, f"{topic} names {config['state_topic']}, where nothing is published"
         for state in states[-20:]:
             value = state.payload.decode()
@@ -183,7 +205,7 @@ def test_a_removed_camera_has_its_entities_removed(
     appliance.write_profile(profile_text(data, broker, spare=False))
     configs = "homeassistant/+/test-mqtt/+/config"
     removed = lambda: {m.topic for m in subscriber.on(configs) if "/spare_" in m.topic and not m.payload}  # noqa: E731
-    assert wait_until(lambda: len(removed()) == 8, 30), appliance.log
+    assert wait_until(lambda: len(removed()) == 9, 30), appliance.log
     assert wait_until(lambda: subscriber.last(f"{BASE}/camera/spare/state").payload == b"", 10)  # type: ignore[union-attr]
 
 

@@ -164,6 +164,7 @@ class MqttConfig:
     client_id: str | None
     topic_prefix: str
     qos: int
+    state_interval_s: float
     detections_interval_s: float | None
     keepalive_s: int
     discovery: DiscoveryConfig

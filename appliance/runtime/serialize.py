@@ -179,7 +179,8 @@ def camera_state_json(state: CameraState, t: float) -> Json:
         "reason": state.reason,
         "people": state.people,
         "people_in_violation": state.people_in_violation,
-        "violation": state.people_in_violation > 0,
+        "open_episodes": state.open_episodes,
+        "violation": state.open_episodes > 0,
         "fps": round(state.fps, 1),
     }
 

@@ -20,6 +20,7 @@ from appliance.runtime.events import (
     CameraLifecycle,
     CameraStatus,
     ConfigChanged,
+    EpisodeEvent,
     Event,
     FrameResult,
     UpdateStatus,
@@ -48,6 +49,7 @@ class CameraState:
     people_in_violation: int
     frames: int  # processed since the runtime started, across worker restarts
     progress: tuple[int, int] | None  # files: (frames done, frames in the file)
+    open_episodes: int = 0  # violation episodes open now
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,7 @@ class _Camera:
     first_frame_at: float | None = None
     last_frame_at: float | None = None
     detect_seconds: float = 0.0  # in the detector, over every frame after the first
+    open_episodes: set[tuple[int, int]] = field(default_factory=set)  # pairs of track ids
 
     def fps(self) -> float:
         times = self.received
@@ -144,6 +147,8 @@ class RuntimeState:
                     self._status(event)
                 case WorkerFailed():
                     self._camera(event.camera_id).reason = event.message
+                case EpisodeEvent():
+                    self._episode(event)
                 case CameraLifecycle():
                     self._lifecycle(event)
                 case ConfigChanged():
@@ -219,6 +224,13 @@ class RuntimeState:
         if event.error or camera.status == "online":
             camera.reason = event.error
 
+    def _episode(self, event: EpisodeEvent) -> None:
+        episodes = self._camera(event.episode.camera_id).open_episodes
+        if event.kind == "started":
+            episodes.add(event.episode.pair)
+        else:
+            episodes.discard(event.episode.pair)
+
     def _lifecycle(self, event: CameraLifecycle) -> None:
         if event.kind == "camera_stopped":
             self._cameras.pop(event.camera_id, None)
@@ -227,6 +239,7 @@ class RuntimeState:
         camera.status = _PHASE_AFTER[event.kind]
         camera.reason = event.reason or camera.reason
         camera.received.clear()
+        camera.open_episodes.clear()  # a new worker starts with none
 
     def _camera_state(self, camera_id: str, camera: _Camera) -> CameraState:
         fps = camera.fps() if camera.status == "online" else 0.0
@@ -234,4 +247,5 @@ class RuntimeState:
         return CameraState(
             camera_id, camera.name, camera.status, camera.reason, fps, counts.people,
             counts.people_in_violation, camera.frames, camera.progress,
+            len(camera.open_episodes) if camera.status == "online" else 0,
         )  # fmt: skip

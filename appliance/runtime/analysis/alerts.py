@@ -32,16 +32,15 @@ class AreaAlerts:
         self._last_time = now
         alerts = []
         if self._occupancy_rule_met(status):
-            rule = self.area.occupancy_alert
             detail = (
                 f"{status.people} people, more than the threshold of {status.threshold} "
-                f"for {rule.min_duration_s:g} s or more"
+                f"for {self.area.occupancy_alert.min_duration_s:g} s or more"
             )
             alerts.append(self._alert("occupancy", status, detail))
             self._last_occupancy_alert, self._occupancy_armed = now, False
         if self._violation_rule_met(status):
-            rule = self.area.violation_alert
-            detail = f"{status.people_in_violation} people in violation for {rule.min_duration_s:g} s or more"
+            lasted = self.area.violation_alert.min_duration_s
+            detail = f"{status.people_in_violation} people in violation for {lasted:g} s or more"
             alerts.append(self._alert("violation", status, detail))
             self._last_violation_alert = now
         return alerts

@@ -78,7 +78,32 @@ class _CameraView:
 
     def key(self) -> tuple[Any, ...]:
         state = self.state
-        return state.people, state.people_in_violation, state.status, state.reason
+        return state.status, state.reason, state.people, state.people_in_violation, state.open_episodes
+
+    def due(self, now: float, interval: float) -> bool:
+        """A change once `interval` has passed since the last publish; a change of status at
+        once; the same state again after FPS_REPUBLISH_S, for its FPS."""
+        if self.published is None or self.key()[:2] != self.published[:2]:
+            return True
+        if self.key() != self.published:
+            return now - self.published_at >= interval
+        return now - self.published_at >= FPS_REPUBLISH_S
+
+
+@dataclass
+class _AreaView:
+    """An area's latest state, and what was published last."""
+
+    latest: AreaUpdate
+    published: tuple[Any, ...] | None = None
+    published_at: float = float("-inf")
+
+    def key(self) -> tuple[Any, ...]:
+        area = self.latest
+        return area.people, area.people_in_violation, area.over_threshold, area.cameras_reporting
+
+    def due(self, now: float, interval: float) -> bool:
+        return self.key() != self.published and now - self.published_at >= interval
 
 
 class MqttOutput(Output):
@@ -101,7 +126,7 @@ class MqttOutput(Output):
         self.spool: Spool | None = None
         self.active = False
         self._cameras: dict[str, _CameraView] = {}
-        self._areas: dict[str, tuple[Any, ...]] = {}
+        self._areas: dict[str, _AreaView] = {}
         self._inflight: dict[int, int] = {}  # paho message id -> spool row
         self._delivered: list[int] = []  # spool rows the broker acknowledged, to remove
         self._snapshots_asked: set[str] = set()  # cameras whose next snapshot this output asked for
@@ -128,6 +153,7 @@ class MqttOutput(Output):
                 self._refresh(force=True)
             case EpisodeEvent():
                 self._queue(self.topics.camera(event.episode.camera_id, "episode"), to_json(event))
+                self._refresh(force=True)  # the camera's violation sensor follows open episodes
             case Snapshot() if event.camera_id in self._snapshots_asked:  # not the API's live views
                 self._snapshots_asked.discard(event.camera_id)
                 self._publish(self.topics.camera(event.camera_id, "snapshot"), event.jpeg, retain=True)
@@ -221,6 +247,7 @@ class MqttOutput(Output):
         self._finish_commands()
         self._forward()
         self._refresh()
+        self._flush_areas()
         self.problem, self.lost, self.spooled = self.connection.problem, self.spool.dropped, self.spool.count
         draining = self.connection.connected and self.spool.count > 0
         self.idle_after_s = 0.0 if draining else IDLE_AFTER_S
@@ -252,7 +279,7 @@ class MqttOutput(Output):
         self._publish_device()
         self._publish_enabled()
         for view in self._cameras.values():
-            view.published = None
+            view.published, view.published_at = None, float("-inf")
         self._areas.clear()
         self._refresh(force=True)
         snapshot = self.state.snapshot()
@@ -306,7 +333,7 @@ class MqttOutput(Output):
         people, violating = event.people, event.people_in_violation
         view.state = replace(view.state, people=people, people_in_violation=violating, status="online", reason=None)
         view.t = event.timestamp
-        if view.key() != view.published:
+        if view.due(time.monotonic(), self.config.state_interval_s):
             self._publish_camera(event.camera_id, view)
         interval = self.config.detections_interval_s
         if event.tracks is not None and interval is not None and event.timestamp - view.detections_at >= interval:
@@ -331,7 +358,7 @@ class MqttOutput(Output):
                 view.state = replace(
                     known, people=view.state.people, people_in_violation=view.state.people_in_violation
                 )
-            if view.key() != view.published or now - view.published_at >= FPS_REPUBLISH_S:
+            if view.due(now, self.config.state_interval_s):
                 self._publish_camera(camera.id, view)
         if now - self._device_at >= DEVICE_REPUBLISH_S:
             self._publish_device()
@@ -342,10 +369,21 @@ class MqttOutput(Output):
         view.published, view.published_at = view.key(), time.monotonic()
 
     def _area(self, event: AreaUpdate) -> None:
-        key = (event.people, event.people_in_violation, event.over_threshold, event.cameras_reporting)
-        if self._areas.get(event.area_id) != key:
-            self._areas[event.area_id] = key
-            self._publish(self.topics.area(event.area_id, "state"), self._payload(to_json(event)), retain=True)
+        view = self._areas.setdefault(event.area_id, _AreaView(event))
+        view.latest = event
+        self._publish_area(view, time.monotonic())
+
+    def _flush_areas(self) -> None:
+        """The areas whose last change waited for their interval."""
+        now = time.monotonic()
+        for view in self._areas.values():
+            self._publish_area(view, now)
+
+    def _publish_area(self, view: _AreaView, now: float) -> None:
+        if view.due(now, self.config.state_interval_s):
+            topic = self.topics.area(view.latest.area_id, "state")
+            self._publish(topic, self._payload(to_json(view.latest)), retain=True)
+            view.published, view.published_at = view.key(), now
 
     def _publish_device(self) -> None:
         self._device_at = time.monotonic()

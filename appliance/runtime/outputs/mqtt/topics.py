@@ -69,6 +69,9 @@ class Topics:
         return f"{self.base}/area/{area_id}/{leaf}"
 
 
+EVENT_TEMPLATE = '{"event_type": "{{ value_json.%s }}"}'  # Home Assistant event entities want this shape
+
+
 def discovery_configs(profile: Profile, topics: Topics) -> dict[str, str]:
     """Home Assistant discovery: config topic -> JSON payload. The appliance is one device; each
     camera is a device linked to it through `via_device`; areas are the appliance's entities."""
@@ -111,6 +114,9 @@ def discovery_configs(profile: Profile, topics: Topics) -> dict[str, str]:
         add("switch", f"{key}_enabled", {"name": "Enabled", "state_topic": topics.camera(camera.id, "enabled"),
             "command_topic": topics.camera(camera.id, "enabled/set"), "payload_on": ON, "payload_off": OFF,
             "device": device, "entity_category": "config"})  # fmt: skip
+        add("event", f"{key}_episode", {"name": "Violation episode", "device": device,
+            "state_topic": topics.camera(camera.id, "episode"), "event_types": ["started", "ended"],
+            "value_template": EVENT_TEMPLATE % "state"})  # fmt: skip
         add("image", f"{key}_snapshot", {"name": "Snapshot", "image_topic": topics.camera(camera.id, "snapshot"),
             "content_type": "image/jpeg", "device": device})  # fmt: skip
         add("button", f"{key}_take_snapshot", {"name": "Take snapshot", "device": device,
@@ -127,6 +133,9 @@ def discovery_configs(profile: Profile, topics: Topics) -> dict[str, str]:
             "value_template": "{{ value_json.people }}"})  # fmt: skip
         add("sensor", f"area_{area.id}_people_in_violation", {**counts, "name": f"{name} people in violation",
             "value_template": "{{ value_json.people_in_violation }}"})  # fmt: skip
+        add("event", f"area_{area.id}_alert", {"name": f"{name} alert", "device": appliance,
+            "state_topic": topics.area(area.id, "alert"), "event_types": ["occupancy", "violation"],
+            "value_template": EVENT_TEMPLATE % "kind"})  # fmt: skip
         add("binary_sensor", f"area_{area.id}_over_threshold", {"name": f"{name} over threshold",
             "state_topic": state, "device_class": "occupancy", "device": appliance,
             "value_template": "{{ 'ON' if value_json.over_threshold else 'OFF' }}"})  # fmt: skip
