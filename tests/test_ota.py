@@ -284,6 +284,41 @@ def test_the_command_line_makes_keys_packs_verifies_and_reports(device: Device, 
     assert json.loads(status.stdout)["installed_version"] == 1
 
 
+def test_pack_refuses_what_the_device_would_refuse(device: Device, tmp_path: Path) -> None:
+    invalid = device.new_profile("lots", lambda text: text.replace("areas: []", "areas: [{id: a, cameras: [lobby], "
+                                                                   "occupancy_threshold: lots}]"))  # fmt: skip
+    key = str(device.root / "keys" / "signer.key")
+    for extra in (["--profile", str(invalid)], ["--model", str(invalid), "--detector", '{"backend": "onnx"}']):
+        out = tmp_path / "refused.bundle"
+        packed = subprocess.run([sys.executable, "-m", "appliance", "ota", "pack", "--key", key, "--version", "3",
+                                 *extra, "--out", str(out)], capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert packed.returncode == 2 and "not packed" in packed.stderr and not out.exists(), packed.stderr
+        assert "occupancy_threshold" in packed.stderr or "'onnx' is not one of" in packed.stderr
+
+
+def test_refusals_point_at_the_bundle_file_and_carry_the_version(device: Device) -> None:
+    bad = device.new_profile("bad", lambda text: text.replace("areas: []", "areas: []\nsauce: 1"))
+    assert device.install(device.bundle("bad.bundle", 5, profile=bad)).startswith("rejected: invalid_config")
+    history = device.applier().status()["history"]
+    assert history[0]["version"] == 5 and "bundle:bad.yaml:" in history[0]["message"], history[0]
+    shown = ota(device, "status")
+    assert "None" not in shown.stdout and "version 5  rejected: (invalid_config)" in shown.stdout, shown.stdout
+
+
+def test_verify_judges_the_bundle_not_the_running_device(device: Device, data: Path) -> None:
+    """The runtime holds its data folder and its metrics port: `ota verify` on the device must
+    not take them for the bundle's problems."""
+    running = start_runtime(device, data)
+    try:
+        assert running.wait_for_metric('appliance_camera_up{camera="lobby"}', 1), running.log
+        bundle = device.bundle("next.bundle", 1, profile=device.new_profile("next", lambda _: running.profile_path
+                                                                            .read_text()))  # fmt: skip
+        verified = ota(device, "verify", str(bundle))
+        assert verified.returncode == 0 and "ok: version 1" in verified.stdout, verified.stderr
+    finally:
+        assert running.stop() == 0
+
+
 RUNTIME_PROFILE = """\
 extends: {x86}
 device: {{id: dev-1}}

@@ -31,4 +31,17 @@ def test_absolute_and_home_paths_stay_as_written(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text("device: {id: t}\nstorage: {data_dir: ~/appliance}\n")
     profile = load_profile(tmp_path / "p.yaml").profile
     assert profile.storage.data_dir == str(Path.home() / "appliance")
-    assert profile.ota.inbox == "/var/lib/appliance/ota/inbox"
+    assert profile.ota.inbox == str(Path.home() / "appliance" / "ota" / "inbox")  # derived from data_dir
+    assert profile.ota.state_dir == str(Path.home() / "appliance" / "ota" / "state")
+
+
+def test_ota_folders_set_in_the_profile_are_kept(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text("device: {id: t}\nstorage: {data_dir: /data}\nota: {inbox: drop}\n")
+    profile = load_profile(tmp_path / "p.yaml").profile
+    assert profile.ota.inbox == str(tmp_path / "drop") and profile.ota.state_dir == "/data/ota/state"
+
+
+def test_a_shipped_profile_is_found_by_name_from_anywhere(tmp_path: Path) -> None:
+    (tmp_path / "site.yaml").write_text("extends: x86.yaml\ndevice: {id: site}\n")
+    profile = load_profile(tmp_path / "site.yaml").profile
+    assert profile.detector.backend == "openvino" and profile.device.id == "site"

@@ -97,6 +97,8 @@ class _Loader:
         if any(ord(character) < 0x20 for character in name):
             raise _extends_error(document, "a profile name may not hold control characters")
         path = document.path.parent / name
+        if "/" not in name and not os.path.lexists(path) and (shipped_profiles() / name).is_file():
+            path = shipped_profiles() / name  # a shipped profile by its name, from anywhere
         try:
             resolved = path.resolve()
         except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError on a loop of links

@@ -34,6 +34,15 @@ def absolute_paths(schema: Schema, merged: MergedProfile) -> None:
         parent = _parent(merged.data, path)
         base = Path(merged.location(path).file).parent
         parent[path[-1]] = str(_absolute(parent[path[-1]], base))
+    _derive_from_data_dir(merged.data)
+
+
+def _derive_from_data_dir(data: dict[str, Any]) -> None:
+    """The OTA folders left unset live in storage.data_dir, so moving it moves them."""
+    data_dir, ota = Path(data["storage"]["data_dir"]), data["ota"]
+    for key, folder in (("inbox", "inbox"), ("state_dir", "state")):
+        if ota.get(key) is None:
+            ota[key] = str(data_dir / "ota" / folder)
 
 
 def is_file_source(source: object) -> bool:

@@ -18,6 +18,7 @@ from appliance.image.hardware import ImageTarget
 
 VENV = "/opt/appliance"
 SITE = f"{VENV}/site"
+PROFILES = "profiles"  # the shipped profiles, under SITE
 BUILD_INFO = f"{VENV}/build-info.json"
 DATA_DIR = "/var/lib/appliance"
 UID = 10001
@@ -68,7 +69,7 @@ def containerfile(loaded: LoadedProfile, target: ImageTarget, profile: Path, bas
         name=loaded.name, hardware=target.hardware, base=base, setup=setup, venv=VENV,
         site=SITE, build_info=BUILD_INFO, profile=profile, data_dir=DATA_DIR, uid=UID, expose=expose,
         healthcheck=json.dumps([f"{VENV}/bin/python", "-c", _probe(loaded)]), ca_bundle=CA_BUNDLE, with_ca=WITH_CA,
-        profiles=profile.parent,
+        profiles=f"{SITE}/{PROFILES}",
     )  # fmt: skip
 
 

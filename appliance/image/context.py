@@ -1,17 +1,25 @@
 """The OCI build context for one profile: the Containerfile, the locked requirements, the
 appliance's source, the profile with every file it extends and the models it loads (kept at the
 same relative places, so relative paths still hold), and the build info. Nothing else: no
-secret file, no cache, nothing from the working tree that is not part of the package."""
+secret file, no cache, nothing from the working tree that is not part of the package.
+
+Files of the source tree (the shipped profiles and models) go under `site/` at their places in
+it, so the image's shipped profiles are `site/profiles/`, which the image names in
+APPLIANCE_PROFILES; a site profile kept elsewhere, with the files beside it, goes under
+`site/local/`. The context is self-contained: the profile is validated inside it, as the build
+will, before the context is kept."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from appliance.config import LoadedProfile
 from appliance.image.buildinfo import BuildInfo
-from appliance.image.containerfile import SITE, containerfile
+from appliance.image.containerfile import PROFILES, SITE, containerfile
 from appliance.image.hardware import ImageTarget
 
 SOURCE_FILES = ("pyproject.toml", "README.md", "LICENSE", "appliance", "schemas")
@@ -33,16 +41,38 @@ def write_context(
     requirements = source / "oci" / "requirements"
     shutil.copyfile(requirements / f"{target.requirements}.txt", folder / "requirements.txt")
     shutil.copyfile(requirements / "build.txt", folder / "build-requirements.txt")
-    files = site_files(loaded)
-    root = Path(os.path.commonpath([path.parent for path in files]))
-    if root == Path("/"):
-        raise ContextError(f"the profile's files and models share no folder but /: {', '.join(map(str, files))}")
-    for path in files:
-        _copy(path, folder / "site" / path.relative_to(root))
-    profile = Path(SITE) / loaded.path.resolve().relative_to(root)
+    places = image_places(site_files(loaded), source.resolve())
+    for path, place in places.items():
+        _copy(path, folder / "site" / place)
+    profile = Path(SITE) / places[loaded.path.resolve()]
     (folder / "build-info.json").write_text(info.to_json())
     (folder / "Containerfile").write_text(containerfile(loaded, target, profile, base))
+    _check_self_contained(folder, profile)
     return profile
+
+
+def image_places(files: list[Path], source: Path) -> dict[Path, Path]:
+    """Where each file goes under `site/`: its place in the source tree, or under `local/` at
+    its place below the folder the other files share."""
+    places = {path: path.relative_to(source) for path in files if path.is_relative_to(source)}
+    others = [path for path in files if path not in places]
+    if others:
+        root = Path(os.path.commonpath([path.parent for path in others]))
+        if root == Path("/"):
+            raise ContextError(f"the profile's files and models share no folder but /: {', '.join(map(str, others))}")
+        places |= {path: Path("local") / path.relative_to(root) for path in others}
+    return places
+
+
+def _check_self_contained(folder: Path, profile: Path) -> None:
+    """Validate the profile inside the context, as the Containerfile's `appliance validate` will."""
+    inside = folder / "site" / profile.relative_to(SITE)
+    environment = {**os.environ, "APPLIANCE_PROFILES": str(folder / "site" / PROFILES)}
+    done = subprocess.run([sys.executable, "-m", "appliance", "validate", str(inside)], capture_output=True,
+                          text=True, env=environment, timeout=120, check=False)  # fmt: skip
+    if done.returncode != 0:
+        problem = (done.stderr or done.stdout).strip().replace(str(folder / "site"), SITE)
+        raise ContextError(f"the profile would not validate inside the image: {problem}")
 
 
 def site_files(loaded: LoadedProfile) -> list[Path]:

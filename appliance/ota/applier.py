@@ -12,7 +12,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -99,29 +99,35 @@ class Applier:
                 found.append(path)
         return sorted(found, key=lambda path: (path.stat().st_mtime, path.name))
 
+    def _record(self, step: Step) -> Step:
+        """Journal the update's next state, and say so in the log."""
+        details = f" (version {step.version}, {step.kind})" if step.state == "verified" else ""
+        if step.state == "health":
+            details = f": watching for {self.config.health_check_s:g} s"
+        log.info("ota: %s: %s%s", step.bundle, step.state.replace("_", " "), details)
+        return self.journal.record(step)
+
     def process(self, bundle: Path, running: LoadedProfile) -> UpdateResult:
         """Take one bundle from the inbox through the whole state machine."""
-        step = self.journal.record(Step("received", bundle.name, time.time()))
+        step = self._record(Step("received", bundle.name, time.time()))
         held = self._take(bundle)
         try:
             candidate = self.verify(held, running, self._fresh(self.work / "payload"))
         except BundleError as error:
             return self._finish(step, error)
-        step = self.journal.record(
-            step.to("verified", version=candidate.manifest.version, kind=candidate.manifest.kind)
-        )
+        step = self._record(step.to("verified", version=candidate.manifest.version, kind=candidate.manifest.kind))
         self.slots.mark_tried(candidate.manifest.version)
         slot, previous = self.slots.inactive(), self.slots.current()
         new_text = self._stage(candidate, slot)
-        step = self.journal.record(step.to("staged", slot=slot, previous=previous or ""))
+        step = self._record(step.to("staged", slot=slot, previous=previous or ""))
         self.slots.switch(slot)
-        step = self.journal.record(step.to("switched"))
+        step = self._record(step.to("switched"))
         if problems := self.host.apply(new_text):
             return self._roll_back(step, BundleError("invalid_config", "; ".join(problems)))
-        step = self.journal.record(step.to("health"))
+        step = self._record(step.to("health"))
         if why := self.host.watch(self.config.health_check_s):
             return self._roll_back(step, BundleError("unhealthy", why))
-        step = self.journal.record(step.to("committed"))
+        step = self._record(step.to("committed"))
         return self._finish(step)
 
     def verify(self, bundle: Path, running: LoadedProfile, payload: Path) -> Candidate:
@@ -134,10 +140,19 @@ class Applier:
             raise BundleError("unknown_key", f"a trusted key cannot be read: {error}") from None
         bundles.verify_signature(manifest_bytes, signature, trusted)
         manifest = bundles.parse_manifest(manifest_bytes)
+        try:
+            return self._verify_content(manifest, payload, running)
+        except BundleError as error:
+            error.version = manifest.version
+            raise
+
+    def _verify_content(self, manifest: Manifest, payload: Path, running: LoadedProfile) -> Candidate:
+        """The checks after the signature and the manifest's own."""
         bundles.check_files(manifest, payload)
         self._check_policy(manifest, running)
         candidate = Candidate(manifest, payload, self._profile_text(manifest, payload))
-        loaded = self._validated(candidate.text_for(payload), running)
+        shown_as = f"bundle:{manifest.profile}" if manifest.profile else None
+        loaded = self._validated(candidate.text_for(payload), shown_as)
         self._check_slot_in_use(running, loaded)
         new_detector = manifest.detector is not None or loaded.profile.detector != running.profile.detector
         if new_detector and (problem := probe_detector(self.profile_path, candidate.text_for(payload), loaded)):
@@ -200,15 +215,22 @@ class Applier:
         except (FileReadError, UnicodeDecodeError) as error:
             raise BundleError("invalid_config", f"{path.name}: {error}") from None
 
-    def _validated(self, text: str, running: LoadedProfile) -> LoadedProfile:
+    def _validated(self, text: str, shown_as: str | None) -> LoadedProfile:
+        """The new profile, loaded where the device's profile is; its problems are shown in the
+        bundle's file (`shown_as`) when the bundle brought the profile."""
         try:
             loaded = load_profile(self.profile_path, text)
             if issues := self.host.check(loaded):
                 raise ProfileError(issues)
         except ProfileError as error:
-            shown = "; ".join(str(issue) for issue in error.issues[:5])
+            shown = "; ".join(str(self._in_bundle(issue, shown_as)) for issue in error.issues[:5])
             raise BundleError("invalid_config", f"the profile is invalid: {shown}") from None
         return loaded
+
+    def _in_bundle(self, issue: ProfileIssue, shown_as: str | None) -> ProfileIssue:
+        if shown_as is None or Path(issue.location.file).resolve() != self.profile_path.resolve():
+            return issue
+        return replace(issue, location=replace(issue.location, file=shown_as))
 
     def _stage(self, candidate: Candidate, slot: str) -> str:
         """The slot: the signed manifest, the profile it makes, and the payload under files/."""
@@ -228,7 +250,7 @@ class Applier:
 
     def _roll_back(self, step: Step, why: BundleError) -> UpdateResult:
         log.warning("ota: rolling back %s: %s", step.bundle, why.message)
-        step = self.journal.record(step.to("rolling_back"))
+        step = self._record(step.to("rolling_back"))
         self.slots.switch(step.previous or None)
         if problems := self.host.apply(self.slots.rollback_profile.read_text(encoding="utf-8")):
             log.error("ota: the previous profile was refused on rollback (%s); writing it back as it was",
@@ -244,9 +266,10 @@ class Applier:
 
     def _finish(self, step: Step, error: BundleError | None = None, outcome: str | None = None) -> UpdateResult:
         manifest = self.slots.manifest(step.slot) if step.slot and error is None else None
+        version = step.version if step.version is not None or error is None else error.version
         result = UpdateResult(
             bundle=step.bundle, outcome=outcome or ("rejected" if error else "installed"),  # type: ignore[arg-type]
-            at=time.time(), version=step.version, kind=step.kind, reason=error.reason if error else None,
+            at=time.time(), version=version, kind=step.kind, reason=error.reason if error else None,
             message=error.message if error else f"installed in slot {step.slot}",
             description=manifest.description if manifest else "",
         )  # fmt: skip
@@ -287,13 +310,16 @@ class Applier:
 
 class FileHost:
     """No runtime running: the profile file is written, and the offline checks (validation, the
-    model run on a frame) are all the health there is to check."""
+    model run on a frame) are all the health there is to check. `running` is the device's
+    profile when a runtime may hold its data folder and ports (`ota verify`): those are the
+    device's own, not the bundle's problem."""
 
-    def __init__(self, profile_path: Path) -> None:
+    def __init__(self, profile_path: Path, running: LoadedProfile | None = None) -> None:
         self.profile_path = profile_path
+        self.running = running
 
     def check(self, loaded: LoadedProfile) -> list[ProfileIssue]:
-        return preflight(loaded)
+        return preflight(loaded, self.running)
 
     def apply(self, text: str) -> list[str]:
         write_atomically(self.profile_path, text, keep_previous=True)

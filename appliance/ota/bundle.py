@@ -204,11 +204,11 @@ def verify_signature(manifest: bytes, signature: bytes, trusted: dict[str, Ed255
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, binascii.Error):
         raise BundleError("bad_signature", "manifest.sig is not {keyid, signature}") from None
     if key not in trusted:
-        known = ", ".join(sorted(item[:16] for item in trusted)) or "none"
-        message = f"signed by key {_shown(key[:64])}, which is not among ota.trusted_keys ({known})"
+        known = ", ".join(sorted(keys.short_id(item) for item in trusted)) or "none"
+        message = f"signed by key {_shown(keys.short_id(key))}, which is not among ota.trusted_keys ({known})"
         raise BundleError("unknown_key", message)
     if not keys.verifies(trusted[key], raw, manifest):
-        raise BundleError("bad_signature", f"the signature does not verify with key {key[:16]}")
+        raise BundleError("bad_signature", f"the signature does not verify with key {keys.short_id(key)}")
 
 
 def check_files(manifest: Manifest, payload: Path) -> None:

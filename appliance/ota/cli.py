@@ -13,7 +13,7 @@ from pathlib import Path
 from appliance.config import LoadedProfile, ProfileError, load_profile
 from appliance.ota import keys
 from appliance.ota.applier import Applier, FileHost
-from appliance.ota.pack import BundleSpec, pack
+from appliance.ota.pack import BundleSpec, detector_problems, pack
 from appliance.ota.rejection import BundleError
 from appliance.runtime.preflight import DataDirBusyError, DataDirLock
 
@@ -43,7 +43,8 @@ def add_ota_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     pack_.add_argument("--profile", type=Path, help="the new profile (its relative paths are the device's)")
     pack_.add_argument("--model", type=Path, action="append", default=[], help="a model file (repeat for several)")
     pack_.add_argument("--detector", type=json.loads, default={},
-                       help='more detector settings for the model, as JSON, e.g. \'{"backend": "onnx"}\'')  # fmt: skip
+                       help='more detector settings for the model, as JSON, e.g. \'{"backend": "onnxruntime", '
+                            '"model": {"architecture": "yolox"}}\'')  # fmt: skip
     pack_.add_argument("--hardware", default="*", help="the device.hardware it is for (default: any)")
     pack_.add_argument("--device", default="*", help="the device.id it is for (default: any)")
     pack_.add_argument("--expires-days", type=float, default=30.0, help="valid this long (default: %(default)s)")
@@ -97,13 +98,23 @@ def _keygen(args: argparse.Namespace) -> int:
     except FileExistsError:
         print(f"{private} exists already; not overwritten", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(f"wrote {private} (keep it off the device) and {public}; key id {key[:16]}")
+    print(f"wrote {private} (keep it off the device) and {public}; key id {keys.short_id(key)}")
     return EXIT_OK
 
 
 def _pack(args: argparse.Namespace) -> int:
     if not args.profile and not args.model:
         print("give --profile, --model or both", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    problems = detector_problems(args.detector)
+    if args.profile:
+        try:
+            load_profile(args.profile)
+        except ProfileError as error:
+            problems += [str(issue) for issue in error.issues]
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        print(f"{args.out}: not packed; the device would refuse it", file=sys.stderr)
         return EXIT_BAD_INPUT
     spec = BundleSpec(version=args.version, key=args.key, profile=args.profile, model_files=tuple(args.model),
                       detector=args.detector, hardware=args.hardware, device=args.device,
@@ -120,7 +131,7 @@ def _pack(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace, loaded: LoadedProfile) -> int:
     with tempfile.TemporaryDirectory(prefix="appliance-ota-") as scratch:
-        applier = Applier(args.profile, loaded.profile.ota, FileHost(args.profile))
+        applier = Applier(args.profile, loaded.profile.ota, FileHost(args.profile, running=loaded))
         payload = Path(scratch) / "payload"
         payload.mkdir()
         try:
@@ -167,5 +178,7 @@ def _status(args: argparse.Namespace, loaded: LoadedProfile) -> int:
         print(f"in progress: {status['in_progress']}")
     for item in status["history"][:10]:
         when = datetime.fromtimestamp(item["at"], UTC).isoformat(timespec="seconds")
-        print(f"{when}  {item['bundle']}  {item['outcome']}  {item.get('reason', '')} {item['message']}")
+        reason = f"({item['reason']}) " if item.get("reason") else ""
+        version = f"version {item['version']}" if item.get("version") else "version unknown"
+        print(f"{when}  {item['bundle']}  {version}  {item['outcome'].replace('_', ' ')}: {reason}{item['message']}")
     return EXIT_OK

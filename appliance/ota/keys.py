@@ -25,6 +25,11 @@ def key_id(public: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def short_id(key: str) -> str:
+    """The 16 hex characters a key is shown by, in messages and logs (the full id is in signatures)."""
+    return key[:16]
+
+
 def generate(private_path: Path, public_path: Path) -> str:
     """A new key pair: the private key written with mode 0600 (never over an existing file)."""
     private = Ed25519PrivateKey.generate()

@@ -13,9 +13,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 from packaging.version import Version
 
 from appliance import __version__
+from appliance.config.schema import profile_schema
 from appliance.ota import keys
 from appliance.ota.bundle import MANIFEST, PAYLOAD, SAFE_NAME, SIGNATURE, now, parse_manifest, sha256_of
 
@@ -32,6 +34,18 @@ class BundleSpec:
     expires_days: float = 30.0
     min_appliance_version: str = ""
     description: str = ""
+
+
+def detector_problems(detector: dict[str, Any]) -> list[str]:
+    """What the device would refuse in the bundle's detector settings (the profile schema's
+    detector section; no key is required, since they merge into the device's)."""
+    schema = profile_schema()
+    section = {**schema["$defs"]["detector"], "$defs": schema["$defs"]}
+    validator = jsonschema.Draft202012Validator(section)
+    return [
+        f"--detector {'.'.join(str(p) for p in error.absolute_path) or '(top)'}: {error.message}"
+        for error in validator.iter_errors(detector)
+    ]
 
 
 def payload_files(spec: BundleSpec) -> list[Path]:

@@ -11,11 +11,12 @@ REASONS = (
 
 
 class BundleError(Exception):
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, version: int | None = None) -> None:
         assert reason in REASONS, reason
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.version = version  # the bundle's version, once its manifest was read
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
