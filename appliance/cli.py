@@ -1,4 +1,6 @@
-"""`appliance` command line."""
+"""`appliance` command line. Each command imports what it needs when it runs (the profile
+loader, the runtime, the OTA stack), so `appliance --help` and `appliance validate` stay quick;
+bench/cli.py measures both."""
 
 from __future__ import annotations
 
@@ -12,12 +14,10 @@ from pathlib import Path
 from appliance import __version__, models
 from appliance.api.certs import add_certs_command
 from appliance.api.users_cli import add_users_commands
-from appliance.config import ProfileError, load_profile
-from appliance.config.schema import schema_path
-from appliance.config.yamlio import dump_plain
+from appliance.cli_profile import HELP as PROFILE_HELP
+from appliance.cli_profile import add_profile_argument, settle_profile
 from appliance.files import regular_file_problem
 from appliance.image.cli import add_build_command
-from appliance.logs import configure_logging
 from appliance.ota.cli import add_ota_commands
 
 EXIT_OK = 0
@@ -29,6 +29,9 @@ log = logging.getLogger("appliance")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    settle_profile(args)
+    from appliance.logs import configure_logging
+
     configure_logging(args.log_level or "warning")
     command: Callable[[argparse.Namespace], int] = args.command
     return command(args)
@@ -54,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Check each PROFILE; print every problem as FILE:LINE:COLUMN PATH: MESSAGE. "
         "Exit status 2 when any profile is invalid.",
     )
-    validate.add_argument("profiles", nargs="+", type=Path, metavar="PROFILE")
+    validate.add_argument("profiles", nargs="*", type=Path, metavar="PROFILE", help="a profile (YAML) to check")
+    validate.add_argument("--profile", dest="more_profiles", action="append", type=Path, default=[],
+                          metavar="PROFILE", help="a profile to check (as PROFILE; may be repeated)")  # fmt: skip
     validate.add_argument("-q", "--quiet", action="store_true", help="print only problems")
     validate.set_defaults(command=_validate)
 
@@ -64,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Print PROFILE after merging what it extends, resolving references and filling "
         "in defaults. Secrets are masked.",
     )
-    show.add_argument("profile", type=Path, metavar="PROFILE")
+    add_profile_argument(show)
     show.add_argument(
         "-f",
         "--format",
@@ -81,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         "profile file applies the new profile camera by camera. With --input, process a recorded video as "
         "fast as possible with the first camera's settings, then exit.",
     )
-    run.add_argument("--profile", type=Path, required=True, help="the device profile")
+    add_profile_argument(run)
     run.add_argument("--input", type=Path, help="historical mode: a recorded video to process")
     run.set_defaults(command=_run)
 
@@ -116,7 +121,7 @@ def _add_models_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         description="Download each NAME into CACHE/NAME/, verifying the digest its publisher pinned. "
         "Nothing unverified is ever left in the cache.",
     )
-    fetch.add_argument("names", nargs="+", metavar="NAME")
+    fetch.add_argument("names", nargs="+", metavar="NAME", help="a model of `appliance models list`")
     fetch.add_argument("--cache", type=Path, default=models.DEFAULT_CACHE, help="model cache (default: %(default)s)")
     fetch.add_argument("--mirror", help="base URL serving MIRROR/NAME/FILE instead of the official location")
     fetch.add_argument("--catalog", type=Path, help="a JSON catalog of this site's own models")
@@ -124,8 +129,14 @@ def _add_models_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from appliance.config import ProfileError, load_profile
+
+    paths = [*args.profiles, *args.more_profiles]
+    if not paths:
+        print(f"appliance validate: no profile given; {PROFILE_HELP}", file=sys.stderr)
+        return EXIT_INVALID
     status = EXIT_OK
-    for path in args.profiles:
+    for path in paths:
         try:
             loaded = load_profile(path)
         except ProfileError as error:
@@ -146,6 +157,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from appliance.config import ProfileError, load_profile
+    from appliance.config.yamlio import dump_plain
+
     try:
         loaded = load_profile(args.profile)
     except ProfileError as error:
@@ -160,7 +174,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from appliance.runtime.app import Runtime  # the runtime's imports are heavy
+    from appliance.config import ProfileError
+    from appliance.runtime.app import Runtime
 
     try:
         runtime = Runtime(args.profile, input_file=args.input, log_level=args.log_level)
@@ -230,6 +245,8 @@ class _Progress:
 
 
 def _schema(_args: argparse.Namespace) -> int:
+    from appliance.config.schema import schema_path
+
     sys.stdout.write(schema_path().read_text(encoding="utf-8"))
     return EXIT_OK
 

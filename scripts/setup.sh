@@ -12,11 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 UV_VERSION=0.13.9
-sync_args=(--locked --inexact --no-dev)
+sync_args=(--locked --inexact --no-dev --compile-bytecode)   # bytecode now, not at every cold start
 debs=(python3 python3-venv)
 while (($#)); do
   case "$1" in
-    --dev) sync_args=(--locked --inexact) ;;
+    --dev) sync_args=(--locked --inexact --compile-bytecode) ;;
     --extra) sync_args+=(--extra "$2"); shift ;;
     --deb) debs+=("$2"); shift ;;
     *) echo "setup.sh: unknown option $1" >&2; exit 2 ;;

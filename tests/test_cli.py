@@ -2,22 +2,56 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
 from jsonschema import Draft202012Validator
 
+from appliance.cli import _parser
 from appliance.config.schema import schema_path
 from tests.conftest import REPO, WriteFiles, run_cli
 
 
-@pytest.mark.parametrize(
-    "command", [[], ["validate"], ["show"], ["schema"], ["models"], ["models", "list"], ["models", "fetch"]]
-)
+COMMANDS = [[], ["validate"], ["show"], ["run"], ["schema"], ["models"], ["models", "list"], ["models", "fetch"],
+            ["users"], ["users", "add"], ["certs"], ["ota"], ["ota", "pack"], ["ota", "verify"], ["ota", "status"],
+            ["build"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_help_for_every_command(command: list[str]) -> None:
     result = run_cli(*command, "--help")
     assert result.returncode == 0
     assert result.stdout.startswith("usage: appliance")
+
+
+def test_every_argument_of_every_command_has_a_help_text() -> None:
+    missing, parsers = [], [("appliance", _parser())]
+    while parsers:
+        name, parser = parsers.pop()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers += [(f"{name} {sub}", subparser) for sub, subparser in action.choices.items()]
+            elif not isinstance(action, argparse._HelpAction | argparse._VersionAction) and not action.help:
+                missing.append(f"{name}: {action.dest}")
+    assert not missing
+
+@pytest.mark.parametrize("how", [["profiles/x86.yaml"], ["--profile", "profiles/x86.yaml"]])
+@pytest.mark.parametrize("command", [["validate"], ["show"], ["ota", "status"]])
+def test_a_profile_is_taken_positionally_or_with_profile(command: list[str], how: list[str]) -> None:
+    result = run_cli(*command, *how)
+    assert result.returncode == 0, result.stderr
+
+
+def test_run_without_a_profile_says_both_ways() -> None:
+    result = run_cli("run")
+    assert result.returncode == 2 and "give PROFILE or --profile PROFILE" in result.stderr
+
+
+def test_adding_a_user_without_a_terminal_names_password_stdin(write_files: WriteFiles) -> None:
+    profile = write_files(**{"p.yaml": "device: {id: t}\nstorage: {data_dir: data}\n"})
+    result = run_cli("users", "--profile", str(profile.resolve()), "add", "bob", "--role", "admin")
+    assert result.returncode == 2 and "--password-stdin" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_no_command_is_a_usage_error() -> None:

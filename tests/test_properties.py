@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import shapely
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from appliance.config.model import AreaConfig, OccupancyAlertConfig, ViolationAlertConfig
 from appliance.geometry import calibration_problem, fit_homography
+from appliance.planar import polygon_problem
 from appliance.runtime.analysis.distance import CenterPointsDistance, FourCornersDistance
 from appliance.runtime.analysis.occupancy import CameraCounts, area_status
 from appliance.runtime.analysis.violations import EpisodeTracker
@@ -17,6 +19,17 @@ from appliance.runtime.types import Track
 
 coordinate = st.floats(min_value=0, max_value=2000, allow_nan=False)
 point = st.tuples(coordinate, coordinate)
+
+
+@settings(max_examples=500)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=3, max_size=7))
+def test_the_plain_polygon_check_agrees_with_shapely(points: list[tuple[int, int]]) -> None:
+    """Small integer grids give many touching, crossing and doubled-back rings."""
+    ring = [p for i, p in enumerate(points) if p != points[i - 1]]
+    assume(len(ring) >= 3)
+    polygon = shapely.Polygon(ring)
+    simple = polygon.is_valid and polygon.convex_hull.area > 0
+    assert (polygon_problem(ring) is None) == simple, (ring, polygon_problem(ring), shapely.is_valid_reason(polygon))
 
 
 @st.composite

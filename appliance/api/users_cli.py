@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from pathlib import Path
 
 from appliance.api.users import MAX_PASSWORD_LENGTH, ROLES, UserError, UserStore, users_file
-from appliance.config import ProfileError, load_profile
+from appliance.cli_profile import add_profile_argument
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
@@ -21,10 +20,10 @@ def add_users_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "<storage.data_dir>/api/users.json). Passwords are asked for on the terminal, or read from standard "
         "input with --password-stdin; they are kept as argon2id hashes only.",
     )
-    users.add_argument("--profile", type=Path, required=True, help="the device profile (says where the users file is)")
+    add_profile_argument(users, positional=False)
     actions = users.add_subparsers(title="actions", metavar="ACTION", required=True)
     add = actions.add_parser("add", help="add a user", description="Add user NAME with ROLE.")
-    add.add_argument("name", metavar="NAME")
+    add.add_argument("name", metavar="NAME", help="the user's name")
     add.add_argument("--role", choices=ROLES, required=True, help="viewer: reads; admin: reads and writes")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(command=_add)
@@ -33,17 +32,19 @@ def add_users_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     passwd = actions.add_parser(
         "passwd", help="set a user's password", description="Set NAME's password; every token they hold stops working."
     )
-    passwd.add_argument("name", metavar="NAME")
+    passwd.add_argument("name", metavar="NAME", help="the user's name")
     passwd.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     passwd.set_defaults(command=_passwd)
     remove = actions.add_parser(
         "remove", help="remove a user", description="Remove NAME; every token they hold stops working."
     )
-    remove.add_argument("name", metavar="NAME")
+    remove.add_argument("name", metavar="NAME", help="the user's name")
     remove.set_defaults(command=_remove)
 
 
 def _store(args: argparse.Namespace) -> UserStore:
+    from appliance.config import load_profile  # here, so that `appliance --help` stays quick
+
     loaded = load_profile(args.profile)
     return UserStore(users_file(loaded.profile.storage.data_dir, loaded.profile.api.auth.users_file))
 
@@ -51,6 +52,8 @@ def _store(args: argparse.Namespace) -> UserStore:
 def _password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.read(MAX_PASSWORD_LENGTH + 2).rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise UserError("no terminal to ask for the password on; give it on standard input with --password-stdin")
     first = getpass.getpass("password: ")
     if getpass.getpass("again: ") != first:
         raise UserError("the two passwords differ")
@@ -58,6 +61,8 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace, action: str) -> int:
+    from appliance.config import ProfileError
+
     try:
         store = _store(args)
         if action == "add":

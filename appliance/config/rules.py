@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 from appliance.config.errors import JsonPath, ProfileIssue
 from appliance.config.merge import MergedProfile
 from appliance.config.schema import profile_schema, resolve
-from appliance.geometry import calibration_misfit, calibration_problem, polygon_problem
-from appliance.runtime.detectors.registry import COMMON_SETTINGS, Backend, backends
+from appliance.planar import MIN_CALIBRATION_POINTS, calibration_problem, polygon_problem
+from appliance.runtime.detectors.registry import COMMON_SETTINGS, Backend, backends, find_backend
 
 Finding = tuple[JsonPath, str]
 NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
@@ -123,13 +123,21 @@ def calibrations(data: dict[str, Any]) -> Iterator[Finding]:
             image_points, floor_points = [(p[0], p[1]) for p in image], [(p[0], p[1]) for p in floor]
             if problem := calibration_problem(image_points, floor_points):
                 yield path, problem
-            elif misfit := calibration_misfit(image_points, floor_points):
+            elif len(image_points) > MIN_CALIBRATION_POINTS and (misfit := _misfit(image_points, floor_points)):
                 index, off_cm = misfit
                 yield (
                     (*path, index),
                     f"this point does not fit the others: fitted to them, it lands {off_cm / 100:.1f} m "
                     "from the floor position given; check its image and floor coordinates",
                 )
+
+
+def _misfit(image: list[tuple[float, float]], floor: list[tuple[float, float]]) -> tuple[int, float] | None:
+    """The calibration point that does not fit the others; needs numpy and OpenCV, imported only
+    for calibrations with more points than a homography needs, so validating stays quick."""
+    from appliance.geometry import calibration_misfit
+
+    return calibration_misfit(image, floor)
 
 
 def model_file(data: dict[str, Any]) -> Iterator[Finding]:
@@ -168,7 +176,7 @@ def backend_settings(data: dict[str, Any]) -> Iterator[Finding]:
 
 
 def _backend(detector: dict[str, Any]) -> Backend | None:
-    return backends().get(str(detector.get("backend")))
+    return find_backend(str(detector.get("backend")))
 
 
 def tls_pairs(data: dict[str, Any]) -> Iterator[Finding]:

@@ -10,11 +10,13 @@ import os
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance import __version__
-from appliance.config import LoadedProfile
 from appliance.models import sha256_of
+
+if TYPE_CHECKING:
+    from appliance.config import LoadedProfile
 
 ENV = "APPLIANCE_BUILD_INFO"  # the file's path, set in the image
 MAX_BYTES = 64 * 1024

@@ -10,14 +10,17 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from appliance.config import LoadedProfile, ProfileError, load_profile
+from appliance.cli_profile import add_profile_argument
 from appliance.image.base import DEFAULT_MIRROR, BaseError, base_image, ensure_base
 from appliance.image.buildinfo import build_info
-from appliance.image.context import ContextError, write_context
 from appliance.image.docker_config import drop_build_container
 from appliance.image.engine import engine_options
 from appliance.image.hardware import TARGETS, ImageTarget
+
+if TYPE_CHECKING:
+    from appliance.config import LoadedProfile
 
 SOURCE = Path(__file__).resolve().parents[2]  # the checkout the appliance runs from
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -32,7 +35,7 @@ def add_build_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "OCI image with podman (--format oci, the fallback; jetson-nano only has this one). Prints where the "
         "image is. Two builds of the same profile from the same commit give the same image. docs/image.md.",
     )
-    build.add_argument("--profile", type=Path, required=True, help="the device profile")
+    add_profile_argument(build)
     build.add_argument("--format", choices=["oci", "nix"], default="oci", help="default: %(default)s")
     build.add_argument("--out", type=Path, default=Path("build"), help="build folder (default: %(default)s)")
     build.add_argument("--tag", help="OCI: the image's name (default: localhost/appliance-<device id>:<version>)")
@@ -50,6 +53,9 @@ def add_build_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _build(args: argparse.Namespace) -> int:
+    from appliance.config import ProfileError, load_profile  # here, so that `appliance --help` stays quick
+    from appliance.image.context import ContextError
+
     try:
         loaded = load_profile(args.profile)
     except ProfileError as error:
@@ -71,6 +77,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _oci(args: argparse.Namespace, loaded: LoadedProfile, target: ImageTarget) -> int:
+    from appliance.image.context import write_context
+
     info = build_info(loaded, SOURCE)
     context = args.out.resolve() / f"{loaded.name}-oci"
     if args.context_only:

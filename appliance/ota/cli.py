@@ -1,4 +1,6 @@
-"""`appliance ota`: keys, bundles, and the applier run by hand or by the systemd .path unit."""
+"""`appliance ota`: keys, bundles, and the applier run by hand or by the systemd .path unit.
+
+Each action imports what it needs when it runs, so `appliance --help` stays quick."""
 
 from __future__ import annotations
 
@@ -9,13 +11,12 @@ import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from appliance.config import LoadedProfile, ProfileError, load_profile
-from appliance.ota import keys
-from appliance.ota.applier import Applier, FileHost
-from appliance.ota.pack import BundleSpec, detector_problems, pack
-from appliance.ota.rejection import BundleError
-from appliance.runtime.preflight import DataDirBusyError, DataDirLock
+from appliance.cli_profile import add_profile_argument
+
+if TYPE_CHECKING:
+    from appliance.config import LoadedProfile
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -31,7 +32,7 @@ def add_ota_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     keygen = actions.add_parser("keygen", help="make an Ed25519 signing key pair",
                                 description="Write PREFIX.key (private, mode 0600) and PREFIX.pub; put the .pub "
                                 "file in the device's ota.trusted_keys.")  # fmt: skip
-    keygen.add_argument("prefix", type=Path, metavar="PREFIX")
+    keygen.add_argument("prefix", type=Path, metavar="PREFIX", help="writes PREFIX.key and PREFIX.pub")
     keygen.set_defaults(command=_keygen)
 
     pack_ = actions.add_parser("pack", help="make a signed bundle from a profile and/or model files",
@@ -58,21 +59,21 @@ def add_ota_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
                                 "installs it (signature, files, target, expiry, version, the new profile, the "
                                 "model on a frame); nothing is changed. Exit status 2 when it would be refused.",
                                 )  # fmt: skip
-    verify.add_argument("--profile", type=Path, required=True)
-    verify.add_argument("bundle", type=Path, metavar="BUNDLE")
+    add_profile_argument(verify)
+    verify.add_argument("bundle", type=Path, metavar="BUNDLE", help="the bundle to check")
     verify.set_defaults(command=_with_profile(_verify))
 
     apply = actions.add_parser("apply", help="apply the bundles waiting in the inbox (when no runtime does)",
                                description="Finish or undo an interrupted update, then apply each complete bundle "
                                "in the inbox. When the runtime is running with ota.enabled it applies bundles "
                                "itself, and this exits at once.")  # fmt: skip
-    apply.add_argument("--profile", type=Path, required=True)
+    add_profile_argument(apply)
     apply.set_defaults(command=_with_profile(_apply))
 
     status = actions.add_parser("status", help="the installed slot and version, the last result, the history",
                                 description="Show the committed slot, the installed version, an update in "
                                 "progress and the history.")  # fmt: skip
-    status.add_argument("--profile", type=Path, required=True)
+    add_profile_argument(status)
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(command=_with_profile(_status))
 
@@ -81,6 +82,8 @@ def _with_profile(command: Callable[[argparse.Namespace, LoadedProfile], int]) -
     """`command` given the loaded --profile; an invalid one is refused with status 2."""
 
     def run(args: argparse.Namespace) -> int:
+        from appliance.config import ProfileError, load_profile
+
         try:
             loaded = load_profile(args.profile)
         except ProfileError as error:
@@ -92,6 +95,8 @@ def _with_profile(command: Callable[[argparse.Namespace, LoadedProfile], int]) -
 
 
 def _keygen(args: argparse.Namespace) -> int:
+    from appliance.ota import keys
+
     private, public = args.prefix.with_name(f"{args.prefix.name}.key"), args.prefix.with_name(f"{args.prefix.name}.pub")
     try:
         key = keys.generate(private, public)
@@ -103,6 +108,11 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _pack(args: argparse.Namespace) -> int:
+    from appliance.config import ProfileError, load_profile
+    from appliance.ota import keys
+    from appliance.ota.pack import BundleSpec, detector_problems, pack
+    from appliance.ota.rejection import BundleError
+
     if not args.profile and not args.model:
         print("give --profile, --model or both", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -130,6 +140,9 @@ def _pack(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace, loaded: LoadedProfile) -> int:
+    from appliance.ota.applier import Applier, FileHost
+    from appliance.ota.rejection import BundleError
+
     with tempfile.TemporaryDirectory(prefix="appliance-ota-") as scratch:
         applier = Applier(args.profile, loaded.profile.ota, FileHost(args.profile, running=loaded))
         payload = Path(scratch) / "payload"
@@ -146,6 +159,10 @@ def _verify(args: argparse.Namespace, loaded: LoadedProfile) -> int:
 
 
 def _apply(args: argparse.Namespace, loaded: LoadedProfile) -> int:
+    from appliance.config import load_profile
+    from appliance.ota.applier import Applier, FileHost
+    from appliance.runtime.preflight import DataDirBusyError, DataDirLock
+
     lock = DataDirLock(Path(loaded.profile.ota.state_dir))
     Path(loaded.profile.ota.state_dir).mkdir(parents=True, exist_ok=True)
     try:
@@ -169,6 +186,8 @@ def _apply(args: argparse.Namespace, loaded: LoadedProfile) -> int:
 
 
 def _status(args: argparse.Namespace, loaded: LoadedProfile) -> int:
+    from appliance.ota.applier import Applier, FileHost
+
     status = Applier(args.profile, loaded.profile.ota, FileHost(args.profile)).status()
     if args.json:
         print(json.dumps(status, indent=2))

@@ -18,7 +18,6 @@ import cv2
 import numpy as np
 
 from appliance.config import LoadedProfile, load_profile
-from appliance.runtime.tracking import detector_config_for
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 300.0
@@ -55,6 +54,7 @@ def _frame(loaded: LoadedProfile) -> tuple[np.ndarray, str]:
 
 def main() -> int:
     from appliance.runtime.detectors import create_detector
+    from appliance.runtime.tracking import detector_config_for
 
     request = json.loads(sys.stdin.read(4 * 1024 * 1024))
     loaded = load_profile(Path(request["profile"]), request["text"])

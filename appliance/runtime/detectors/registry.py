@@ -50,5 +50,19 @@ def backends() -> Mapping[str, Backend]:
     return dict(sorted(_registered.items()))
 
 
+def find_backend(name: str) -> Backend | None:
+    """The backend of that name, importing its module alone (each backend's module is named as
+    the backend), or None when there is none."""
+    if name not in _registered and name.isidentifier():
+        try:
+            importlib.import_module(f"{__package__}.backends.{name}")
+        except ModuleNotFoundError:
+            return None
+    return _registered.get(name)
+
+
 def backend_info(name: str) -> Backend:
-    return backends()[name]
+    backend = find_backend(name)
+    if backend is None:
+        raise KeyError(name)
+    return backend
