@@ -12,7 +12,6 @@ from appliance.cli import _parser
 from appliance.config.schema import schema_path
 from tests.conftest import REPO, WriteFiles, run_cli
 
-
 COMMANDS = [[], ["validate"], ["show"], ["run"], ["schema"], ["models"], ["models", "list"], ["models", "fetch"],
             ["users"], ["users", "add"], ["certs"], ["ota"], ["ota", "pack"], ["ota", "verify"], ["ota", "status"],
             ["build"]]  # fmt: skip
@@ -35,6 +34,7 @@ def test_every_argument_of_every_command_has_a_help_text() -> None:
             elif not isinstance(action, argparse._HelpAction | argparse._VersionAction) and not action.help:
                 missing.append(f"{name}: {action.dest}")
     assert not missing
+
 
 @pytest.mark.parametrize("how", [["profiles/x86.yaml"], ["--profile", "profiles/x86.yaml"]])
 @pytest.mark.parametrize("command", [["validate"], ["show"], ["ota", "status"]])
