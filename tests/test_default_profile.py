@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -48,3 +50,11 @@ def test_the_default_profile_runs_a_recording_with_no_network(data: Path, tmp_pa
     assert "camera lobby: 795 frames in" in result.stderr
     (events,) = (tmp_path / "data" / "events" / "lobby").glob("*.jsonl")
     assert events.stat().st_size > 0
+    summary = result.stderr.split(" ended\n")[-1]  # the run's summary, at the end
+    assert re.search(
+        r"camera lobby: 795 frames in .* people: peak [1-9]\d*, mean [\d.]+; in violation: peak \d+", summary
+    )
+    assert "area hall: " in summary and f"events: {tmp_path / 'data' / 'events'}" in summary
+    records = [json.loads(line) for line in events.read_text().splitlines()]
+    assert records[0]["type"] == records[-1]["type"] == "run" and records[0]["run"] == records[-1]["run"]
+    assert records[-1]["summary"]["cameras"][0]["frames"] == 795

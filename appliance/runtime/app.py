@@ -9,6 +9,7 @@ import queue
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -23,9 +24,9 @@ from appliance.ota.updater import OtaUpdater, take_state_dir
 from appliance.runtime.bus import EventBus
 from appliance.runtime.changes import ChangeOutcome, ProfileChanges, ValidatedChange
 from appliance.runtime.console import Console
-from appliance.runtime.events import ConfigChanged, Event
+from appliance.runtime.events import ConfigChanged, Event, RunEvent
 from appliance.runtime.outputs.base import Output
-from appliance.runtime.outputs.eventlog import EventLog
+from appliance.runtime.outputs.eventlog import EventLog, event_log_folder
 from appliance.runtime.outputs.metrics import Metrics
 from appliance.runtime.outputs.mqtt import MqttOutput
 from appliance.runtime.preflight import DataDirBusyError, DataDirLock, preflight
@@ -83,6 +84,7 @@ class Runtime:
         self._posted: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._reload = threading.Event()
+        self.run_id = uuid.uuid4().hex[:12]
         self._ready_sent = False
         self._last_watchdog = 0.0
 
@@ -96,6 +98,8 @@ class Runtime:
         signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
         self.bus.start()
+        self.bus.publish(RunEvent("started", self.run_id, str(self.input_file) if self.input_file else None))
+        log.info("run %s started", self.run_id)
         self.changes.start()
         if not self.historical:
             self.watcher.watch(self.loaded.files)
@@ -205,6 +209,10 @@ class Runtime:
         for camera_id in self.supervisor.workers:
             if summary := self.state.summary(camera_id):
                 log.info(summary)
+        summary = self.state.run_summary(str(event_log_folder(self.loaded)))
+        self.bus.publish(RunEvent("ended", self.run_id, self.input_file and str(self.input_file), summary))
+        self.bus.hand_over()
+        self.console.summary(self.run_id, summary)
         self.bus.close(self.loaded.profile.runtime.stop_timeout_s)
         self.data_dir_lock.release()
         log.info("stopped")

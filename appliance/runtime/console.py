@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from appliance.runtime.events import RunSummary
 from appliance.runtime.state import CameraState, RuntimeState
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,21 @@ class Console:
         if self._progress is None:
             self._progress = tqdm(total=total or None, unit="frame", desc=f"{self.input_file}", leave=True)
         self._progress.update(done - self._progress.n)
+
+    def summary(self, run_id: str, summary: RunSummary) -> None:
+        """What the run did, at its end: per camera and per area, and where the events are."""
+        lines = [f"run {run_id} ended"]
+        for camera in summary.cameras:
+            fps = (camera.frames - 1) / camera.seconds if camera.seconds > 0 else 0.0
+            lines.append(
+                f"  camera {camera.camera_id}: {camera.frames} frames in {camera.seconds:.1f} s ({fps:.1f} fps); "
+                f"people: peak {camera.peak_people}, mean {camera.mean_people:.1f}; in violation: peak "
+                f"{camera.peak_in_violation}, mean {camera.mean_in_violation:.1f}; "
+                f"{camera.episodes} violation episode(s)"
+            )
+        lines += [f"  area {area}: {count} alert(s)" for area, count in summary.alerts.items()]
+        lines.append(f"  events: {summary.events_folder}")
+        log.info("%s", "\n".join(lines))
 
     def close(self) -> None:
         if self._progress is not None:

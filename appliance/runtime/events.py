@@ -155,5 +155,38 @@ class UpdateStatus:
     timestamp: float = field(default_factory=time.time)
 
 
+@dataclass(frozen=True, slots=True)
+class CameraSummary:
+    """One camera over a run."""
+
+    camera_id: str
+    frames: int
+    seconds: float  # from its first frame to its last
+    peak_people: int
+    mean_people: float
+    peak_in_violation: int
+    mean_in_violation: float
+    episodes: int  # violation episodes started
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    cameras: tuple[CameraSummary, ...]
+    alerts: dict[str, int]  # area id -> alerts raised
+    events_folder: str  # where the event log is
+
+
+@dataclass(frozen=True, slots=True)
+class RunEvent:
+    """A run of the runtime started or ended; the event log marks each run with it, so runs
+    appended to one day's file stay apart."""
+
+    kind: Literal["started", "ended"]
+    run_id: str
+    input: str | None = None  # historical mode: the recording processed
+    summary: RunSummary | None = None  # when it ended
+    timestamp: float = field(default_factory=time.time)
+
+
 WorkerEvent = FrameResult | CameraStatus | EpisodeEvent | WorkerFailed | Snapshot
-Event = WorkerEvent | CameraLifecycle | AreaUpdate | AreaAlert | ConfigChanged | UpdateStatus
+Event = WorkerEvent | CameraLifecycle | AreaUpdate | AreaAlert | ConfigChanged | UpdateStatus | RunEvent

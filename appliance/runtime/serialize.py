@@ -13,10 +13,12 @@ from appliance.runtime.events import (
     AreaUpdate,
     CameraLifecycle,
     CameraStatus,
+    CameraSummary,
     ConfigChanged,
     EpisodeEvent,
     Event,
     FrameResult,
+    RunEvent,
     Snapshot,
     UpdateResult,
     UpdateStatus,
@@ -56,6 +58,8 @@ def to_json(event: Event) -> Json:
             body = _config(event)
         case UpdateStatus():
             body = update_json(event)
+        case RunEvent():
+            body = _run(event)
     return {"type": body.pop("type"), "v": VERSION, **body}
 
 
@@ -152,6 +156,24 @@ def _alert(event: AreaAlert) -> Json:
         "people_in_violation": event.people_in_violation,
         "detail": event.detail,
     }
+
+
+def _run(event: RunEvent) -> Json:
+    body: Json = {"type": "run", "t": event.timestamp, "run": event.run_id, "state": event.kind, "input": event.input}
+    if event.summary is not None:
+        cameras = [_camera_summary(camera) for camera in event.summary.cameras]
+        body["summary"] = {"cameras": cameras, "alerts": event.summary.alerts,
+                           "events_folder": event.summary.events_folder}  # fmt: skip
+    return body
+
+
+def _camera_summary(camera: CameraSummary) -> Json:
+    return {
+        "camera": camera.camera_id, "frames": camera.frames, "seconds": round(camera.seconds, 1),
+        "peak_people": camera.peak_people, "mean_people": round(camera.mean_people, 2),
+        "peak_in_violation": camera.peak_in_violation, "mean_in_violation": round(camera.mean_in_violation, 2),
+        "episodes": camera.episodes,
+    }  # fmt: skip
 
 
 def _config(event: ConfigChanged) -> Json:

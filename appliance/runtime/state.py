@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -19,10 +19,12 @@ from appliance.runtime.events import (
     AreaUpdate,
     CameraLifecycle,
     CameraStatus,
+    CameraSummary,
     ConfigChanged,
     EpisodeEvent,
     Event,
     FrameResult,
+    RunSummary,
     UpdateStatus,
     WorkerFailed,
 )
@@ -82,6 +84,23 @@ class RuntimeSnapshot:
 
 
 @dataclass
+class _RunTotals:
+    """A camera's counts over the whole run, for its summary."""
+
+    people: int = 0
+    in_violation: int = 0
+    peak_people: int = 0
+    peak_in_violation: int = 0
+    episodes: int = 0
+
+    def add(self, counts: CameraCounts) -> None:
+        self.people += counts.people
+        self.in_violation += counts.people_in_violation
+        self.peak_people = max(self.peak_people, counts.people)
+        self.peak_in_violation = max(self.peak_in_violation, counts.people_in_violation)
+
+
+@dataclass
 class _Camera:
     name: str
     status: CameraPhase = "starting"
@@ -94,6 +113,7 @@ class _Camera:
     last_frame_at: float | None = None
     detect_seconds: float = 0.0  # in the detector, over every frame after the first
     open_episodes: set[tuple[int, int]] = field(default_factory=set)  # pairs of track ids
+    run: _RunTotals = field(default_factory=_RunTotals)
 
     def fps(self) -> float:
         times = self.received
@@ -110,6 +130,7 @@ class RuntimeState:
         self._cameras: dict[str, _Camera] = {}
         self._areas: dict[str, AreaUpdate] = {}
         self._alerts: dict[str, AreaAlerts] = {}
+        self._alerts_raised: Counter[str] = Counter()
         self._generation = 0
         self._last_change: ConfigChanged | None = None
         self._update: UpdateStatus | None = None
@@ -169,6 +190,22 @@ class RuntimeState:
             )  # fmt: skip
             return RuntimeSnapshot(state, cameras, dict(self._areas), self._update)
 
+    def run_summary(self, events_folder: str) -> RunSummary:
+        """Each camera's figures over the run, and the alerts raised."""
+        with self._lock:
+            cameras = tuple(self._camera_summary(camera_id, c) for camera_id, c in self._cameras.items())
+            return RunSummary(cameras, {area: self._alerts_raised[area] for area in self._alerts}, events_folder)
+
+    @staticmethod
+    def _camera_summary(camera_id: str, camera: _Camera) -> CameraSummary:
+        run, frames = camera.run, max(camera.frames, 1)
+        seconds = (camera.last_frame_at or 0.0) - (camera.first_frame_at or 0.0)
+        return CameraSummary(
+            camera_id=camera_id, frames=camera.frames, seconds=seconds, peak_people=run.peak_people,
+            mean_people=run.people / frames, peak_in_violation=run.peak_in_violation,
+            mean_in_violation=run.in_violation / frames, episodes=run.episodes,
+        )  # fmt: skip
+
     def summary(self, camera_id: str) -> str | None:
         """A camera's throughput over the whole run, against its detector's own."""
         with self._lock:
@@ -199,6 +236,7 @@ class RuntimeState:
         camera.frames += 1
         camera.status, camera.reason = "online", None
         camera.counts = CameraCounts(event.people, event.people_in_violation)
+        camera.run.add(camera.counts)
         camera.received.append(now)
         while now - camera.received[0] > FPS_WINDOW_S:
             camera.received.popleft()
@@ -211,7 +249,9 @@ class RuntimeState:
             if camera_id in alerts.area.cameras:
                 status = area_status(alerts.area, counts, timestamp)
                 self._areas[area_id] = status
-                derived += [status, *alerts.update(status)]
+                raised = alerts.update(status)
+                self._alerts_raised[area_id] += len(raised)
+                derived += [status, *raised]
         return derived
 
     def _status(self, event: CameraStatus) -> None:
@@ -228,6 +268,7 @@ class RuntimeState:
         episodes = self._camera(event.episode.camera_id).open_episodes
         if event.kind == "started":
             episodes.add(event.episode.pair)
+            self._camera(event.episode.camera_id).run.episodes += 1
         else:
             episodes.discard(event.episode.pair)
 

@@ -1,6 +1,8 @@
-"""Local event log: per camera, daily JSON Lines files of sampled detections and every finished
-violation episode (shapes from serialize.py), written durably, kept for a number of days and
-within a disk budget."""
+"""Local event log: daily JSON Lines files (shapes from serialize.py), written durably, kept for a
+number of days and within a disk budget. Per camera (`<camera>/<day>.jsonl`): sampled detections
+and every finished violation episode. For the device (`_device/<day>.jsonl`): sampled area
+counts, every alert and configuration change. Each run is marked in every file it writes to:
+a `run` record when it starts (before its first line there) and when it ends, with its summary."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from appliance.config import LoadedProfile
-from appliance.runtime.events import EpisodeEvent, Event, FrameResult
+from appliance.runtime.events import AreaAlert, AreaUpdate, ConfigChanged, EpisodeEvent, Event, FrameResult, RunEvent
 from appliance.runtime.outputs.base import Output
 from appliance.runtime.serialize import Json, to_json
 
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 SYNC_INTERVAL_S = 1.0
 PRUNE_INTERVAL_S = 3600.0
 RETRY_INTERVAL_S = 2.0
+DEVICE_STREAM = "_device"  # camera ids cannot start with '_'
 RESERVE_FRACTION, RESERVE_MAX_BYTES = 0.05, 64 * 1024 * 1024  # free space that counts as recovered
 
 
@@ -42,10 +45,14 @@ class EventLog(Output):
 
     name = "event_log"
 
-    def __init__(self, folder: Path, *, retention_days: int, max_disk_mb: int) -> None:
+    def __init__(self, folder: Path, *, retention_days: int, max_disk_mb: int, sample_interval_s: float = 1.0) -> None:
         self.folder = folder
         self.retention_days, self.max_bytes = retention_days, max_disk_mb * 1024 * 1024
+        self.sample_interval_s = sample_interval_s
         self._files: dict[str, _DayFile] = {}  # camera -> today's file
+        self._run_started: Json | None = None  # the `run` record of this run, once it started
+        self._marked: set[Path] = set()  # the files this run has marked
+        self._area_sampled: dict[str, float] = {}  # area -> time of its last sample
         self._last_sync = self._last_prune = 0.0
         self._lost_before_problem = 0
         self._last_retry = float("-inf")
@@ -53,7 +60,8 @@ class EventLog(Output):
     @classmethod
     def for_profile(cls, loaded: LoadedProfile) -> EventLog:
         settings = loaded.profile.storage.event_log
-        return cls(event_log_folder(loaded), retention_days=settings.retention_days, max_disk_mb=settings.max_disk_mb)
+        return cls(event_log_folder(loaded), retention_days=settings.retention_days, max_disk_mb=settings.max_disk_mb,
+                   sample_interval_s=settings.sample_interval_s)  # fmt: skip
 
     def start(self) -> None:
         try:
@@ -65,6 +73,7 @@ class EventLog(Output):
     def reconfigure(self, loaded: LoadedProfile) -> None:
         settings = loaded.profile.storage.event_log
         self.retention_days, self.max_bytes = settings.retention_days, settings.max_disk_mb * 1024 * 1024
+        self.sample_interval_s = settings.sample_interval_s
         folder = event_log_folder(loaded)
         if folder != self.folder:
             self.close()
@@ -75,11 +84,37 @@ class EventLog(Output):
             self.prune()
 
     def handle(self, event: Event) -> None:
-        if isinstance(event, FrameResult) and event.tracks is not None:
-            self._write(event.camera_id, to_json(event))
-        elif isinstance(event, EpisodeEvent) and event.kind == "ended":
-            self._write(event.episode.camera_id, to_json(event), sync=True)
+        match event:
+            case FrameResult(tracks=tracks) if tracks is not None:
+                self._write(event.camera_id, to_json(event))
+            case EpisodeEvent(kind="ended"):
+                self._write(event.episode.camera_id, to_json(event), sync=True)
+            case AreaUpdate() if self._area_due(event):
+                self._write(DEVICE_STREAM, to_json(event))
+            case AreaAlert() | ConfigChanged():
+                self._write(DEVICE_STREAM, to_json(event), sync=True)
+            case RunEvent(kind="started"):
+                self._run_started, self._marked = to_json(event), set()
+                self._write(DEVICE_STREAM, self._run_started, sync=True)
+            case RunEvent():
+                self._end_run(to_json(event))
         self.idle()
+
+    def _area_due(self, event: AreaUpdate) -> bool:
+        """Areas are sampled as detections are: at most once per sample_interval_s (in the
+        events' own time; a recording that starts over starts sampling over)."""
+        last = self._area_sampled.get(event.area_id)
+        if last is not None and 0 <= event.timestamp - last < self.sample_interval_s:
+            return False
+        self._area_sampled[event.area_id] = event.timestamp
+        return True
+
+    def _end_run(self, record: Json) -> None:
+        """The run's end, with its summary, in every file this run wrote to."""
+        streams = {path.parent.name for path in self._marked} | {DEVICE_STREAM}
+        for stream in sorted(streams):
+            self._write(stream, record, sync=True)
+        self._run_started = None
 
     def idle(self) -> None:
         now = time.monotonic()
@@ -134,6 +169,10 @@ class EventLog(Output):
         line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
         try:
             file = self._file(camera_id)
+            if self._run_started is not None and file.path not in self._marked:
+                self._marked.add(file.path)
+                if record is not self._run_started:
+                    line = (json.dumps(self._run_started, separators=(",", ":")) + "\n").encode() + line
             _append_whole(file.descriptor, line)
             if sync:
                 os.fsync(file.descriptor)
