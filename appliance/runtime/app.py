@@ -209,10 +209,10 @@ class Runtime:
         for camera_id in self.supervisor.workers:
             if summary := self.state.summary(camera_id):
                 log.info(summary)
-        summary = self.state.run_summary(str(event_log_folder(self.loaded)))
-        self.bus.publish(RunEvent("ended", self.run_id, self.input_file and str(self.input_file), summary))
+        totals = self.state.run_summary(str(event_log_folder(self.loaded)))
+        self.bus.publish(RunEvent("ended", self.run_id, str(self.input_file) if self.input_file else None, totals))
         self.bus.hand_over()
-        self.console.summary(self.run_id, summary)
+        self.console.summary(self.run_id, totals)
         self.bus.close(self.loaded.profile.runtime.stop_timeout_s)
         self.data_dir_lock.release()
         log.info("stopped")
