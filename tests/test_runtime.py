@@ -60,7 +60,9 @@ def test_both_cameras_run_and_report(appliance: RunningAppliance) -> None:
     info = ('appliance_build_info{model_sha256="none",profile="profile",profile_sha256="none",revision="none",'
             'version="0.1.0"}')  # fmt: skip
     assert metrics[info] == 1
-    assert 'appliance_stage_latency_seconds_count{stage="detect"}' in metrics
+    for stage in ("wait", "decode", "detect", "track", "analyse"):
+        assert f'appliance_stage_latency_seconds_count{{camera="cam-a",stage="{stage}"}}' in metrics
+    assert "appliance_ota_last_success_timestamp_seconds" not in metrics  # no bundle installed: no 0
     assert "ready: every camera is open" in appliance.log
     assert "cam-a: online" in appliance.log
 

@@ -37,6 +37,7 @@ from appliance.runtime.systemd import SystemdNotifier
 from appliance.runtime.watcher import ProfileWatcher
 
 log = logging.getLogger(__name__)
+CLIENT_SOURCES = ("api", "mqtt")
 TICK_S = 0.2
 WATCHDOG_INTERVAL_S = 1.0  # systemd wants a keep-alive well within WatchdogSec (30 s in the unit)
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -168,7 +169,8 @@ class Runtime:
 
     def _reject(self, change: ValidatedChange, generation: int, issues: tuple[ProfileIssue, ...]) -> ChangeOutcome:
         errors = tuple(REDACTOR.redact(str(issue)) for issue in issues)
-        log.error("profile change rejected, still running the previous one:\n%s", "\n".join(errors))
+        log.log(_rejection_level(change), "profile change from %s refused, still running the previous one:\n%s",
+                change.source, "\n".join(errors))  # fmt: skip
         self.bus.publish(ConfigChanged("rejected", generation, change.source, errors=errors))
         return ChangeOutcome(False, generation, change.revision, errors=issues, conflict=change.conflict)
 
@@ -238,3 +240,11 @@ class Runtime:
     def _child_setup(self) -> ChildSetup:
         settings = self.loaded.profile.logging
         return ChildSetup.here(self.log_level or settings.level, settings.format, self.loaded.secret_values)
+
+
+def _rejection_level(change: ValidatedChange) -> int:
+    """A stale or invalid request from a client (the API, MQTT) is the client's mistake, answered
+    with 412 or 422: worth a note, not an error. A broken profile file is the device's problem."""
+    if change.conflict:
+        return logging.INFO
+    return logging.WARNING if change.source in CLIENT_SOURCES else logging.ERROR

@@ -52,6 +52,7 @@ class CameraState:
     frames: int  # processed since the runtime started, across worker restarts
     progress: tuple[int, int] | None  # files: (frames done, frames in the file)
     open_episodes: int = 0  # violation episodes open now
+    t: float | None = None  # the last frame's time: Unix time for live cameras, video time for files
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,7 @@ class _Camera:
     first_frame_at: float | None = None
     last_frame_at: float | None = None
     detect_seconds: float = 0.0  # in the detector, over every frame after the first
+    last_frame_t: float | None = None  # the last frame's own timestamp
     open_episodes: set[tuple[int, int]] = field(default_factory=set)  # pairs of track ids
     run: _RunTotals = field(default_factory=_RunTotals)
 
@@ -232,7 +234,7 @@ class RuntimeState:
             camera.first_frame_at = now
         else:
             camera.detect_seconds += event.stage_seconds.get("detect", 0.0)
-        camera.last_frame_at = now
+        camera.last_frame_at, camera.last_frame_t = now, event.timestamp
         camera.frames += 1
         camera.status, camera.reason = "online", None
         camera.counts = CameraCounts(event.people, event.people_in_violation)
@@ -288,5 +290,5 @@ class RuntimeState:
         return CameraState(
             camera_id, camera.name, camera.status, camera.reason, fps, counts.people,
             counts.people_in_violation, camera.frames, camera.progress,
-            len(camera.open_episodes) if camera.status == "online" else 0,
+            len(camera.open_episodes) if camera.status == "online" else 0, camera.last_frame_t,
         )  # fmt: skip

@@ -117,7 +117,8 @@ class CameraWorker:
         detections = self.detector.detect(frame.image)
         detected = time.perf_counter()
         analysis = self.analyzer.process(frame.timestamp, detections)
-        stages = {"decode": read - started, "detect": detected - read, **self.analyzer.stage_seconds}
+        stages = {"wait": read - started, "decode": frame.decode_seconds, "detect": detected - read,
+                  **self.analyzer.stage_seconds}  # fmt: skip
         self.events.put(
             FrameResult(
                 self.camera_id, frame.index, frame.timestamp, len(analysis.tracks),

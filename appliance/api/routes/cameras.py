@@ -14,7 +14,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from appliance.api.auth import SECURITY
 from appliance.api.errors import ApiError, ErrorResponse, Responses
-from appliance.api.routes.profile import WRITE_ERRORS, IfMatch, JsonObject, Outcome, context, if_match
+from appliance.api.routes.profile import WRITE_ERRORS, IfMatch, JsonObject, Outcome, context, if_match, with_etag
 from appliance.api.routes.profile import outcome_response as changed
 from appliance.config.yamlio import ProfileDocument, merge_patch
 
@@ -84,11 +84,12 @@ def collection_routes(kind: str) -> APIBlueprint:
 
     @routes.get("", responses={200: ItemList, 401: ErrorResponse}, operation_id=f"list_{kind}")
     def list_items() -> Response:
-        return jsonify({"items": _entries(kind)})
+        return with_etag(jsonify({"items": _entries(kind)}))
 
     @routes.get("/<item_id>", responses={200: JsonObject, **READ_ERRORS}, operation_id=f"read_{singular}")
     def read(path: ItemPath) -> Response:
-        return jsonify(_one(kind, path.item_id))
+        """The item, with the profile's revision as its ETag (for If-Match on a change)."""
+        return with_etag(jsonify(_one(kind, path.item_id)))
 
     @routes.post("", responses={200: Outcome, 409: ErrorResponse, **WRITE_ERRORS}, operation_id=f"create_{singular}")
     def create(header: IfMatch, body: JsonObject) -> Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import Response, jsonify
 from flask_openapi3.blueprint import APIBlueprint
 from flask_openapi3.models.tag import Tag
@@ -68,9 +70,12 @@ def system_routes() -> APIBlueprint:
 
     @routes.get("/counts", responses={200: Counts, 401: ErrorResponse}, security=SECURITY)
     def counts() -> Response:
-        """People and people in violation now, per camera and per area."""
+        """People and people in violation now, per camera and per area. Each `t` is the time of the
+        frame counted, as on MQTT: Unix time for live cameras, video time for recordings; a camera
+        with no frame yet has the time of the answer."""
         snapshot = context().state.snapshot()
-        cameras = {i: camera_state_json(c, snapshot.device.uptime_s) for i, c in snapshot.cameras.items()}
+        now = time.time()
+        cameras = {i: camera_state_json(c, now if c.t is None else c.t) for i, c in snapshot.cameras.items()}
         areas = {i: to_json(a) for i, a in snapshot.areas.items()}
         return jsonify({"cameras": cameras, "areas": areas})
 

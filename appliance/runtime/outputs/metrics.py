@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from threading import Thread
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -45,7 +45,9 @@ class Metrics(Output):
             "appliance_frames_dropped", "Live frames replaced before they were read", ["camera"], registry=r
         )
         self.latency = Histogram(
-            "appliance_stage_latency_seconds", "Time per frame in each stage", ["stage"],
+            "appliance_stage_latency_seconds",
+            "Time per frame in each stage: wait (for the next frame), decode (on the source's thread), detect, "
+            "track, analyse", ["camera", "stage"],
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.episodes = Counter("appliance_violation_episodes", "Violation episodes started", ["camera"], registry=r)
@@ -57,8 +59,6 @@ class Metrics(Output):
         self.ota_failures = Counter(
             "appliance_ota_failures", "OTA bundles refused or rolled back", ["reason"], registry=r
         )
-        self.ota_success = Gauge("appliance_ota_last_success_timestamp_seconds",
-                                 "When an OTA bundle was last installed (Unix time)", registry=r)  # fmt: skip
         self.state_collector = StateCollector(state, loaded)
         r.register(self.state_collector)
         self._source_counts: dict[str, tuple[int, int]] = {}
@@ -87,7 +87,7 @@ class Metrics(Output):
             case FrameResult():
                 self.frames.labels(event.camera_id).inc()
                 for stage, seconds in event.stage_seconds.items():
-                    self.latency.labels(stage).observe(seconds)
+                    self.latency.labels(event.camera_id, stage).observe(seconds)
             case CameraStatus():
                 self._source_status(event)
             case EpisodeEvent(kind="started"):
@@ -97,7 +97,9 @@ class Metrics(Output):
             case ConfigChanged(kind="rejected"):
                 self.reload_failures.inc()
             case UpdateStatus(result=UpdateResult(outcome="installed") as result):
-                self.ota_success.set(result.at)
+                self.state_collector.last_ota_success = result.at
+            case UpdateStatus(last_result=UpdateResult(outcome="installed") as result, result=None):
+                self.state_collector.last_ota_success = result.at
             case UpdateStatus(result=UpdateResult(reason=str(reason))):
                 self.ota_failures.labels(reason).inc()
 
@@ -138,6 +140,7 @@ class StateCollector(Collector):
     def __init__(self, state: RuntimeState, loaded: LoadedProfile) -> None:
         self.state = state
         self.loaded = loaded
+        self.last_ota_success: float | None = None  # exported only once there is one
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         snapshot = self.state.snapshot()
@@ -159,6 +162,11 @@ class StateCollector(Collector):
             installed = GaugeMetricFamily("appliance_ota_installed_version", "Version of the installed OTA bundle")
             installed.add_metric([], snapshot.update.installed_version)
             yield installed
+        if self.last_ota_success is not None:
+            success = GaugeMetricFamily("appliance_ota_last_success_timestamp_seconds",
+                                        "When an OTA bundle was last installed (Unix time)")  # fmt: skip
+            success.add_metric([], self.last_ota_success)
+            yield success
         generation = GaugeMetricFamily("appliance_config_generation", "Configuration changes applied since start")
         generation.add_metric([], snapshot.device.generation)
         yield generation

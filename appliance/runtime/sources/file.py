@@ -38,7 +38,7 @@ class FileSource(FrameSource):
         self.realtime = realtime
         self.fps = FALLBACK_FPS
         self.frame_count = 0
-        self._decoded: queue.Queue[tuple[int, Image] | None] = queue.Queue(maxsize=DECODE_AHEAD)
+        self._decoded: queue.Queue[tuple[int, Image, float] | None] = queue.Queue(maxsize=DECODE_AHEAD)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._delivered = 0
@@ -52,13 +52,14 @@ class FileSource(FrameSource):
         capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, DECODE_THREADS])
         if not capture.isOpened():
             raise self._fail(f"cannot open {self.path}: not a video that FFmpeg can read")
+        decoding = time.perf_counter()
         ok, first = capture.read()
         if not ok:
             capture.release()
             raise self._fail(f"cannot decode any frame of {self.path}: the file is corrupt or empty")
         self.fps = capture.get(cv2.CAP_PROP_FPS) or FALLBACK_FPS
         self.frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        self._decoded.put((0, self.shaped(cast(Image, first))))
+        self._decoded.put((0, self.shaped(cast(Image, first)), time.perf_counter() - decoding))
         self._thread = threading.Thread(
             target=self._decode, args=(capture,), name=f"decode-{self.camera_id}", daemon=True
         )
@@ -74,13 +75,13 @@ class FileSource(FrameSource):
         if item is None:
             self._finished = True
             return None
-        index, image = item
+        index, image, decode_seconds = item
         video_time = index / self.fps
         if self.realtime:
             time.sleep(max(0.0, self._started + video_time - time.monotonic()))
         self._delivered += 1
         self._position = index + 1
-        return Frame(self.camera_id, index, video_time, image)
+        return Frame(self.camera_id, index, video_time, image, decode_seconds)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -111,15 +112,16 @@ class FileSource(FrameSource):
                         break
                     continue
                 next_due = max(next_due + self.min_interval_s, video_time)
+                decoding = time.perf_counter()
                 ok, image = capture.read()
                 if not ok:
                     break
-                self._put((index, self.shaped(cast(Image, image))))
+                self._put((index, self.shaped(cast(Image, image)), time.perf_counter() - decoding))
             self._put(None)
         finally:
             capture.release()
 
-    def _put(self, item: tuple[int, Image] | None) -> None:
+    def _put(self, item: tuple[int, Image, float] | None) -> None:
         while not self._stopping.is_set():
             try:
                 self._decoded.put(item, timeout=0.1)

@@ -138,6 +138,7 @@ class LiveSource(FrameSource):
         fps_cap, frames that come too soon after the last one kept are grabbed, not converted."""
         last_kept = float("-inf")
         while not self._stopping.is_set():
+            grabbing = time.perf_counter()
             if not capture.grab():
                 self._set_online(
                     False,
@@ -151,7 +152,8 @@ class LiveSource(FrameSource):
             if not ok:
                 continue
             last_kept = now
-            frame = Frame(self.camera_id, self._decoded, time.time(), self.shaped(cast(Image, image)))
+            image = self.shaped(cast(Image, image))
+            frame = Frame(self.camera_id, self._decoded, time.time(), image, time.perf_counter() - grabbing)
             with self._condition:
                 if self._latest is not None:
                     self._dropped += 1
