@@ -245,6 +245,8 @@ def test_writes_need_if_match_and_a_stale_one_is_refused(api: Api) -> None:
     winner = 170 if results[0].status_code == 200 else 180
     assert api.call("GET", "/profile/sections/distancing", token).json()["threshold_cm"] == winner
     assert "# the first camera" in api.appliance.profile_path.read_text()
+    rejected = [line for line in api.appliance.log.splitlines() if "profile change rejected" in line]
+    assert rejected and not any(" ERROR " in line for line in rejected)  # the client's mistake, not the device's
 
 
 def test_an_invalid_change_leaves_the_file_byte_identical(api: Api) -> None:
@@ -297,6 +299,8 @@ def test_areas_are_created_changed_and_deleted(api: Api) -> None:
     changed = api.call("PATCH", "/areas/lobby-only", token, headers={"If-Match": api.etag(token)},
                        json={"occupancy_threshold": 7})  # fmt: skip
     assert changed.status_code == 200 and api.call("GET", "/areas/lobby-only", token).json()["occupancy_threshold"] == 7
+    read = api.call("GET", "/areas/lobby-only", token)
+    assert read.headers["ETag"] == api.etag(token)  # an item's reader can write it back with If-Match
     unknown = api.call("PATCH", "/areas/lobby-only", token, headers={"If-Match": api.etag(token)},
                        json={"cameras": ["cam-z"]})  # fmt: skip
     assert unknown.status_code == 422 and any("unknown camera 'cam-z'" in d for d in unknown.json()["error"]["details"])

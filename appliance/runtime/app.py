@@ -169,7 +169,7 @@ class Runtime:
 
     def _reject(self, change: ValidatedChange, generation: int, issues: tuple[ProfileIssue, ...]) -> ChangeOutcome:
         errors = tuple(REDACTOR.redact(str(issue)) for issue in issues)
-        log.log(_rejection_level(change), "profile change from %s refused, still running the previous one:\n%s",
+        log.log(_rejection_level(change), "profile change rejected, still running the previous one (from %s):\n%s",
                 change.source, "\n".join(errors))  # fmt: skip
         self.bus.publish(ConfigChanged("rejected", generation, change.source, errors=errors))
         return ChangeOutcome(False, generation, change.revision, errors=issues, conflict=change.conflict)
