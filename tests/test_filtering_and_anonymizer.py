@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from appliance.config import load_profile
 from appliance.config.model import AnonymizerConfig, BoxFilterConfig
 from appliance.runtime.analysis.analyzer import CameraAnalyzer
 from appliance.runtime.analysis.anonymizer import anonymize, boxes_to_hide, head_region
 from appliance.runtime.analysis.filtering import RegionOfInterest, select_people
-from appliance.runtime.detectors import create_detector
+from appliance.runtime.detectors import DetectorError, create_detector
+from appliance.runtime.events import Snapshot
+from appliance.runtime.processes import ChildSetup
 from appliance.runtime.tracking import create_tracker, detector_config_for
 from appliance.runtime.types import Detection
+from appliance.runtime.worker import CameraWorker, WorkerSpec
 from evaluation import iou_matrix, load_mot_ground_truth
 from tests.conftest import PETS_TRUTH, PETS_VIDEO, PROFILES, read_frames
 
@@ -151,3 +157,37 @@ def test_every_head_any_detection_or_track_covers_is_hidden_on_real_footage(data
             hidden += any(r and r[0] <= x < r[2] and r[1] <= y < r[3] for r in regions)
     detector.close()
     assert covered > 1000 and hidden == covered
+
+
+class FailingDetector:
+    """A detector that fails on every frame, as a broken model or accelerator would."""
+
+    def detect(self, image: object) -> list[Detection]:
+        raise DetectorError("the accelerator stopped answering")
+
+    def close(self) -> None:
+        pass
+
+
+def test_no_image_of_a_frame_the_detector_failed_on_leaves(data: Path, tmp_path: Path) -> None:
+    """A snapshot is asked for; the detector fails on the frame: the worker fails, and no image
+    of that frame (whose people nobody found) is ever sent."""
+    profile = load_profile(PROFILES / "x86.yaml").profile
+    camera = replace(profile.cameras[0], source=str(data / PETS_VIDEO), fps_cap=None)
+    profile = replace(profile, cameras=(camera,), storage=replace(profile.storage, data_dir=str(tmp_path)))
+    spec = WorkerSpec(profile, camera.id, ChildSetup.here("warning", "text", ()), realtime=False)
+    events: queue.SimpleQueue[object] = queue.SimpleQueue()
+    asked = threading.Event()
+    asked.set()
+    worker = CameraWorker(spec, events, threading.Event(), asked)  # type: ignore[arg-type]
+    worker.detector = FailingDetector()  # type: ignore[assignment]
+    worker.source.start()
+    try:
+        with pytest.raises(DetectorError):
+            worker._step()
+    finally:
+        worker.source.stop()
+    sent = []
+    while not events.empty():
+        sent.append(events.get())
+    assert not any(isinstance(event, Snapshot) for event in sent) and asked.is_set()

@@ -71,8 +71,14 @@ def _build(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     try:
         return _nix(args, loaded, target) if args.format == "nix" else _oci(args, loaded, target)
-    except (BaseError, ContextError, subprocess.CalledProcessError) as error:
+    except (BaseError, ContextError) as error:
         print(f"build failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except subprocess.CalledProcessError as error:
+        print(f"build failed: {Path(error.cmd[0]).name} exited with status {error.returncode}; its own messages "
+              "above say why. Where they name cgroups or the OCI runtime, this machine cannot run containers as "
+              "set up: install runc (apt-get install runc), which appliance build then uses, or see docs/image.md",
+              file=sys.stderr)  # fmt: skip
         return EXIT_FAILED
 
 
