@@ -183,6 +183,22 @@ def test_every_shipped_profile_has_a_build_context(name: str, tmp_path: Path) ->
     assert json.loads((context / "build-info.json").read_text())["profile"] == name
 
 
+def test_a_site_profile_kept_anywhere_has_a_self_contained_context(tmp_path: Path) -> None:
+    """`extends: x86.yaml` from /somewhere/site.yaml: the context holds the shipped profiles and
+    the model at the places the image's APPLIANCE_PROFILES names, and validates inside itself."""
+    site = tmp_path / "etc" / "site.yaml"
+    site.parent.mkdir()
+    site.write_text("extends: x86.yaml\ndevice: {id: site-1}\ncameras: [{id: door, source: /dev/video0}]\nareas: []\n")
+    done = appliance("build", str(site), "--context-only", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    context = Path(json.loads(done.stdout)["context"])
+    assert (context / "site" / "local" / "site.yaml").is_file() and (
+        context / "site" / "profiles" / "x86.yaml"
+    ).is_file()
+    assert "APPLIANCE_PROFILES=/opt/appliance/site/profiles" in (context / "Containerfile").read_text()
+    assert "appliance validate /opt/appliance/site/local/site.yaml" in (context / "Containerfile").read_text()
+
+
 def test_a_missing_ca_bundle_is_refused(tmp_path: Path) -> None:
     done = appliance("build", "--profile", str(PROFILES / "x86.yaml"), "--ca-bundle", str(tmp_path / "none.pem"),
                      "--out", str(tmp_path / "out"))  # fmt: skip
