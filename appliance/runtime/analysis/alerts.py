@@ -54,9 +54,8 @@ class AreaAlerts:
             return False
         if self._over_since is None:
             self._over_since = now
-        lasted = now - self._over_since >= rule.min_duration_s
-        cooled = self._last_occupancy_alert is None or now - self._last_occupancy_alert >= rule.cooldown_s
-        return self._occupancy_armed and lasted and cooled
+        due = _due(now, self._over_since, self._last_occupancy_alert, rule.min_duration_s, rule.cooldown_s)
+        return self._occupancy_armed and due
 
     def _violation_rule_met(self, status: AreaUpdate) -> bool:
         rule, now = self.area.violation_alert, status.timestamp
@@ -65,9 +64,12 @@ class AreaAlerts:
             return False
         if self._violating_since is None:
             self._violating_since = now
-        lasted = now - self._violating_since >= rule.min_duration_s
-        cooled = self._last_violation_alert is None or now - self._last_violation_alert >= rule.cooldown_s
-        return lasted and cooled
+        return _due(now, self._violating_since, self._last_violation_alert, rule.min_duration_s, rule.cooldown_s)
 
     def _alert(self, kind: AlertKind, status: AreaUpdate, detail: str) -> AreaAlert:
         return AreaAlert(self.area.id, kind, status.timestamp, status.people, status.people_in_violation, detail)
+
+
+def _due(now: float, since: float, last_alert: float | None, min_duration_s: float, cooldown_s: float) -> bool:
+    """A condition that has held since `since` alerts once it lasted and the last alert cooled."""
+    return now - since >= min_duration_s and (last_alert is None or now - last_alert >= cooldown_s)
