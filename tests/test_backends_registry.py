@@ -1,5 +1,6 @@
-"""Detector backends declare themselves in one place: their module. The schema, the rules, the
-shared-detector choice and the package extras all follow the registry."""
+"""Detector backends: their facts for profiles in one table (appliance.config.backends), their
+implementations registered by their modules. The schema, the registry, the rules, the
+shared-detector choice and the package extras all follow the table."""
 
 from __future__ import annotations
 
@@ -9,21 +10,23 @@ import tomllib
 import pytest
 
 from appliance.config import ProfileError, load_profile
-from appliance.runtime.detectors.registry import COMMON_SETTINGS, backends
+from appliance.config.backends import BACKENDS, COMMON_SETTINGS
+from appliance.runtime.detectors.registry import backends
 from tests.conftest import REPO, WriteFiles
 
 
 def test_the_schema_offers_exactly_the_registered_backends() -> None:
     schema = json.loads((REPO / "schemas" / "profile.schema.json").read_text())
     detector = schema["$defs"]["detector"]["properties"]
-    assert sorted(detector["backend"]["enum"]) == sorted(backends())
+    assert sorted(detector["backend"]["enum"]) == sorted(backends()) == sorted(BACKENDS)
+    assert all(backend.spec is BACKENDS[name] for name, backend in backends().items())
     settings = set(detector) - COMMON_SETTINGS
-    assert set().union(*(b.settings for b in backends().values())) == settings  # every setting has a user
+    assert set().union(*(b.settings for b in BACKENDS.values())) == settings  # every setting has a user
 
 
 def test_every_backend_extra_is_a_package_extra() -> None:
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    for backend in backends().values():
+    for backend in BACKENDS.values():
         assert backend.extra is None or backend.extra in extras, backend.name
 
 

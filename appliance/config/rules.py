@@ -12,11 +12,11 @@ from pathlib import PurePosixPath
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
+from appliance.config.backends import BACKENDS, COMMON_SETTINGS, BackendSpec
 from appliance.config.errors import JsonPath, ProfileIssue
 from appliance.config.merge import MergedProfile
 from appliance.config.schema import profile_schema, resolve
 from appliance.planar import MIN_CALIBRATION_POINTS, calibration_problem, polygon_problem
-from appliance.runtime.detectors.registry import COMMON_SETTINGS, Backend, backends, find_backend
 
 Finding = tuple[JsonPath, str]
 NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
@@ -168,15 +168,15 @@ def backend_settings(data: dict[str, Any]) -> Iterator[Finding]:
     for key, value in detector.items():
         if key in COMMON_SETTINGS or key in backend.settings or value == properties.get(key, {}).get("default"):
             continue
-        users = [b.name for b in backends().values() if key in b.settings]
+        users = [b.name for b in BACKENDS.values() if key in b.settings]
         yield (
             ("detector", key),
             f"the '{backend.name}' backend does not use this setting (used by: {', '.join(users) or 'none'})",
         )
 
 
-def _backend(detector: dict[str, Any]) -> Backend | None:
-    return find_backend(str(detector.get("backend")))
+def _backend(detector: dict[str, Any]) -> BackendSpec | None:
+    return BACKENDS.get(str(detector.get("backend")))
 
 
 def tls_pairs(data: dict[str, Any]) -> Iterator[Finding]:

@@ -10,25 +10,24 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from appliance.config.backends import BackendSpec
 from appliance.config.model import DetectorConfig
 
 if TYPE_CHECKING:
     from appliance.runtime.detectors.base import Detector
 
-# Detector keys every backend reads; the others are read only by the backends that list them.
-COMMON_SETTINGS = frozenset({"backend", "model", "input_size", "class_id", "min_score", "nms_iou"})
 Factory = Callable[[DetectorConfig, "Path | None", "Path | None"], "Detector"]
 
 
 @dataclass(frozen=True)
 class Backend:
-    name: str  # detector.backend in profiles
+    spec: BackendSpec  # what profiles may ask of it (appliance.config.backends)
     factory: Factory  # (config, absolute model path or None, cache folder) -> Detector
-    extra: str | None  # the package extra that installs its runtime; None: a default dependency
-    model_suffixes: tuple[str, ...]  # files it loads
-    model_required: bool  # False: it has a built-in model (OpenCV's HOG)
     owns_accelerator: bool  # opened once per device: one detector service serves every camera
-    settings: frozenset[str]  # detector keys it reads beyond COMMON_SETTINGS
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
 
 _registered: dict[str, Backend] = {}

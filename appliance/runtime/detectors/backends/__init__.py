@@ -1,3 +1,3 @@
-"""Detector backends, one module each. A module registers itself with `register(Backend(...))`:
-its key in profiles, the extra that installs its runtime, the model files it loads, whether it
-owns an accelerator, and the detector settings it reads. Nothing else names a backend."""
+"""Detector backends, one module each. A module registers its implementation with
+`register(Backend(...))`: its facts for profiles (appliance.config.backends: name, extra, model
+files, settings), its factory, and whether it owns an accelerator."""

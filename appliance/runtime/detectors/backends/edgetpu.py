@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from appliance.config.backends import BACKENDS
 from appliance.runtime.detectors.backends.tflite import EDGETPU_OP, TfliteDetector
 from appliance.runtime.detectors.base import DetectorError, import_backend
 from appliance.runtime.detectors.heads import Shape
@@ -53,14 +54,4 @@ class EdgeTpuDetector(TfliteDetector):
         return f"the Edge TPU cannot load {model_path}: {error}"
 
 
-BACKEND = register(
-    Backend(
-        name="edgetpu",
-        factory=EdgeTpuDetector,
-        extra="edgetpu",
-        model_suffixes=(".tflite",),
-        model_required=True,
-        owns_accelerator=True,
-        settings=frozenset({"threads", "device"}),
-    )
-)
+BACKEND = register(Backend(spec=BACKENDS["edgetpu"], factory=EdgeTpuDetector, owns_accelerator=True))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from appliance.config.backends import BACKENDS
 from appliance.runtime.detectors.base import (
     DetectorError,
     NetworkDetector,
@@ -42,14 +43,4 @@ class OnnxRuntimeDetector(NetworkDetector):
         return outputs
 
 
-BACKEND = register(
-    Backend(
-        name="onnxruntime",
-        factory=OnnxRuntimeDetector,
-        extra="onnx",
-        model_suffixes=(".onnx",),
-        model_required=True,
-        owns_accelerator=False,
-        settings=frozenset({"threads", "device"}),
-    )
-)
+BACKEND = register(Backend(spec=BACKENDS["onnxruntime"], factory=OnnxRuntimeDetector, owns_accelerator=False))

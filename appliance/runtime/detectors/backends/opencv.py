@@ -10,6 +10,7 @@ from typing import Any, cast
 import cv2
 import numpy as np
 
+from appliance.config.backends import BACKENDS
 from appliance.config.model import DetectorConfig
 from appliance.runtime.detectors.base import (
     DEFAULT_INPUT_SIZE,
@@ -115,14 +116,4 @@ def create(config: DetectorConfig, model_path: Path | None, cache_dir: Path | No
     return OpenCvDnnDetector(config, model_path, cache_dir)
 
 
-BACKEND = register(
-    Backend(
-        name="opencv",
-        factory=create,
-        extra=None,
-        model_suffixes=(".onnx",),
-        model_required=False,
-        owns_accelerator=False,
-        settings=frozenset({"threads"}),
-    )
-)
+BACKEND = register(Backend(spec=BACKENDS["opencv"], factory=create, owns_accelerator=False))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from appliance.config.backends import BACKENDS
 from appliance.runtime.detectors.base import (
     DetectorError,
     NetworkDetector,
@@ -73,14 +74,4 @@ class OpenVinoDetector(NetworkDetector):
         return f"{super().describe()} on {self.device}, {self.config.performance_hint} hint"
 
 
-BACKEND = register(
-    Backend(
-        name="openvino",
-        factory=OpenVinoDetector,
-        extra="openvino",
-        model_suffixes=(".xml", ".onnx"),
-        model_required=True,
-        owns_accelerator=False,
-        settings=frozenset({"threads", "device", "precision", "performance_hint"}),
-    )
-)
+BACKEND = register(Backend(spec=BACKENDS["openvino"], factory=OpenVinoDetector, owns_accelerator=False))

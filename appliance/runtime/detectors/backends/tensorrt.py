@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from appliance.config.backends import BACKENDS
 from appliance.config.model import DetectorConfig
 from appliance.models import sha256_of
 from appliance.runtime.detectors.base import DetectorError, NetworkDetector, import_backend
@@ -193,14 +194,4 @@ def _check(result: tuple[Any, ...], action: str) -> None:
         raise DetectorError(f"CUDA could not {action}: {error!s}; is an NVIDIA GPU with its driver present?")
 
 
-BACKEND = register(
-    Backend(
-        name="tensorrt",
-        factory=TensorRtDetector,
-        extra="tensorrt",
-        model_suffixes=(".onnx", ".engine", ".plan"),
-        model_required=True,
-        owns_accelerator=True,
-        settings=frozenset({"device", "precision"}),
-    )
-)
+BACKEND = register(Backend(spec=BACKENDS["tensorrt"], factory=TensorRtDetector, owns_accelerator=True))

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from appliance.config.backends import BACKENDS
 from appliance.runtime.detectors.base import (
     DetectorError,
     NetworkDetector,
@@ -80,14 +81,4 @@ class TfliteDetector(NetworkDetector):
         return cast(Floats, ((values.astype(np.float32) - zero_point) * scale).astype(np.float32))
 
 
-BACKEND = register(
-    Backend(
-        name="tflite",
-        factory=TfliteDetector,
-        extra="tflite",
-        model_suffixes=(".tflite",),
-        model_required=True,
-        owns_accelerator=False,
-        settings=frozenset({"threads"}),
-    )
-)
+BACKEND = register(Backend(spec=BACKENDS["tflite"], factory=TfliteDetector, owns_accelerator=False))

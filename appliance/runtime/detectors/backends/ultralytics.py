@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from appliance.config.backends import BACKENDS
 from appliance.config.model import DetectorConfig
 from appliance.runtime.detectors.base import Detector, DetectorError, import_backend
 from appliance.runtime.detectors.processing import Floats, Placement, to_detections
@@ -55,14 +56,4 @@ class UltralyticsDetector(Detector):
         return to_detections(boxes, scores, self.config.class_id, placement)
 
 
-BACKEND = register(
-    Backend(
-        name="ultralytics",
-        factory=UltralyticsDetector,
-        extra="ultralytics",
-        model_suffixes=(".pt", ".onnx"),
-        model_required=True,
-        owns_accelerator=False,
-        settings=frozenset({"device"}),
-    )
-)
+BACKEND = register(Backend(spec=BACKENDS["ultralytics"], factory=UltralyticsDetector, owns_accelerator=False))
