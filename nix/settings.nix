@@ -4,7 +4,7 @@
 { lib }:
 profile:
 let
-  inherit (builtins) elem filter head length match toString;
+  inherit (builtins) any elem filter head length match toString;
 
   # "0.0.0.0:8080" -> { host = "0.0.0.0"; port = 8080; }; "[::1]:8080" as well.
   endpoint = listen:
@@ -40,7 +40,9 @@ in
     ++ lib.optionals (profile.device.hardware == "x86-openvino") [ "render" ]
     ++ lib.optionals (profile.device.hardware == "coral") [ "plugdev" ];
   stateDirectories = map (path: lib.removePrefix "/var/lib/" path) (filter underVarLib writable);
-  readWritePaths = filter (path: !(underVarLib path)) writable;
+  # a folder inside another writable one needs no entry of its own
+  readWritePaths = filter (path: !(underVarLib path) && !(any (other: lib.hasPrefix "${other}/" path) writable))
+    writable;
   localBroker = {
     enable = profile.mqtt.enabled && loopback profile.mqtt.host;
     port = profile.mqtt.port;

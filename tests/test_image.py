@@ -112,14 +112,14 @@ ota: {{trusted_keys: [{tmp_path}/signer.pub]}}
     assert settings["devices"] == ["/dev/video0", "/dev/apex_0", "char-usb_device"]  # not the disabled camera
     assert settings["groups"] == ["video", "plugdev"]
     assert settings["localBroker"] == {"enable": True, "port": 1884}
-    assert settings["readWritePaths"] == ["/srv/appliance"]
-    assert settings["ota"] == {"enable": True, "inbox": "/var/lib/appliance/ota/inbox"}
+    assert settings["readWritePaths"] == ["/srv/appliance"]  # the OTA folders are inside it
+    assert settings["ota"] == {"enable": True, "inbox": "/srv/appliance/ota/inbox"}  # they follow data_dir
     assert settings["model"] is None  # fetched onto the device, not baked in
     config = module_config(profile, tmp_path)
     service = config["systemd"]["services"]["appliance"]["serviceConfig"]
     assert service["DeviceAllow"] == ["/dev/video0 rw", "/dev/apex_0 rw", "char-usb_device rw"]
     assert service["ReadWritePaths"] == ["/srv/appliance"] and service["SupplementaryGroups"] == ["video", "plugdev"]
-    assert config["systemd"]["paths"]["appliance-ota"]["pathConfig"]["PathChanged"] == "/var/lib/appliance/ota/inbox"
+    assert config["systemd"]["paths"]["appliance-ota"]["pathConfig"]["PathChanged"] == "/srv/appliance/ota/inbox"
     ota = config["systemd"]["services"]["appliance-ota"]["serviceConfig"]
     assert ota["ExecStart"].endswith("ota apply --profile /var/lib/appliance/profile.json") and ota["PrivateNetwork"]
 
