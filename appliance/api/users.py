@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -26,8 +27,13 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 USER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
-# A hash to verify against when the user does not exist, so that a wrong name takes as long as a wrong password.
-_DUMMY_HASH = HASHER.hash(secrets.token_hex(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so that a wrong name takes as long
+    as a wrong password; made at the first login, not at import (it costs 0.1 s)."""
+    return HASHER.hash(secrets.token_hex(16))
 
 
 class UserError(ValueError):
@@ -82,7 +88,7 @@ class UserStore:
         """The user if the password is theirs; None otherwise, taking as long either way."""
         user = self.users().get(name)
         try:
-            HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
+            HASHER.verify(user.password_hash if user else _dummy_hash(), password)
         except (VerificationError, InvalidHashError):
             return None
         return user
