@@ -249,6 +249,18 @@ def test_writes_need_if_match_and_a_stale_one_is_refused(api: Api) -> None:
     assert rejected and not any(" ERROR " in line for line in rejected)  # the client's mistake, not the device's
 
 
+@pytest.mark.parametrize("depth", [40, 900, 5000])
+def test_a_body_nested_too_deep_is_refused_and_the_change_path_lives_on(api: Api, depth: int) -> None:
+    token = api.token("admin")
+    body = '{"device": {"name": ' + '{"x": ' * depth + "1" + "}" * depth + "}}"
+    refused = api.call("PATCH", "/profile", token, headers={"If-Match": api.etag(token),
+                       "Content-Type": "application/json"}, data=body)  # fmt: skip
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "too_deep", refused.text
+    changed = api.call("PATCH", "/profile/sections/distancing", token, headers={"If-Match": api.etag(token)},
+                       json={"threshold_cm": 140 + depth % 7})  # fmt: skip
+    assert changed.status_code == 200, changed.text
+
+
 def test_an_invalid_change_leaves_the_file_byte_identical(api: Api) -> None:
     token = api.token("admin")
     before = api.appliance.profile_path.read_bytes()

@@ -93,6 +93,29 @@ def test_a_valid_edit_is_written_with_comments_kept_and_the_previous_version_bes
     assert applier.applied[0].source == "api"
 
 
+def test_no_change_can_end_the_change_path(profile: Path, changes: tuple[ProfileChanges, Applier]) -> None:
+    """An edit that blows the stack (a body nested thousands deep once reached the YAML writer)
+    or raises anything else is refused alone; the next change is applied as usual."""
+    path_changes, _ = changes
+    before = profile.read_bytes()
+
+    def nested(data: CommentedMap) -> None:
+        deep: CommentedMap = CommentedMap()
+        data["device"]["name"] = deep
+        for _ in range(5000):
+            deep["x"] = CommentedMap()
+            deep = deep["x"]
+
+    def broken(_data: CommentedMap) -> None:
+        raise ZeroDivisionError
+
+    for edit in (nested, broken):
+        outcome = path_changes.edit(edit, source="api").result(30)
+        assert not outcome.applied and "cannot change the profile" in str(outcome.errors[0])
+    assert profile.read_bytes() == before
+    assert path_changes.edit(add_camera("yard"), source="api").result(10).applied
+
+
 def test_an_invalid_change_leaves_the_file_byte_identical_and_returns_every_problem(
     profile: Path, changes: tuple[ProfileChanges, Applier]
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Response, request
 from flask_openapi3.models.info import Info
 from flask_openapi3.openapi import OpenAPI
@@ -18,8 +20,11 @@ from appliance.api.routes.ota import ota_routes
 from appliance.api.routes.profile import profile_routes
 from appliance.api.routes.system import system_routes
 from appliance.api.users import UserStore
+from appliance.config.yamlio import MAX_DEPTH
 
 MAX_BODY_BYTES = 1 << 20
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(rb"[\[\]{}]")
 DOCS_PREFIX = "/api/v1/swagger"
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -35,6 +40,26 @@ def _limit_body() -> None:
     as no body at all)."""
     if (request.content_length or 0) > MAX_BODY_BYTES:
         raise ApiError(413, "too_large", f"request bodies are at most {MAX_BODY_BYTES} bytes")
+
+
+def _limit_nesting() -> None:
+    """Refuse a JSON body nested deeper than a profile may be, before anything parses it: a body
+    nested thousands deep would exhaust the stack of whatever walks it later (the change path's
+    YAML writer)."""
+    if request.method not in ("POST", "PUT", "PATCH") or not request.is_json:
+        return
+    depth = json_depth(request.get_data(cache=True))
+    if depth > MAX_DEPTH:
+        raise ApiError(422, "too_deep", f"the body is nested {depth} levels deep; at most {MAX_DEPTH}")
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply `body`'s arrays and objects nest, counted without parsing it."""
+    depth = deepest = 0
+    for bracket in _BRACKET.findall(_STRING.sub(b"", body)):
+        depth += 1 if bracket in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def create_app(context: ApiContext, users: UserStore) -> OpenAPI:
@@ -55,6 +80,7 @@ def create_app(context: ApiContext, users: UserStore) -> OpenAPI:
     )  # fmt: skip
     register_error_handlers(app)
     app.before_request(_limit_body)
+    app.before_request(_limit_nesting)
     app.before_request(authorize)
     limiter = setup_auth(app, config, context.loaded.profile.storage.data_dir, users)
     for routes in (

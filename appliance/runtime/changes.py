@@ -168,6 +168,9 @@ class ProfileChanges:
             return self._refused(request, *error.issues)
         except (OSError, ValueError, KeyError, TypeError) as error:
             return self._refused(request, self._issue(f"cannot change the profile: {error}"))
+        except Exception as error:  # whatever one change does, the path stays open for the next
+            log.exception("a profile change from %s failed", request.source)
+            return self._refused(request, self._issue(f"cannot change the profile: {type(error).__name__}"))
 
     def _issue(self, message: str) -> ProfileIssue:
         return ProfileIssue(Location(str(self.path)), (), message)
