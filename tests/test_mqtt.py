@@ -287,6 +287,28 @@ def test_bad_commands_are_refused_on_the_error_topic_and_change_nothing(
     assert not subscriber.on(f"{BASE}/config")
 
 
+def test_a_retained_command_is_ignored_and_a_flood_of_commands_is_limited(
+    data: Path, tmp_path: Path, broker: Mosquitto, subscriber: Subscriber
+) -> None:
+    """Anyone may leave a retained OFF on a command topic; obeying it would disable the camera at
+    every start. A flood of 300 commands is taken as a burst of 10 and reported in one line, not
+    as hundreds of profile rewrites and error events."""
+    subscriber.client.publish(f"{BASE}/camera/lobby/enabled/set", "OFF", qos=1, retain=True).wait_for_publish(5)
+    running = start_appliance(tmp_path, data, broker)
+    try:
+        assert running.wait_for_metric('appliance_camera_up{camera="lobby"}', 1), running.log
+        assert wait_until(lambda: "ignoring a retained command on" in running.log, 20), running.log
+        assert "enabled: false" not in running.profile_path.read_text().split("- id: spare")[0]
+        for _ in range(300):
+            subscriber.client.publish(f"{BASE}/camera/nowhere/enabled/set", "ON", qos=0)
+        assert wait_until(lambda: "command(s) refused over the limit" in running.log, 30), running.log
+        assert len(subscriber.on(f"{BASE}/error")) <= 20  # the burst's refusals, not 300
+        assert running.process.poll() is None
+    finally:
+        subscriber.client.publish(f"{BASE}/camera/lobby/enabled/set", b"", qos=1, retain=True)  # cleared
+        running.kill()
+
+
 def test_a_command_on_a_camera_from_an_extended_profile_is_refused_with_the_reason(
     data: Path, tmp_path: Path, broker: Mosquitto, subscriber: Subscriber
 ) -> None:

@@ -48,6 +48,7 @@ class Acknowledged:
 class Received:
     topic: str
     payload: bytes
+    retained: bool = False  # a retained message the broker replayed, not one just sent
 
 
 Notice = Connected | Disconnected | Acknowledged | Received
@@ -169,7 +170,7 @@ class Connection:
         self.notices.put(Acknowledged(mid))
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self.notices.put(Received(message.topic, bytes(message.payload)))
+        self.notices.put(Received(message.topic, bytes(message.payload), bool(message.retain)))
 
 
 def _reason(error: BaseException) -> str:

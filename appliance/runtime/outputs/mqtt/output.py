@@ -50,6 +50,7 @@ from appliance.runtime.outputs.mqtt.connection import (
     Notice,
     Received,
 )
+from appliance.runtime.outputs.mqtt.ratelimit import TokenBucket
 from appliance.runtime.outputs.mqtt.spool import Spool, SpoolLimits
 from appliance.runtime.outputs.mqtt.topics import OFF, ON, Topics, discovery_configs
 from appliance.runtime.serialize import Json, camera_state_json, command_error_json, device_json, to_json
@@ -63,6 +64,8 @@ DEVICE_REPUBLISH_S = 60.0
 STOP_TIMEOUT_S = 2.0
 IDLE_AFTER_S = 0.5
 DRAIN_WAIT_S = 0.05  # while the spool drains, idle() waits this long for the broker's answers
+COMMAND_BURST, COMMANDS_PER_S = 10, 1.0  # commands taken at once, then on average
+COMMAND_REPORT_S = 60.0
 ENABLE_WORDS = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
 
 
@@ -133,6 +136,8 @@ class MqttOutput(Output):
         self._last_sent_row = 0
         self._outcomes: queue.SimpleQueue[tuple[str, bool, Future[ChangeOutcome]]] = queue.SimpleQueue()
         self._refreshed_at = self._device_at = float("-inf")
+        self._commands = TokenBucket(burst=COMMAND_BURST, per_second=COMMANDS_PER_S)
+        self._commands_reported_at = 0.0
 
     @property
     def config(self) -> MqttConfig:
@@ -248,6 +253,7 @@ class MqttOutput(Output):
         self._forward()
         self._refresh()
         self._flush_areas()
+        self._report_refused_commands()
         self.problem, self.lost, self.spooled = self.connection.problem, self.spool.dropped, self.spool.count
         draining = self.connection.connected and self.spool.count > 0
         self.idle_after_s = 0.0 if draining else IDLE_AFTER_S
@@ -261,8 +267,8 @@ class MqttOutput(Output):
                 self._last_sent_row = 0
             case Acknowledged(mid=mid) if mid in self._inflight:
                 self._delivered.append(self._inflight.pop(mid))
-            case Received(topic=topic, payload=payload):
-                self._received(topic, payload)
+            case Received(topic=topic, payload=payload, retained=retained):
+                self._received(topic, payload, retained)
 
     def _connected(self) -> None:
         """A new session: availability, subscriptions, discovery and every retained state again;
@@ -416,11 +422,18 @@ class MqttOutput(Output):
 
     # Commands.
 
-    def _received(self, topic: str, payload: bytes) -> None:
+    def _received(self, topic: str, payload: bytes, retained: bool) -> None:
         if topic == self._birth_topic:
             if payload == b"online":
                 self._publish_discovery()  # Home Assistant restarted
             return
+        if retained:  # left on the broker by someone: obeying it would undo the operator at every start
+            log.warning(
+                "mqtt: ignoring a retained command on %s; commands must not be retained", REDACTOR.redact(topic)
+            )
+            return
+        if not self._commands.take():
+            return  # counted; reported once per interval by _report_refused_commands
         if len(payload) > MAX_COMMAND_BYTES:
             self._reject(topic, f"payload of {len(payload)} bytes; commands are at most {MAX_COMMAND_BYTES}")
             return
@@ -438,6 +451,15 @@ class MqttOutput(Output):
                 self._reject(topic, f"camera '{camera_id}' is not running: no snapshot")
         else:
             self._enable(topic, camera_id, payload)
+
+    def _report_refused_commands(self) -> None:
+        """Commands over the rate limit, once a minute at most: a flood makes one line, not an
+        event each (which would push real events out of the spool)."""
+        now = time.monotonic()
+        if now - self._commands_reported_at >= COMMAND_REPORT_S and (refused := self._commands.take_refused()):
+            self._commands_reported_at = now
+            log.warning("mqtt: %d command(s) refused over the limit of %d at once, %g a second after",
+                        refused, COMMAND_BURST, COMMANDS_PER_S)  # fmt: skip
 
     def _enable(self, topic: str, camera_id: str, payload: bytes) -> None:
         word = payload.decode("utf-8", errors="replace").strip().lower()
