@@ -22,9 +22,11 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from appliance.config import load_profile
 from appliance.ota.applier import Applier, FileHost
+from appliance.ota.bundle import parse_manifest
 from appliance.ota.journal import STATES
 from appliance.ota.keys import generate
-from appliance.ota.pack import BundleSpec, pack
+from appliance.ota.pack import BundleSpec, manifest_for, pack
+from appliance.ota.rejection import BundleError
 from tests.conftest import PETS_VIDEO, PROFILES, REPO
 from tests.runtime import RunningAppliance
 from tests.servers import wait_until
@@ -282,6 +284,25 @@ def test_the_command_line_makes_keys_packs_verifies_and_reports(device: Device, 
     assert (device.inbox / ".hidden.bundle").exists() and (device.inbox / "late.bundle.partial").exists()
     status = ota(device, "status", "--json")
     assert json.loads(status.stdout)["installed_version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("created", "yesterday", "is not a date-time"),
+        ("expires", "never", "is not a date-time"),
+        ("expires", "2030-06-30T23:59:60Z", "is not a date-time"),  # a leap second
+        ("created", "2098-01-01T00:00:00Z", "is in the future"),
+        ("version", 8.0, "is not a whole number"),
+    ],
+)
+def test_a_manifest_with_a_malformed_date_or_version_is_refused(device: Device, key: str, value: object,
+                                                                says: str) -> None:  # fmt: skip
+    spec = BundleSpec(version=8, key=device.root / "keys" / "signer.key", profile=device.new_profile("v8"))
+    manifest = json.loads(manifest_for(spec)) | {key: value}
+    with pytest.raises(BundleError) as refused:
+        parse_manifest(json.dumps(manifest).encode())
+    assert refused.value.reason == "bad_manifest" and says in refused.value.message, refused.value.message
 
 
 def test_pack_refuses_what_the_device_would_refuse(device: Device, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import re
 import tarfile
 import zlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import IO, Any
@@ -33,6 +33,7 @@ from appliance.ota import keys
 from appliance.ota.rejection import BundleError
 
 MANIFEST, SIGNATURE, PAYLOAD = "manifest.json", "manifest.sig", "payload"
+CLOCK_SKEW = timedelta(days=1)  # a bundle made later than this ahead of the device clock is refused
 MAX_MANIFEST_BYTES = 64 * 1024
 MAX_SIGNATURE_BYTES = 4 * 1024
 MAX_FILES = 64
@@ -88,11 +89,16 @@ def parse_manifest(raw: bytes) -> Manifest:
     if errors:
         where = "/".join(str(part) for part in errors[0].absolute_path) or "(top)"
         raise BundleError("bad_manifest", f"manifest.json at {where}: {errors[0].message[:200]}")
+    if type(data["version"]) is not int:  # JSON's 8.0 passes the schema's "integer"
+        raise BundleError("bad_manifest", f"manifest.json at version: {data['version']!r} is not a whole number")
     files = tuple(PayloadFile(item["path"], item["size"], item["sha256"]) for item in data["files"])
+    created, expires = _time(data["created"], "created"), _time(data["expires"], "expires")
+    if created > now() + CLOCK_SKEW:
+        raise BundleError("bad_manifest", f"manifest.json at created: {data['created']!r} is in the future")
     manifest = Manifest(
         version=data["version"], kind=data["kind"], hardware=data["target"]["hardware"],
         device=data["target"]["device"], min_appliance_version=data["min_appliance_version"],
-        created=_time(data["created"]), expires=_time(data["expires"]), files=files,
+        created=created, expires=expires, files=files,
         description=data.get("description", ""), profile=data.get("profile"), detector=data.get("detector"), raw=raw,
     )  # fmt: skip
     names = [item.path for item in files]
@@ -104,8 +110,13 @@ def parse_manifest(raw: bytes) -> Manifest:
     return manifest
 
 
-def _time(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+def _time(text: str, key: str) -> datetime:
+    """An RFC 3339 date-time of the manifest; anything else ("yesterday", a leap second) is a
+    refusal, not a traceback."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BundleError("bad_manifest", f"manifest.json at {key}: {text[:40]!r} is not a date-time") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
