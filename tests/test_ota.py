@@ -305,6 +305,30 @@ def test_a_manifest_with_a_malformed_date_or_version_is_refused(device: Device, 
     assert refused.value.reason == "bad_manifest" and says in refused.value.message, refused.value.message
 
 
+@pytest.mark.parametrize("name", ["a" * 240 + ".bundle", "forged\nota: installed.bundle", "tab\there.bundle"])
+def test_a_bundle_name_cannot_stop_the_device(device: Device, name: str) -> None:
+    """A name near the file system's limit (its .reason once failed with ENAMETOOLONG and left a
+    journal that stopped every start) or with control characters (a forged log line)."""
+    bundle = device.bundle("stranger.bundle", 1, key="stranger")
+    (device.inbox / name).write_bytes(bundle.read_bytes())
+    applied = ota(device, "apply")
+    assert applied.returncode == 0, applied.stderr
+    (rejected,) = [path for path in (device.inbox / "rejected").iterdir() if not path.name.endswith(".reason")]
+    assert len(rejected.name) <= 100 and "\n" not in rejected.name and "\t" not in rejected.name
+    assert "unknown_key" in rejected.with_name(f"{rejected.name}.reason").read_text()
+    assert "\nota: installed" not in applied.stderr
+    assert not (device.root / "state" / "journal.json").exists() and ota(device, "apply").returncode == 0
+
+
+@pytest.mark.parametrize("journal", ["{not json", '{"state": "received"}', '{"bundle": 1, "oops": true}'])
+def test_a_damaged_journal_is_set_aside_and_the_device_starts(device: Device, journal: str) -> None:
+    (device.root / "state" / "journal.json").write_text(journal)
+    applied = ota(device, "apply")
+    assert applied.returncode == 0 and "journal" in applied.stderr and "unreadable" in applied.stderr, applied.stderr
+    assert (device.root / "state" / "journal.json.unreadable").read_text() == journal
+    assert device.install(device.bundle("next.bundle", 1)).startswith("installed")
+
+
 def test_pack_refuses_what_the_device_would_refuse(device: Device, tmp_path: Path) -> None:
     invalid = device.new_profile("lots", lambda text: text.replace("areas: []", "areas: [{id: a, cameras: [lobby], "
                                                                    "occupancy_threshold: lots}]"))  # fmt: skip

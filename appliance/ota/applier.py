@@ -8,8 +8,10 @@ file (`appliance ota apply` with no runtime running)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -38,6 +40,8 @@ from appliance.runtime.serialize import update_result_json
 log = logging.getLogger(__name__)
 IGNORED_SUFFIXES = (".partial", ".part", ".tmp", ".temp", ".swp", "~")
 MAX_PROFILE_BYTES = 1024 * 1024
+MAX_NAME = 100  # with ".reason" and a ".<time>" suffix, far below any file system's name limit
+SAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class Host(Protocol):
@@ -109,7 +113,7 @@ class Applier:
 
     def process(self, bundle: Path, running: LoadedProfile) -> UpdateResult:
         """Take one bundle from the inbox through the whole state machine."""
-        step = self._record(Step("received", bundle.name, time.time()))
+        step = self._record(Step("received", safe_name(bundle.name), time.time()))
         held = self._take(bundle)
         try:
             candidate = self.verify(held, running, self._fresh(self.work / "payload"))
@@ -160,7 +164,17 @@ class Applier:
         return candidate
 
     def recover(self) -> UpdateResult | None:
-        """At start: finish or undo an update a crash or power cut interrupted."""
+        """At start: finish or undo an update a crash or power cut interrupted. Nothing here may
+        keep the device from starting: when the files cannot be put right (a full disk), it says
+        so and starts on the profile as it is; the journal stays for the next start to try."""
+        try:
+            return self._recover()
+        except OSError as error:
+            log.error("ota: cannot finish or undo the interrupted update (%s); starting on the profile as it is, "
+                      "and trying again at the next start", error.strerror or error)  # fmt: skip
+            return None
+
+    def _recover(self) -> UpdateResult | None:
         step = self.journal.read()
         if step is None:
             return None
@@ -290,7 +304,7 @@ class Applier:
 
     def _file_away(self, name: str, result: UpdateResult) -> None:
         """Move the processed bundle to done/ or rejected/, a reason file beside a rejected one."""
-        held = self.work / "bundle"
+        held, name = self.work / "bundle", safe_name(name)  # a journal from before names were made safe
         folder = self.inbox / ("done" if result.outcome == "installed" else "rejected")
         target = folder / name
         if target.exists() or target.with_name(f"{name}.reason").exists():
@@ -299,7 +313,10 @@ class Applier:
             shutil.move(held, target)
         if result.outcome != "installed":
             reason = f"{result.outcome}: {result.reason}: {result.message}\n"
-            target.with_name(f"{target.name}.reason").write_text(reason, encoding="utf-8")
+            try:
+                target.with_name(f"{target.name}.reason").write_text(reason, encoding="utf-8")
+            except OSError as error:  # the history has it; nothing here may stop the device
+                log.error("ota: cannot write the reason beside %s: %s", target.name, error.strerror or error)
 
     @staticmethod
     def _fresh(folder: Path) -> Path:
@@ -328,6 +345,17 @@ class FileHost:
     def watch(self, seconds: float) -> str | None:
         log.info("ota: no runtime is running, so no health window: the update is committed after its checks")
         return None
+
+
+def safe_name(name: str) -> str:
+    """The name a bundle is known by from the inbox on (journal, history, done/ and rejected/,
+    logs): letters, digits, '.', '_' and '-' only, at most MAX_NAME characters; a name changed to
+    fit keeps a short hash of the original, so two long names stay apart."""
+    cleaned = SAFE_CHARACTERS.sub("_", name).lstrip(".") or "bundle"
+    if cleaned == name and len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{cleaned[: MAX_NAME - 9]}-{digest}"
 
 
 def read_status(state_dir: Path) -> dict[str, Any]:

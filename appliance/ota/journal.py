@@ -48,6 +48,11 @@ class Journal:
             return Step(**json.loads(self.path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             return None
+        except (ValueError, TypeError) as error:  # damaged: set aside, so that the device starts
+            aside = self.path.with_name(f"{self.path.name}.unreadable")
+            log.error("ota: the journal %s is unreadable (%s); set aside as %s", self.path, error, aside.name)
+            self.path.replace(aside)
+            return None
 
     def record(self, step: Step) -> Step:
         write_atomically(self.path, json.dumps(asdict(step), indent=2))
