@@ -198,6 +198,14 @@ def test_a_new_password_revokes_every_token_of_that_user(api: Api) -> None:
     assert users(profile, "remove", "temp").returncode == 0
     assert api.call("GET", "/version", token).status_code == 401
     assert "temp" not in users(profile, "list").stdout
+    # the name taken again: the removed user's tokens stay dead
+    assert (
+        users(profile, "add", "temp", "--role", "admin", "--password-stdin", password="third-password\n").returncode
+        == 0
+    )
+    assert api.call("GET", "/version", token).status_code == 401
+    assert api.call("GET", "/version", api.token("temp", "third-password")).status_code == 200
+    assert users(profile, "remove", "temp").returncode == 0
 
 
 def test_refresh_tokens_give_new_access_tokens(api: Api) -> None:

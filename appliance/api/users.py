@@ -2,7 +2,8 @@
 state directory (mode 0600), managed on the device with `appliance users`, never over HTTP.
 
 Each user has a token version: every token carries it, and changing the password or removing
-the user bumps it, which revokes every token issued before."""
+the user bumps it, which revokes every token issued before. A removed user's last version is kept
+(`retired`), so a user added again under the same name starts above it: the old tokens stay dead."""
 
 from __future__ import annotations
 
@@ -53,36 +54,45 @@ class UserStore:
         self.path = path
 
     def users(self) -> dict[str, User]:
+        return self._load()[0]
+
+    def _load(self) -> tuple[dict[str, User], dict[str, int]]:
+        """The users, and the last token version of each removed name."""
         if not self.path.exists():
-            return {}
+            return {}, {}
         try:
             records = json.loads(read_regular_file(self.path, MAX_USERS_FILE_BYTES))
-            return {record["name"]: User(**record) for record in records["users"]}
-        except (FileReadError, ValueError, KeyError, TypeError) as error:
+            users = {record["name"]: User(**record) for record in records["users"]}
+            retired = {str(name): int(version) for name, version in records.get("retired", {}).items()}
+        except (FileReadError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise UserError(f"{self.path}: not a users file this version can read ({error})") from None
+        return users, retired
 
     def get(self, name: str) -> User | None:
         return self.users().get(name)
 
     def add(self, name: str, role: str, password: str) -> User:
-        users = self.users()
+        users, retired = self._load()
         if not USER_NAME.match(name):
             raise UserError(f"user name '{name}': lower-case letters, digits, '_', '.' and '-', at most 64")
         if name in users:
             raise UserError(f"user '{name}' exists already")
-        user = User(name, _role(role), HASHER.hash(_checked_password(password)))
-        self._save({**users, name: user})
+        version = retired.pop(name, 0) + 1
+        user = User(name, _role(role), HASHER.hash(_checked_password(password)), version)
+        self._save({**users, name: user}, retired)
         return user
 
     def set_password(self, name: str, password: str) -> None:
         """A new password; every token the user holds stops working."""
         user = self._existing(name)
-        self._save({**self.users(), name: User(name, user.role, HASHER.hash(_checked_password(password)),
-                                               user.token_version + 1)})  # fmt: skip
+        users, retired = self._load()
+        self._save({**users, name: User(name, user.role, HASHER.hash(_checked_password(password)),
+                                        user.token_version + 1)}, retired)  # fmt: skip
 
     def remove(self, name: str) -> None:
-        self._existing(name)
-        self._save({n: u for n, u in self.users().items() if n != name})
+        user = self._existing(name)
+        users, retired = self._load()
+        self._save({n: u for n, u in users.items() if n != name}, {**retired, name: user.token_version})
 
     def verify(self, name: str, password: str) -> User | None:
         """The user if the password is theirs; None otherwise, taking as long either way."""
@@ -99,10 +109,10 @@ class UserStore:
             raise UserError(f"no user '{name}'")
         return user
 
-    def _save(self, users: dict[str, User]) -> None:
+    def _save(self, users: dict[str, User], retired: dict[str, int]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        text = json.dumps({"users": [asdict(u) for u in users.values()]}, indent=2) + "\n"
+        text = json.dumps({"users": [asdict(u) for u in users.values()], "retired": retired}, indent=2) + "\n"
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             with os.fdopen(descriptor, "w") as stream:
