@@ -266,7 +266,8 @@ def test_a_full_disk_costs_counted_events_not_whole_lines_or_the_runtime(data: P
     (tmp_path / "data").mkdir()
     wrapper = ("unshare", "-Urm", "sh", "-c", 'mount -t tmpfs -o size=2m tmpfs "$0" && exec "$@"',
                str(tmp_path / "data"))  # fmt: skip
-    running = RunningAppliance(tmp_path, profile_for(data), wrapper=wrapper)
+    no_broker = f"mqtt: {{enabled: true, host: 127.0.0.1, port: {free_port()}}}\n"  # events wait in the spool
+    running = RunningAppliance(tmp_path, profile_for(data) + no_broker, wrapper=wrapper)
     inside = Path(f"/proc/{running.process.pid}/root") / str(tmp_path / "data").lstrip("/")
     filler = inside / "filler"
     lost = 'appliance_output_events_lost_total{output="event_log"}'
@@ -278,6 +279,8 @@ def test_a_full_disk_costs_counted_events_not_whole_lines_or_the_runtime(data: P
                 stream.flush()
         assert running.wait_for_metric(lost, 20, timeout=30), running.log
         assert running.metric('appliance_output_up{output="event_log"}') == 0
+        mqtt_lost = 'appliance_output_events_lost_total{output="mqtt"}'
+        assert running.wait_for_metric(mqtt_lost, 1, timeout=90), running.log
         before = running.metric(frames("cam-a"))
         assert running.wait_for_metric(frames("cam-a"), before + 10, 20)  # the cameras go on
         filler.unlink()
@@ -293,4 +296,5 @@ def test_a_full_disk_costs_counted_events_not_whole_lines_or_the_runtime(data: P
         code = running.stop()
     assert code == 0, running.log
     assert running.log.count("event log: cannot write in") == 1
+    assert running.log.count("mqtt: cannot keep events in the spool") == 1
     assert "No space left on device" in running.log and "Traceback" not in running.log

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import queue
+import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -137,6 +138,7 @@ class MqttOutput(Output):
         self._outcomes: queue.SimpleQueue[tuple[str, bool, Future[ChangeOutcome]]] = queue.SimpleQueue()
         self._refreshed_at = self._device_at = float("-inf")
         self._commands = TokenBucket(burst=COMMAND_BURST, per_second=COMMANDS_PER_S)
+        self._unspooled = self._lost_unspooled = 0  # events the spool could not keep: now, before
         self._commands_reported_at = 0.0
 
     @property
@@ -254,7 +256,9 @@ class MqttOutput(Output):
         self._refresh()
         self._flush_areas()
         self._report_refused_commands()
-        self.problem, self.lost, self.spooled = self.connection.problem, self.spool.dropped, self.spool.count
+        self.lost = self.spool.dropped + self._lost_unspooled + self._unspooled
+        unspooled = "the spool cannot keep events (disk full?)" if self._unspooled else None
+        self.problem, self.spooled = self.connection.problem or unspooled, self.spool.count
         draining = self.connection.connected and self.spool.count > 0
         self.idle_after_s = 0.0 if draining else IDLE_AFTER_S
 
@@ -310,9 +314,19 @@ class MqttOutput(Output):
             self._last_sent_row = message.row
 
     def _queue(self, topic: str, body: Json) -> None:
-        """An event that must arrive: into the spool, then out in order."""
+        """An event that must arrive: into the spool, then out in order. One the spool cannot
+        keep (a full disk) is counted as lost, and said once until the spool works again."""
         assert self.spool is not None
-        self.spool.put(topic, self._payload(body), time.time())
+        try:
+            self.spool.put(topic, self._payload(body), time.time())
+        except sqlite3.Error as error:
+            if not self._unspooled:
+                log.error("mqtt: cannot keep events in the spool (%s); they are counted as lost until it can", error)
+            self._unspooled += 1
+            return
+        if self._unspooled:
+            log.warning("mqtt: spooling again; %d event(s) lost meanwhile", self._unspooled)
+            self._lost_unspooled, self._unspooled = self._lost_unspooled + self._unspooled, 0
         self._forward()
 
     def _publish(self, topic: str, payload: bytes, *, retain: bool = False, qos: int | None = None) -> None:
