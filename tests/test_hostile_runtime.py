@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from appliance.runtime.preflight import DataDirBusyError, DataDirLock
+from tests.conftest import PETS_VIDEO
 from tests.hostile import bounded_cli
 from tests.runtime import RunningAppliance, frames, wait_for_exit
 from tests.servers import free_port, wait_until
@@ -298,3 +300,23 @@ def test_a_full_disk_costs_counted_events_not_whole_lines_or_the_runtime(data: P
     assert running.log.count("event log: cannot write in") == 1
     assert running.log.count("mqtt: cannot keep events in the spool") == 1
     assert "No space left on device" in running.log and "Traceback" not in running.log
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None or not _namespaces_work(), reason="needs user namespaces")
+def test_starting_on_a_full_data_folder_is_bad_input_with_its_place(data: Path, tmp_path: Path) -> None:
+    """A 1 MiB tmpfs, filled before the runtime starts: exit status 2 and the line of
+    storage.data_dir, no traceback."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(
+        f"device: {{id: t}}\ncameras: [{{id: a, source: {data / PETS_VIDEO}}}]\n"
+        f"storage: {{data_dir: {folder}}}\nmetrics: {{enabled: false}}\napi: {{enabled: false}}\n"
+    )
+    fill = 'mount -t tmpfs -o size=1m tmpfs "$0" && (dd if=/dev/zero of="$0/fill" bs=64k 2>/dev/null; exec "$@")'
+    command = ["unshare", "-Urm", "sh", "-c", fill, str(folder), sys.executable, "-m", "appliance", "run",
+               str(profile)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert f"{profile}:3:" in done.stderr and "storage.data_dir" in done.stderr and "KiB free" in done.stderr
+    assert "Traceback" not in done.stderr

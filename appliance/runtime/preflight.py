@@ -15,6 +15,7 @@ from appliance.config import LoadedProfile, ProfileIssue
 from appliance.models import ModelError, verify_model
 
 LOCK_FILE = ".lock"
+MIN_FREE_BYTES = 1 << 20  # less than this free in data_dir, and the runtime does not start
 
 
 def preflight(loaded: LoadedProfile, running: LoadedProfile | None = None) -> list[ProfileIssue]:
@@ -55,12 +56,18 @@ def data_dir_problem(folder: Path, *, locked_by_us: bool = False) -> str | None:
         return f"cannot create {folder}: {error.strerror or error}"
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         return f"{folder} is not a folder this process can write in"
-    if not locked_by_us:
-        try:
-            with DataDirLock(folder):
-                pass
-        except DataDirBusyError as error:
-            return str(error)
+    if locked_by_us:
+        return None  # ours already: a disk that filled since is the outputs' to handle, not a reason to refuse
+    disk = os.statvfs(folder)
+    if (free := disk.f_bavail * disk.f_frsize) < MIN_FREE_BYTES:
+        return f"{folder} has {free // 1024} KiB free; the runtime needs {MIN_FREE_BYTES // (1 << 20)} MiB to start"
+    try:
+        with DataDirLock(folder):
+            pass
+    except DataDirBusyError as error:
+        return str(error)
+    except OSError as error:
+        return f"cannot lock {folder}: {error.strerror or error}"
     return None
 
 
@@ -103,8 +110,12 @@ class DataDirLock:
                 f"{self.folder} is in use by another appliance runtime (pid {owner}); "
                 "stop it, or give this profile another storage.data_dir"
             ) from None
-        os.ftruncate(descriptor, 0)
-        os.write(descriptor, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(descriptor, 0)
+            os.write(descriptor, f"{os.getpid()}\n".encode())
+        except OSError:
+            os.close(descriptor)
+            raise
         self._descriptor = descriptor
 
     def release(self) -> None:
