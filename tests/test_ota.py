@@ -4,6 +4,8 @@ start, one committed slot and a consistent journal."""
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import io
 import json
@@ -327,6 +329,53 @@ def test_a_damaged_journal_is_set_aside_and_the_device_starts(device: Device, jo
     assert applied.returncode == 0 and "journal" in applied.stderr and "unreadable" in applied.stderr, applied.stderr
     assert (device.root / "state" / "journal.json.unreadable").read_text() == journal
     assert device.install(device.bundle("next.bundle", 1)).startswith("installed")
+
+
+def crafted(kind: str, good: Path, folder: Path) -> Path:
+    """Archives no packer makes: a header declaring 1.2 GB, another compression, a sparse member
+    without its map, a gzip stream damaged in the middle."""
+    path = folder / f"{kind}.bundle"
+    if kind == "huge-pax-header":  # 600 MB of zeros behind it, in under a megabyte of gzip
+        header = tarfile.TarInfo("././@PaxHeader")
+        header.type, header.size = tarfile.XHDTYPE, 600 << 20
+        with gzip.GzipFile(path, "wb", compresslevel=1) as stream:
+            stream.write(header.tobuf(format=tarfile.USTAR_FORMAT))
+            for _ in range(600):
+                stream.write(bytes(1 << 20))
+    elif kind == "bzip2":
+        path.write_bytes(bz2.compress(good.read_bytes()))
+    elif kind == "sparse-without-map":
+        header = tarfile.TarInfo("payload/sparse.bin")
+        header.type, header.size = tarfile.GNUTYPE_SPARSE, 1024
+        path.write_bytes(gzip.compress(header.tobuf(format=tarfile.GNU_FORMAT) + b"\0" * 2048))
+    else:  # damaged in the middle
+        data = bytearray(gzip.compress(good.read_bytes()))
+        data[len(data) // 2 : len(data) // 2 + 64] = b"\xff" * 64
+        path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["huge-pax-header", "bzip2", "sparse-without-map", "damaged-gzip"])
+def test_a_crafted_archive_is_refused_with_a_reason_and_bounded_memory(device: Device, kind: str) -> None:
+    """Each is refused by `ota verify` (within 400 MB: a header declaring 1.2 GB once took 1.35 GB)
+    and by the applier, with a reason file."""
+    good = device.bundle("good.bundle", 1)
+    bundle = crafted(kind, good, device.root)
+    peak = ("import atexit, resource, sys; atexit.register(lambda: print('peak KiB', "
+            "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)); ")  # fmt: skip
+    command = [sys.executable, "-c", peak + "from appliance.cli import main; raise SystemExit(main())",
+               "ota", "verify", "--profile", str(device.profile), str(bundle)]  # fmt: skip
+    verified = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert verified.returncode == 2 and "refused" in verified.stderr and "Traceback" not in verified.stderr
+    assert int(verified.stderr.split("peak KiB")[1].split()[0]) < 400 * 1024, verified.stderr
+    before = device.fingerprint()
+    outcome = device.install(bundle)
+    assert outcome.startswith("rejected: ") and outcome.split(":")[1].strip() in (
+        "oversized",
+        "truncated",
+        "unexpected_entry",
+    ), outcome
+    assert device.fingerprint() == before and (device.inbox / "rejected" / bundle.name).exists()
 
 
 def test_pack_refuses_what_the_device_would_refuse(device: Device, tmp_path: Path) -> None:
