@@ -133,6 +133,30 @@ def test_secrets_are_masked_in_every_read(api: Api) -> None:
         assert secret not in api.call("GET", path, token).text
 
 
+def test_a_masked_secret_written_back_means_unchanged(api: Api) -> None:
+    """Read a camera, change one field, write the whole camera back: its URL's password, shown
+    masked, stays the real one in the file. A mask with no stored value behind it is refused."""
+    token = api.token("admin")
+    url = "rtsp://admin:s3cret-pw@127.0.0.1:9/stream"
+    created = api.call("POST", "/cameras", token, headers={"If-Match": api.etag(token)},
+                       json={"id": "cam-x", "source": url, "enabled": False})  # fmt: skip
+    assert created.status_code == 200, created.text
+    shown = api.call("GET", "/cameras/cam-x", token).json()
+    assert "s3cret-pw" not in json.dumps(shown) and "********" in shown["source"]
+    written = api.call("PATCH", "/cameras/cam-x", token, headers={"If-Match": api.etag(token)},
+                       json={**shown, "fps_cap": 3})  # fmt: skip
+    assert written.status_code == 200, written.text
+    text = api.appliance.profile_path.read_text()
+    assert url in text and "********" not in text and api.call("GET", "/cameras/cam-x", token).json()["fps_cap"] == 3
+    for method, path, body in (("PATCH", "/profile", {"mqtt": {"password": "********"}}),
+                               ("POST", "/cameras", {"id": "cam-y", "source": "rtsp://a:********@h/s"})):  # fmt: skip
+        refused = api.call(method, path, token, headers={"If-Match": api.etag(token)}, json=body)
+        assert refused.status_code == 422 and "masked secret" in refused.text, refused.text
+    assert "********" not in api.appliance.profile_path.read_text()
+    deleted = api.call("DELETE", "/cameras/cam-x", token, headers={"If-Match": api.etag(token)})
+    assert deleted.status_code == 200, deleted.text
+
+
 ROUTES = [  # method, path, role needed
     ("GET", "/version", "viewer"),
     ("GET", "/counts", "viewer"),

@@ -3,6 +3,7 @@ through the profile-change path; only the cameras that changed restart."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,9 @@ from appliance.api.auth import SECURITY
 from appliance.api.errors import ApiError, ErrorResponse, Responses
 from appliance.api.routes.profile import WRITE_ERRORS, IfMatch, JsonObject, Outcome, context, if_match, with_etag
 from appliance.api.routes.profile import outcome_response as changed
-from appliance.config.yamlio import ProfileDocument, merge_patch
+from appliance.api.unmask import patch_keeping_secrets
+from appliance.config.secrets import MASK
+from appliance.config.yamlio import ProfileDocument
 
 IDENTIFIER = "^[a-z0-9][a-z0-9_-]{0,62}$"
 READ_ERRORS: Responses = {401: ErrorResponse, 404: ErrorResponse, 422: ErrorResponse}
@@ -94,6 +97,9 @@ def collection_routes(kind: str) -> APIBlueprint:
     @routes.post("", responses={200: Outcome, 409: ErrorResponse, **WRITE_ERRORS}, operation_id=f"create_{singular}")
     def create(header: IfMatch, body: JsonObject) -> Response:
         item_id = body.root.get("id")
+        if MASK in json.dumps(body.root):
+            raise ApiError(422, "masked_secret", f"the body holds a masked secret ({MASK}); put the value or a "
+                           "${env:}/${file:} reference")  # fmt: skip
         if any(entry["id"] == item_id for entry in _entries(kind)):
             raise ApiError(409, "exists", f"{singular} '{item_id}' exists already")
         return _edit(kind, lambda entries: entries.append(body.root))
@@ -105,7 +111,8 @@ def collection_routes(kind: str) -> APIBlueprint:
         if body.root.get("id", path.item_id) != path.item_id:
             raise ApiError(422, "id_changed", "an id cannot change; create a new entry and delete this one")
         _in_file(kind, path.item_id)
-        return _edit(kind, lambda entries: merge_patch(entries[_at(entries, path.item_id)], body.root))
+        shown = _one(kind, path.item_id)
+        return _edit(kind, lambda entries: patch_keeping_secrets(entries[_at(entries, path.item_id)], body.root, shown))
 
     @routes.delete("/<item_id>", responses={200: Outcome, 404: ErrorResponse, 409: ErrorResponse, **WRITE_ERRORS},
                    operation_id=f"delete_{singular}")  # fmt: skip

@@ -14,8 +14,8 @@ from ruamel.yaml.comments import CommentedMap
 from appliance.api.auth import SECURITY
 from appliance.api.context import ApiContext
 from appliance.api.errors import ApiError, ErrorResponse, Responses
+from appliance.api.unmask import patch_keeping_secrets
 from appliance.config.secrets import MASK, REDACTOR
-from appliance.config.yamlio import merge_patch
 from appliance.runtime.changes import ChangeOutcome
 
 SECTIONS = ("detector", "tracker", "distancing", "anonymizer")
@@ -99,7 +99,8 @@ def profile_routes() -> APIBlueprint:
     def patch(header: IfMatch, body: JsonObject) -> Response:
         """Change the profile file by a JSON merge patch (RFC 7396): objects merge, null removes."""
         revision, ctx = if_match(), context()
-        edit = lambda document: merge_patch(document, body.root)  # noqa: E731
+        shown = ctx.loaded.masked_data()
+        edit = lambda document: patch_keeping_secrets(document, body.root, shown)  # noqa: E731
         return outcome_response(ctx.wait(ctx.changes.edit(edit, source="api", revision=revision)))
 
     @routes.get("/sections/<section>", responses={200: JsonObject, 401: ErrorResponse, 422: ErrorResponse})
@@ -111,11 +112,12 @@ def profile_routes() -> APIBlueprint:
     def patch_section(path: SectionPath, header: IfMatch, body: JsonObject) -> Response:
         """Merge-patch one section of the profile file."""
         revision, ctx = if_match(), context()
+        shown = ctx.loaded.masked_data().get(path.section)
 
         def edit(document: CommentedMap) -> None:
             if not isinstance(document.get(path.section), dict):
                 document[path.section] = CommentedMap()
-            merge_patch(document[path.section], body.root)
+            patch_keeping_secrets(document[path.section], body.root, shown)
 
         return outcome_response(ctx.wait(ctx.changes.edit(edit, source="api", revision=revision)))
 
