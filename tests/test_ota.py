@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -376,6 +377,19 @@ def test_a_crafted_archive_is_refused_with_a_reason_and_bounded_memory(device: D
         "unexpected_entry",
     ), outcome
     assert device.fingerprint() == before and (device.inbox / "rejected" / bundle.name).exists()
+
+
+def test_an_inbox_replaced_by_a_link_takes_no_foreign_file(device: Device, tmp_path: Path) -> None:
+    foreign = tmp_path / "elsewhere"
+    foreign.mkdir()
+    (foreign / "notes.bundle").write_text("not ours")
+    shutil.rmtree(device.inbox)
+    device.inbox.symlink_to(foreign)
+    applied = ota(device, "apply")
+    assert applied.returncode == 0 and "is a symbolic link" in applied.stderr, applied.stderr
+    assert (foreign / "notes.bundle").read_text() == "not ours" and sorted(p.name for p in foreign.iterdir()) == [
+        "notes.bundle"
+    ]
 
 
 def test_pack_refuses_what_the_device_would_refuse(device: Device, tmp_path: Path) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
+import stat
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -87,14 +89,38 @@ class Applier:
         self.root = Path(config.state_dir)
         self.inbox = Path(config.inbox)
         for folder in (self.root, self.inbox, self.inbox / "done", self.inbox / "rejected"):
+            if folder.is_symlink():
+                break  # nothing is made through a link; folder_problem says so
             folder.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(self.root)
         self.slots = Slots(self.root)
         self.work = self.root / "work"
+        self._told: str | None = None  # the folder problem said last
+
+    def folder_problem(self) -> str | None:
+        """Why the OTA folders cannot be trusted: one is a symbolic link (an inbox pointing
+        elsewhere would have foreign files moved and rejected) or belongs to another user."""
+        for folder in (self.root, self.inbox, self.inbox / "done", self.inbox / "rejected"):
+            try:
+                status = folder.lstat()
+            except OSError as error:
+                return f"{folder}: {error.strerror or error}"
+            if stat.S_ISLNK(status.st_mode):
+                return f"{folder} is a symbolic link"
+            if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.geteuid():
+                return f"{folder} is not a folder of this user"
+        return None
 
     def waiting(self) -> list[Path]:
         """Complete bundles in the inbox, oldest first: writers rename them into place, so hidden,
-        partial and temporary names are skipped, and so is anything but a regular file."""
+        partial and temporary names are skipped, and so is anything but a regular file. None at
+        all while one of the OTA folders is a link or another user's (`folder_problem`)."""
+        if problem := self.folder_problem():
+            if problem != self._told:
+                log.error("ota: %s; no bundle is taken until it is put right", problem)
+            self._told = problem
+            return []
+        self._told = None
         found = []
         for path in self.inbox.iterdir():
             if path.name.startswith(".") or path.name.endswith(IGNORED_SUFFIXES):
@@ -167,6 +193,9 @@ class Applier:
         """At start: finish or undo an update a crash or power cut interrupted. Nothing here may
         keep the device from starting: when the files cannot be put right (a full disk), it says
         so and starts on the profile as it is; the journal stays for the next start to try."""
+        if problem := self.folder_problem():
+            log.error("ota: %s; an interrupted update is left as it is until it is put right", problem)
+            return None
         try:
             return self._recover()
         except OSError as error:
