@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
+from appliance.api.routes.profile import masked_file
 from appliance.config import load_profile
 from appliance.config.secrets import MASK
 from appliance.logs import configure_logging
@@ -97,3 +99,31 @@ def test_logs_never_carry_a_loaded_secret(secret_profile) -> None:  # type: igno
 def test_a_literal_secret_is_masked_too(write_files: WriteFiles) -> None:
     path = write_files(p__yaml="device: {id: test}\nmqtt:\n  password: written-in-clear\n")
     assert load_profile(path).masked_data()["mqtt"]["password"] == MASK
+
+
+MASKED_FORMS = """\
+device: {id: t}
+api:
+  auth:
+    jwt_secret: "jwt-\\x31secret-value-abcdefghijklmnopqrstuvwxyz012345"   # a YAML escape
+mqtt:
+  enabled: false
+  password: 'it''s-the-pass-4711'   # a doubled quote
+cameras:
+  - id: door
+    source: "rtsp://admin:p%40ss-4711@10.0.0.5:554/live?%74oken=tok%2Den-4711&channel=1"
+"""
+
+
+def test_secrets_are_masked_by_their_place_whatever_their_spelling(tmp_path: Path) -> None:
+    """The file as the API serves it (GET /profile/yaml) and the resolved data (GET /profile,
+    /cameras): no secret in any spelling, decoded or as written."""
+    path = tmp_path / "p.yaml"
+    path.write_text(MASKED_FORMS)
+    loaded = load_profile(path)
+    text, data = masked_file(loaded), json.dumps(loaded.masked_data())
+    for shown in (text, data):
+        for secret in ("jwt-1secret", "jwt-\\x31secret", "it's-the-pass", "it''s-the-pass", "p%40ss", "p@ss",
+                       "tok%2Den", "tok-en"):  # fmt: skip
+            assert secret not in shown, (secret, shown)
+    assert "# a YAML escape" in text and "channel=1" in text and "rtsp://admin:********@10.0.0.5" in text

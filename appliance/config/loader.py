@@ -12,7 +12,7 @@ import dacite
 from appliance.config.errors import JsonPath, ProfileError, ProfileIssue
 from appliance.config.merge import MergedProfile, load_merged
 from appliance.config.model import Profile
-from appliance.config.paths import absolute_paths, url_secrets
+from appliance.config.paths import absolute_paths, masked_url, url_secrets
 from appliance.config.rules import check_rules
 from appliance.config.schema import (
     fill_defaults,
@@ -21,7 +21,14 @@ from appliance.config.schema import (
     secret_paths,
     validate,
 )
-from appliance.config.secrets import REDACTOR, SecretRedactor, masked, resolve_references, resolve_secret_files
+from appliance.config.secrets import (
+    MASK,
+    REDACTOR,
+    SecretRedactor,
+    masked,
+    resolve_references,
+    resolve_secret_files,
+)
 from appliance.config.values import value_issues
 
 log = logging.getLogger(__name__)
@@ -49,8 +56,14 @@ class LoadedProfile:
         return ProfileIssue(self.merged.location(path), path, message)
 
     def masked_data(self) -> dict[str, Any]:
-        """The resolved data, defaults filled in, every secret masked: safe to print."""
-        return masked(self.data, self.secrets, self.secret_values)
+        """The resolved data, defaults filled in, every secret masked: safe to print. Secrets
+        are masked by their place (the key, the URL's password and token components), then any
+        secret value left inside another string is masked as well."""
+        data = masked(self.data, self.secrets, self.secret_values)
+        for camera in data.get("cameras", []):
+            if isinstance(camera.get("source"), str) and "://" in camera["source"]:
+                camera["source"] = masked_url(camera["source"], MASK)
+        return data
 
 
 def load_profile(path: Path, text: str | None = None) -> LoadedProfile:

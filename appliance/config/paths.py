@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from appliance.config.errors import JsonPath
 from appliance.config.merge import MergedProfile
@@ -68,6 +68,29 @@ def url_secrets(data: dict[str, Any]) -> set[str]:
             if any(word in name.lower() for word in SECRET_QUERY_WORDS):
                 secrets.add(value)
     return secrets
+
+
+def masked_url(url: str, mask: str) -> str:
+    """`url` with its password and token-like query values replaced by `mask`, found by their
+    place in the URL, so no encoding of them (percent-escapes, say) gets through; a URL that
+    does not parse is masked whole."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return mask
+    netloc = parts.netloc
+    if password is not None:
+        user_info, _, host = netloc.rpartition("@")
+        netloc = f"{user_info.split(':', 1)[0]}:{mask}@{host}"
+    pairs = [_masked_pair(pair, mask) for pair in parts.query.split("&")] if parts.query else []
+    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(pairs), parts.fragment))
+
+
+def _masked_pair(pair: str, mask: str) -> str:
+    name, equals, _ = pair.partition("=")
+    secret = any(word in unquote(name).lower() for word in SECRET_QUERY_WORDS)
+    return f"{name}={mask}" if secret and equals else pair
 
 
 def _absolute(value: str, base: Path) -> Path:

@@ -15,7 +15,10 @@ from appliance.api.auth import SECURITY
 from appliance.api.context import ApiContext
 from appliance.api.errors import ApiError, ErrorResponse, Responses
 from appliance.api.unmask import patch_keeping_secrets
+from appliance.config import LoadedProfile
+from appliance.config.paths import masked_url
 from appliance.config.secrets import MASK, REDACTOR
+from appliance.config.yamlio import ProfileDocument
 from appliance.runtime.changes import ChangeOutcome
 
 SECTIONS = ("detector", "tracker", "distancing", "anonymizer")
@@ -69,6 +72,36 @@ def outcome_response(outcome: ChangeOutcome) -> Response:
     return response
 
 
+def masked_file(loaded: LoadedProfile) -> str:
+    """The profile file as written, comments kept, with each secret masked by its place: the
+    value of every secret key (however the YAML spells it: escapes, quotes, a reference) and the
+    password and token components of camera URLs. Then, as a last net, any secret value still
+    found in the text."""
+    document = ProfileDocument.load(loaded.path)
+    for path in loaded.secrets:
+        parent: Any = _node(document.data, path[:-1])
+        if _holds(parent, path[-1]) and parent[path[-1]] is not None:
+            parent[path[-1]] = MASK
+    for camera in document.data.get("cameras") or ():
+        if isinstance(camera, dict) and isinstance(camera.get("source"), str) and "://" in camera["source"]:
+            camera["source"] = masked_url(camera["source"], MASK)
+    return REDACTOR.redact(document.dumps())
+
+
+def _node(data: Any, path: tuple[str | int, ...]) -> Any:
+    for part in path:
+        if not _holds(data, part):
+            return None
+        data = data[part]
+    return data
+
+
+def _holds(container: Any, key: str | int) -> bool:
+    if isinstance(container, dict):
+        return key in container
+    return isinstance(container, list) and isinstance(key, int) and 0 <= key < len(container)
+
+
 def profile_routes() -> APIBlueprint:
     routes = APIBlueprint("profile", __name__, url_prefix="/api/v1/profile", abp_tags=[Tag(name="profile")],
                           abp_security=SECURITY)  # fmt: skip
@@ -81,8 +114,7 @@ def profile_routes() -> APIBlueprint:
     @routes.get("/yaml", responses={200: None, 401: ErrorResponse})
     def read_yaml() -> Response:
         """The profile file itself, comments kept, every secret value masked."""
-        text = REDACTOR.redact(context().loaded.path.read_text())
-        return with_etag(Response(text, mimetype="application/yaml"))
+        return with_etag(Response(masked_file(context().loaded), mimetype="application/yaml"))
 
     @routes.put("", responses={200: Outcome, **WRITE_ERRORS})
     def replace(header: IfMatch) -> Response:
