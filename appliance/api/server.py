@@ -25,6 +25,7 @@ from appliance.runtime.state import RuntimeState
 
 log = logging.getLogger(__name__)
 THREADS = 8  # requests served at once (a live view holds one)
+MAX_HEADER_BYTES = 16 * 1024  # a request line and headers; a token is under 1 KiB
 STOP_TIMEOUT_S = 5.0
 
 
@@ -79,6 +80,7 @@ class ApiServer(Output):
         app = create_app(self.context, users)
         host, _, port = config.listen.rpartition(":")
         self.server = wsgi.Server((host.strip("[]"), int(port)), app, numthreads=THREADS, server_name="appliance")
+        self.server.max_request_header_size = MAX_HEADER_BYTES  # refused before anything is parsed
         if config.tls.cert_file and config.tls.key_file:
             self.server.ssl_adapter = BuiltinSSLAdapter(config.tls.cert_file, config.tls.key_file)
         self.server.prepare()  # binds now: a port in use fails here, loudly
