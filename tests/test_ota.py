@@ -334,7 +334,7 @@ def test_a_damaged_journal_is_set_aside_and_the_device_starts(device: Device, jo
 
 def crafted(kind: str, good: Path, folder: Path) -> Path:
     """Archives no packer makes: a header declaring 1.2 GB, another compression, a sparse member
-    without its map, a gzip stream damaged in the middle."""
+    without its map, a gzip stream damaged in the middle or only in its checksum."""
     path = folder / f"{kind}.bundle"
     if kind == "huge-pax-header":  # 600 MB of zeros behind it, in under a megabyte of gzip
         header = tarfile.TarInfo("././@PaxHeader")
@@ -349,14 +349,18 @@ def crafted(kind: str, good: Path, folder: Path) -> Path:
         header = tarfile.TarInfo("payload/sparse.bin")
         header.type, header.size = tarfile.GNUTYPE_SPARSE, 1024
         path.write_bytes(gzip.compress(header.tobuf(format=tarfile.GNU_FORMAT) + b"\0" * 2048))
-    else:  # damaged in the middle
+    elif kind == "damaged-gzip":  # damaged in the middle
         data = bytearray(gzip.compress(good.read_bytes()))
         data[len(data) // 2 : len(data) // 2 + 64] = b"\xff" * 64
+        path.write_bytes(bytes(data))
+    else:  # intact tar, but the gzip trailer's CRC (behind the tar's end marker) is wrong
+        data = bytearray(gzip.compress(good.read_bytes()))
+        data[-8:-4] = bytes(byte ^ 0xFF for byte in data[-8:-4])
         path.write_bytes(bytes(data))
     return path
 
 
-@pytest.mark.parametrize("kind", ["huge-pax-header", "bzip2", "sparse-without-map", "damaged-gzip"])
+@pytest.mark.parametrize("kind", ["huge-pax-header", "bzip2", "sparse-without-map", "damaged-gzip", "bad-crc"])
 def test_a_crafted_archive_is_refused_with_a_reason_and_bounded_memory(device: Device, kind: str) -> None:
     """Each is refused by `ota verify` (within 400 MB: a header declaring 1.2 GB once took 1.35 GB)
     and by the applier, with a reason file."""

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import tarfile
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -132,7 +133,10 @@ def unpack(bundle: Path, into: Path, limits: Limits) -> tuple[bytes, bytes]:
     seen: set[str] = set()
     total = 0
     try:
-        with _opened(bundle, limits.max_bytes + HEADER_ALLOWANCE) as archive:
+        with (
+            closing(_decompressed(bundle, limits.max_bytes + HEADER_ALLOWANCE)) as source,
+            tarfile.open(fileobj=cast(IO[bytes], source), mode="r|") as archive,
+        ):
             for member in archive:
                 name = _checked_name(member)
                 if member.isdir():
@@ -153,6 +157,7 @@ def unpack(bundle: Path, into: Path, limits: Limits) -> tuple[bytes, bytes]:
                     signature = _small(stream, member, MAX_SIGNATURE_BYTES)
                 else:
                     _write_payload(stream, member, into / name.removeprefix(f"{PAYLOAD}/"))
+            source.drain()  # to the gzip trailer, whose checksum tells a damaged stream
     except BundleError:
         raise
     except Exception as error:  # whatever a crafted archive makes the reader raise is a refusal
@@ -163,10 +168,9 @@ def unpack(bundle: Path, into: Path, limits: Limits) -> tuple[bytes, bytes]:
     return manifest, signature
 
 
-def _opened(bundle: Path, limit: int) -> tarfile.TarFile:
-    """The bundle as a tar stream, plain or gzip-compressed (nothing else), whose decompressed
-    bytes are counted as they are read: a header that declares gigabytes is refused at `limit`,
-    before it is held in memory."""
+def _decompressed(bundle: Path, limit: int) -> _Bounded:
+    """The bundle's tar bytes, plain or gzip-compressed (nothing else), counted as they are read:
+    a header that declares gigabytes is refused at `limit`, before it is held in memory."""
     with bundle.open("rb") as stream:
         head = stream.read(TAR_MAGIC_END)
     if head[:2] == GZIP_MAGIC:
@@ -176,7 +180,7 @@ def _opened(bundle: Path, limit: int) -> tarfile.TarFile:
     else:
         raise BundleError("unexpected_entry", "the bundle is neither a tar nor a gzip-compressed tar "
                           "(bzip2, xz and others are not accepted)")  # fmt: skip
-    return tarfile.open(fileobj=cast(IO[bytes], _Bounded(source, limit)), mode="r|")
+    return _Bounded(source, limit)
 
 
 class _Bounded:
@@ -191,6 +195,11 @@ class _Bounded:
         data = self.stream.read(self.left if size is None or size < 0 else min(size, self.left))
         self.left -= len(data)
         return data
+
+    def drain(self) -> None:
+        """Reads what is left after the tar's end marker: only then does gzip check its CRC."""
+        while self.read(_CHUNK):
+            pass
 
     def close(self) -> None:
         self.stream.close()
