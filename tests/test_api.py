@@ -4,11 +4,14 @@ changes through the profile-change path, snapshots and the live view."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import io
 import json
 import re
+import socket
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -163,6 +166,104 @@ def test_an_oversized_header_is_refused_before_it_is_read(api: Api) -> None:
     refused = requests.get(f"{api.base}/version", headers={"Authorization": "Bearer " + "a" * (4 << 20)}, timeout=60)
     assert refused.status_code in (413, 431) and time.monotonic() - started < 30, refused.status_code
     assert requests.get(f"{api.base}/health/live", timeout=10).status_code == 200
+
+
+def _slow_request(port: int, source: str) -> socket.socket:
+    """A connection from `source` (any 127.x address reaches the loopback) that has sent part of
+    a request's headers."""
+    connection = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+    connection.sendall(b"GET /api/v1/health/live HTTP/1.1\r\nHost: x\r\n")
+    return connection
+
+
+def _open(connection: socket.socket) -> bool:
+    """Whether the server still waits for the rest of the request (it has neither answered nor closed)."""
+    connection.setblocking(False)
+    try:
+        connection.recv(1, socket.MSG_PEEK)  # an answer, or b"" when closed
+    except BlockingIOError:
+        return True
+    except OSError:
+        pass
+    return False
+
+
+def _health_answers(api: Api) -> bool:
+    return requests.get(f"{api.base}/health/live", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("clients", [1, 10])
+def test_slow_clients_are_cut_off_and_health_keeps_answering(api: Api, clients: int) -> None:
+    """Slowloris: 30 connections dripping a header line every 2 s (cheroot's own timeout is per
+    read, so once 12 held all 8 threads for ever). One address keeps at most 4 slow requests; every
+    request must arrive whole in 10 s."""
+    sources = [f"127.0.0.{10 + index % clients}" for index in range(30)]
+    slow = [_slow_request(api.appliance.api_port, source) for source in sources]
+    stop = threading.Event()
+
+    def drip() -> None:
+        while not stop.wait(2):
+            for connection in slow:
+                with contextlib.suppress(OSError):
+                    connection.send(b"X-Slow: 1\r\n")
+
+    dripping = threading.Thread(target=drip, daemon=True)
+    dripping.start()
+    try:
+        if clients == 1:
+            assert wait_until(lambda: sum(map(_open, slow)) <= 4, 9), sum(map(_open, slow))
+        assert _health_answers(api)
+        assert wait_until(lambda: not any(map(_open, slow)), 40), sum(map(_open, slow))
+        assert _health_answers(api)
+    finally:
+        stop.set()
+        dripping.join()
+        for connection in slow:
+            connection.close()
+    dropped_from = re.findall(r"the latest from (\S+):", api.appliance.log)
+    assert dropped_from and "127.0.0.1" not in dropped_from
+
+
+def test_live_views_are_capped_and_health_keeps_answering(api: Api) -> None:
+    """20 live views (each holds a server thread): 4 open, the rest 503 with Retry-After; a slot is
+    free again once its viewer leaves."""
+    token = api.token("viewer")
+    url = f"{api.base}/cameras/cam-a/live.mjpg"
+    views = [requests.get(url, headers={"Authorization": f"Bearer {token}"}, stream=True, timeout=30)
+             for _ in range(20)]  # fmt: skip
+    try:
+        statuses = sorted(view.status_code for view in views)
+        assert statuses == [200] * 4 + [503] * 16, statuses
+        refused = next(view for view in views if view.status_code == 503)
+        assert refused.json()["error"]["code"] == "too_many_live_views" and refused.headers["Retry-After"] == "10"
+        assert _health_answers(api)
+        assert api.call("GET", "/cameras/cam-a/snapshot.jpg", token).status_code == 200
+    finally:
+        for view in views:
+            view.close()
+
+    def reopened() -> bool:
+        with requests.get(url, headers={"Authorization": f"Bearer {token}"}, stream=True, timeout=30) as view:
+            return view.status_code == 200
+
+    assert wait_until(reopened, 30, interval=0.5)
+
+
+def test_a_chunked_body_over_the_limit_is_413_and_a_small_one_is_read(api: Api) -> None:
+    """The 1 MiB limit holds for a body sent chunked, without a Content-Length (once a 3 MB one got 422)."""
+    token = api.token("admin")
+
+    def chunks(body: bytes) -> Iterator[bytes]:
+        for start in range(0, len(body), 64 * 1024):
+            yield body[start : start + 64 * 1024]
+
+    headers = {"Content-Type": "application/json", "If-Match": api.etag(token)}
+    large = api.call("PATCH", "/profile", token, headers=headers, data=chunks(b" " * (3 << 20) + b"{}"))
+    assert large.status_code == 413 and large.json()["error"]["code"] == "too_large", large.text
+    small = api.call("PATCH", "/profile/sections/tracker", token, headers={**headers, "If-Match": api.etag(token)},
+                     data=chunks(json.dumps({"max_lost_s": 1.5}).encode()))  # fmt: skip
+    assert small.status_code == 200, small.text
+    assert api.call("GET", "/profile/sections/tracker", token).json()["max_lost_s"] == 1.5
 
 
 ROUTES = [  # method, path, role needed

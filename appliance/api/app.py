@@ -23,6 +23,7 @@ from appliance.api.users import UserStore
 from appliance.config.yamlio import MAX_DEPTH
 
 MAX_BODY_BYTES = 1 << 20
+BODY_TOO_LARGE = "appliance.body_too_large"  # set by the server on a chunked body over the limit
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _BRACKET = re.compile(rb"[\[\]{}]")
 DOCS_PREFIX = "/api/v1/swagger"
@@ -38,7 +39,7 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'"
 def _limit_body() -> None:
     """Refuse a body over the limit before anything reads it (flask-openapi3 would read a cut one
     as no body at all)."""
-    if (request.content_length or 0) > MAX_BODY_BYTES:
+    if request.environ.get(BODY_TOO_LARGE) or (request.content_length or 0) > MAX_BODY_BYTES:
         raise ApiError(413, "too_large", f"request bodies are at most {MAX_BODY_BYTES} bytes")
 
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from appliance.api.errors import ApiError
 from appliance.config import LoadedProfile
@@ -19,6 +19,7 @@ from appliance.runtime.state import RuntimeState
 
 CHANGE_TIMEOUT_S = 60.0
 SNAPSHOT_TIMEOUT_S = 5.0
+MAX_LIVE_VIEWS = 4  # each holds one of the server's threads while it is open
 
 
 class Snapshots:
@@ -51,12 +52,28 @@ class Snapshots:
                 self._arrived.wait(left)
 
 
+class LiveViews:
+    """A count of the live views open, at most MAX_LIVE_VIEWS; one more is answered 503."""
+
+    def __init__(self, limit: int = MAX_LIVE_VIEWS) -> None:
+        self.limit = limit
+        self._slots = threading.BoundedSemaphore(limit)
+
+    def open(self) -> Callable[[], None]:
+        """Takes a slot; the function that gives it back."""
+        if not self._slots.acquire(blocking=False):
+            message = f"{self.limit} live views are open, the most this device serves; close one or use snapshots"
+            raise ApiError(503, "too_many_live_views", message, retry_after_s=10)
+        return self._slots.release
+
+
 @dataclass
 class ApiContext:
     state: RuntimeState
     changes: ProfileChanges
     snapshots: Snapshots
     auth: bool = True
+    live_views: LiveViews = field(default_factory=LiveViews)
 
     @property
     def loaded(self) -> LoadedProfile:

@@ -27,9 +27,12 @@ Responses = dict[str | int, type[BaseModel] | dict[Any, Any] | None]
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: list[str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, details: list[str] | None = None, retry_after_s: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details or []
+        self.retry_after_s = retry_after_s
 
 
 def error_response(status: int, code: str, message: str, details: list[str] | None = None) -> Response:
@@ -41,7 +44,10 @@ def error_response(status: int, code: str, message: str, details: list[str] | No
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> Response:
-        return error_response(error.status, error.code, error.message, error.details)
+        response = error_response(error.status, error.code, error.message, error.details)
+        if error.retry_after_s is not None:
+            response.headers["Retry-After"] = str(error.retry_after_s)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:

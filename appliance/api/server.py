@@ -11,10 +11,10 @@ import logging
 import threading
 from collections.abc import Callable
 
-from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from appliance.api.app import create_app
+from appliance.api.cheroot_bounds import BoundedServer
 from appliance.api.context import ApiContext, Snapshots
 from appliance.api.users import UserStore, users_file
 from appliance.config import LoadedProfile
@@ -24,7 +24,7 @@ from appliance.runtime.outputs.base import Output
 from appliance.runtime.state import RuntimeState
 
 log = logging.getLogger(__name__)
-THREADS = 8  # requests served at once (a live view holds one)
+THREADS = 16  # requests served at once; a live view holds one (MAX_LIVE_VIEWS of them at most)
 MAX_HEADER_BYTES = 16 * 1024  # a request line and headers; a token is under 1 KiB
 STOP_TIMEOUT_S = 5.0
 
@@ -43,7 +43,7 @@ class ApiServer(Output):
         self.state = state
         self.changes = changes
         self.snapshots = Snapshots(request_snapshot)
-        self.server: wsgi.Server | None = None
+        self.server: BoundedServer | None = None
         self.context: ApiContext | None = None
         self._thread: threading.Thread | None = None
         self.active = False
@@ -79,7 +79,7 @@ class ApiServer(Output):
         self.context = ApiContext(self.state, self.changes, self.snapshots, config.auth.enabled)
         app = create_app(self.context, users)
         host, _, port = config.listen.rpartition(":")
-        self.server = wsgi.Server((host.strip("[]"), int(port)), app, numthreads=THREADS, server_name="appliance")
+        self.server = BoundedServer((host.strip("[]"), int(port)), app, numthreads=THREADS, server_name="appliance")
         self.server.max_request_header_size = MAX_HEADER_BYTES  # refused before anything is parsed
         if config.tls.cert_file and config.tls.key_file:
             self.server.ssl_adapter = BuiltinSSLAdapter(config.tls.cert_file, config.tls.key_file)

@@ -19,7 +19,7 @@ from appliance.api.routes.profile import context
 LIVE_FPS = 5.0  # a live view sends at most this many frames a second
 BOUNDARY = "frame"
 MEDIA_ERRORS: Responses = {401: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse,
-                           504: ErrorResponse}  # fmt: skip
+                           503: ErrorResponse, 504: ErrorResponse}  # fmt: skip
 
 
 def media_routes() -> APIBlueprint:
@@ -36,12 +36,17 @@ def media_routes() -> APIBlueprint:
     @routes.get("/<item_id>/live.mjpg", responses={200: None, **MEDIA_ERRORS})
     def live(path: ItemPath) -> Response:
         """A live view as multipart JPEG (MJPEG), at most 5 frames a second, heads hidden; only for
-        cameras with `live_view: true`."""
+        cameras with `live_view: true`. At most 4 are open at once (503 beyond)."""
         _one("cameras", path.item_id)
         if not context().loaded.profile.camera(path.item_id).live_view:
             raise ApiError(409, "live_view_off", f"camera '{path.item_id}' offers no live view (cameras[].live_view)")
         snapshots = context().snapshots
-        first = snapshots.take(path.item_id)  # errors (not running, no frame) before the stream starts
+        release = context().live_views.open()
+        try:
+            first = snapshots.take(path.item_id)  # errors (not running, no frame) before the stream starts
+        except ApiError:
+            release()
+            raise
 
         def frames() -> Iterator[bytes]:
             image, interval = first, 1 / LIVE_FPS
@@ -55,7 +60,9 @@ def media_routes() -> APIBlueprint:
                 except ApiError:
                     return  # the camera stopped: the stream ends
 
-        return Response(frames(), mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
-                        headers={"Cache-Control": "no-store"})  # fmt: skip
+        response = Response(frames(), mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                            headers={"Cache-Control": "no-store"})  # fmt: skip
+        response.call_on_close(release)  # when the viewer leaves, or the server stops
+        return response
 
     return routes
