@@ -30,6 +30,9 @@ class FrameResult:
     people_in_violation: int
     stage_seconds: dict[str, float]  # decode, detect, track, analyse
     tracks: tuple[TrackRecord, ...] | None = None  # present on sampled frames only
+    # when the worker finished it: CLOCK_MONOTONIC, one clock for every process of the machine,
+    # so a supervisor that was held up still measures the worker's own rate
+    processed_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,7 +109,7 @@ class _Camera:
     counts: CameraCounts = field(default_factory=lambda: CameraCounts(0, 0))
     frames: int = 0
     progress: tuple[int, int] | None = None
-    received: deque[float] = field(default_factory=deque)  # when recent frames arrived (monotonic)
+    processed: deque[float] = field(default_factory=deque)  # when the worker finished recent frames (monotonic)
     first_frame_at: float | None = None
     last_frame_at: float | None = None
     detect_seconds: float = 0.0  # in the detector, over every frame after the first
@@ -118,7 +118,7 @@ class _Camera:
     run: _RunTotals = field(default_factory=_RunTotals)
 
     def fps(self) -> float:
-        times = self.received
+        times = self.processed
         if len(times) < 2 or times[-1] <= times[0]:
             return 0.0
         return (len(times) - 1) / (times[-1] - times[0])
@@ -239,9 +239,9 @@ class RuntimeState:
         camera.status, camera.reason = "online", None
         camera.counts = CameraCounts(event.people, event.people_in_violation)
         camera.run.add(camera.counts)
-        camera.received.append(now)
-        while now - camera.received[0] > FPS_WINDOW_S:
-            camera.received.popleft()
+        camera.processed.append(event.processed_at)
+        while event.processed_at - camera.processed[0] > FPS_WINDOW_S:
+            camera.processed.popleft()
         return self._update_areas(event.camera_id, event.timestamp)
 
     def _update_areas(self, camera_id: str, timestamp: float) -> list[Event]:
@@ -281,7 +281,7 @@ class RuntimeState:
         camera = self._camera(event.camera_id)
         camera.status = _PHASE_AFTER[event.kind]
         camera.reason = event.reason or camera.reason
-        camera.received.clear()
+        camera.processed.clear()
         camera.open_episodes.clear()  # a new worker starts with none
 
     def _camera_state(self, camera_id: str, camera: _Camera) -> CameraState:
