@@ -414,6 +414,10 @@ def test_an_invalid_change_leaves_the_file_byte_identical(api: Api) -> None:
     assert api.appliance.profile_path.read_bytes() == before
     masked = api.call("PUT", "/profile", token, headers={"If-Match": api.etag(token)}, data="api: {auth: ********}")
     assert masked.status_code == 422 and api.appliance.profile_path.read_bytes() == before
+    signing_key = api.call("PATCH", "/profile", token, headers={"If-Match": api.etag(token)},
+                           json={"api": {"auth": {"jwt_secret": "key-in-the-profile-4711"}}})  # fmt: skip
+    assert signing_key.status_code == 422 and "jwt_secret_file" in signing_key.text, signing_key.text
+    assert "key-in-the-profile" not in signing_key.text and api.appliance.profile_path.read_bytes() == before
 
 
 def test_a_camera_change_restarts_only_that_camera(api: Api) -> None:

@@ -105,7 +105,7 @@ MASKED_FORMS = """\
 device: {id: t}
 api:
   auth:
-    jwt_secret: "jwt-\\x31secret-value-abcdefghijklmnopqrstuvwxyz012345"   # a YAML escape
+    jwt_secret: "${env:JWT_FOR_TEST}"   # a reference: the profile never holds the key
 mqtt:
   enabled: false
   password: 'it''s-the-pass-4711'   # a doubled quote
@@ -115,15 +115,33 @@ cameras:
 """
 
 
-def test_secrets_are_masked_by_their_place_whatever_their_spelling(tmp_path: Path) -> None:
+def test_secrets_are_masked_by_their_place_whatever_their_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The file as the API serves it (GET /profile/yaml) and the resolved data (GET /profile,
     /cameras): no secret in any spelling, decoded or as written."""
+    monkeypatch.setenv("JWT_FOR_TEST", "jwt-1secret-value-abcdefghijklmnopqrstuvwxyz012345")
     path = tmp_path / "p.yaml"
     path.write_text(MASKED_FORMS)
     loaded = load_profile(path)
     text, data = masked_file(loaded), json.dumps(loaded.masked_data())
     for shown in (text, data):
-        for secret in ("jwt-1secret", "jwt-\\x31secret", "it's-the-pass", "it''s-the-pass", "p%40ss", "p@ss",
+        for secret in ("jwt-1secret", "it's-the-pass", "it''s-the-pass", "p%40ss", "p@ss",
                        "tok%2Den", "tok-en"):  # fmt: skip
             assert secret not in shown, (secret, shown)
-    assert "# a YAML escape" in text and "channel=1" in text and "rtsp://admin:********@10.0.0.5" in text
+    assert "# a reference" in text and "channel=1" in text and "rtsp://admin:********@10.0.0.5" in text
+
+
+KEY_SPELLINGS = ['"jwt-\\x31secret-value-4711"', "'jwt-''secret-value-4711'", "jwt-secret-value-4711",
+                 "!!str jwt-secret-value-4711"]  # fmt: skip
+
+
+@pytest.mark.parametrize("written", KEY_SPELLINGS)
+def test_a_signing_key_written_in_the_profile_is_refused_without_showing_it(tmp_path: Path, written: str) -> None:
+    """A viewer reads the profile; a key in it (in any spelling) is refused where it is, not masked."""
+    path = tmp_path / "p.yaml"
+    path.write_text(f"device: {{id: t}}\napi:\n  auth:\n    jwt_secret: {written}\n")
+    outcome = run_cli("validate", str(path))
+    output = outcome.stdout + outcome.stderr
+    assert outcome.returncode == 2 and f"{path}:4" in output and "jwt_secret_file" in output, output
+    assert "secret-value" not in output, output

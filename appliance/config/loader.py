@@ -25,6 +25,7 @@ from appliance.config.secrets import (
     MASK,
     REDACTOR,
     SecretRedactor,
+    literal_signing_key,
     masked,
     resolve_references,
     resolve_secret_files,
@@ -72,7 +73,8 @@ def load_profile(path: Path, text: str | None = None) -> LoadedProfile:
     schema = profile_schema()
     merged = load_merged(path, text)
     references = resolve_references(merged)
-    issues = [*references.issues, *resolve_secret_files(schema, merged), *value_issues(merged)]
+    issues = [*references.issues, *literal_signing_key(merged, references), *resolve_secret_files(schema, merged)]
+    issues += value_issues(merged)
     issues += validate(schema, merged)
     fill_defaults(schema, merged.data)
     issues += check_rules(merged.data, merged)

@@ -19,6 +19,7 @@ MASK = "********"
 MAX_SECRET_BYTES = 64 * 1024
 REFERENCE = re.compile(r"\$\{(?P<scheme>[A-Za-z_]\w*):(?P<target>[^}]*)\}")
 _SECRET_FILE_SUFFIX = "_file"
+SIGNING_KEY: JsonPath = ("api", "auth", "jwt_secret")
 
 
 class SecretRedactor:
@@ -98,6 +99,21 @@ def resolve_references(merged: MergedProfile) -> References:
 
     _map_strings(merged.data, (), substitute)
     return found
+
+
+def literal_signing_key(merged: MergedProfile, references: References) -> list[ProfileIssue]:
+    """The API's JWT signing key written in the profile itself. Every viewer can read the profile
+    (masked); a key in it is one masking slip away from making a viewer admin, so it must come
+    from a file or the environment, or be the one generated for the device."""
+    api = merged.data.get("api")
+    auth = api.get("auth") if isinstance(api, dict) else None
+    key = auth.get("jwt_secret") if isinstance(auth, dict) else None
+    if key is None or SIGNING_KEY in references.substituted:
+        return []
+    message = ("the JWT signing key may not be written in the profile, which every viewer can read: "
+               "use api.auth.jwt_secret_file, ${file:PATH} or ${env:NAME}, or leave it out to use the key "
+               "generated for this device")  # fmt: skip
+    return [_issue(merged, SIGNING_KEY, message)]
 
 
 def resolve_secret_files(schema: Schema, merged: MergedProfile) -> list[ProfileIssue]:
