@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import http.client
 import io
 import json
 import re
@@ -350,14 +351,34 @@ def test_refresh_tokens_give_new_access_tokens(api: Api) -> None:
     assert api.call("GET", "/version", tokens["refresh_token"]).status_code == 401  # not an access token
 
 
+def _login_from(api: Api, source: str, name: str, password: str) -> int:
+    """The status of a login sent from `source` (a 127.x address), so that the limits it meets
+    are not those of the other tests' address."""
+    connection = http.client.HTTPConnection("127.0.0.1", api.appliance.api_port, timeout=60,
+                                            source_address=(source, 0))  # fmt: skip
+    try:
+        body = json.dumps({"username": name, "password": password})
+        connection.request("POST", "/api/v1/auth/login", body, {"Content-Type": "application/json"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
 def test_logins_are_rate_limited(api: Api) -> None:
-    statuses = [
-        requests.post(
-            f"{api.base}/auth/login", json={"username": "nobody", "password": "wrong"}, timeout=10
-        ).status_code
-        for _ in range(12)
-    ]
+    statuses = [_login_from(api, "127.0.0.40", "nobody", "wrong") for _ in range(12)]
     assert statuses[:10] == [401] * 10 and statuses[-1] == 429
+    assert _login_from(api, "127.0.0.41", "admin", PASSWORDS["admin"]) == 200  # another address
+
+
+def test_parallel_wrong_logins_get_no_more_password_checks_than_the_limit(api: Api) -> None:
+    """100 wrong logins at once, from one address and for one name: 10 are checked (401), the
+    rest refused before (429); once 17 were checked. Right passwords never count."""
+    for _ in range(3):
+        assert _login_from(api, "127.0.0.42", "viewer", PASSWORDS["viewer"]) == 200
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
+        statuses = list(pool.map(lambda _: _login_from(api, "127.0.0.42", "viewer", "wrong-guess"), range(100)))
+    assert sorted(statuses) == [401] * 10 + [429] * 90, statuses
+    assert _login_from(api, "127.0.0.43", "viewer", PASSWORDS["viewer"]) == 429  # the name is limited too
 
 
 def test_users_cli_refuses_bad_input_with_status_2(api: Api) -> None:

@@ -12,6 +12,7 @@ from appliance import __version__
 from appliance.api.auth import SECURITY_SCHEMES, auth_routes, authorize, setup_auth
 from appliance.api.context import ApiContext
 from appliance.api.errors import ApiError, ErrorResponse, register_error_handlers, validation_error
+from appliance.api.logins import LoginGuard
 from appliance.api.routes.calibration import calibration_routes
 from appliance.api.routes.cameras import collection_routes
 from appliance.api.routes.events import events_routes
@@ -83,9 +84,9 @@ def create_app(context: ApiContext, users: UserStore) -> OpenAPI:
     app.before_request(_limit_body)
     app.before_request(_limit_nesting)
     app.before_request(authorize)
-    limiter = setup_auth(app, config, context.loaded.profile.storage.data_dir, users)
+    setup_auth(app, config, context.loaded.profile.storage.data_dir, users)
     for routes in (
-        auth_routes(users, limiter, config.auth.token_ttl_s),
+        auth_routes(users, LoginGuard(), config.auth.token_ttl_s),
         system_routes(),
         profile_routes(),
         collection_routes("cameras"),

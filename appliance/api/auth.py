@@ -1,7 +1,7 @@
 """Authentication: users log in with a password for a short-lived access token and a refresh
 token (flask-jwt-extended); `viewer` may read, `admin` may also write. Tokens carry the user's
 token version, so a new password or a removed user revokes them all. Logins are rate-limited
-per client address and per user name (Flask-Limiter)."""
+per client address and per user name, counted before the password is checked (logins.py)."""
 
 from __future__ import annotations
 
@@ -20,13 +20,12 @@ from flask_jwt_extended import (
     get_jwt_identity,
     verify_jwt_in_request,
 )
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_openapi3.blueprint import APIBlueprint
 from flask_openapi3.models.tag import Tag
 from pydantic import BaseModel, Field
 
 from appliance.api.errors import ApiError, ErrorResponse, error_response
+from appliance.api.logins import LoginGuard
 from appliance.api.users import MAX_PASSWORD_LENGTH, UserStore
 from appliance.config.model import ApiConfig
 from appliance.files import read_regular_file
@@ -34,7 +33,6 @@ from appliance.files import read_regular_file
 PUBLIC_PATHS = frozenset({"/api/v1/health/live", "/api/v1/health/ready", "/api/v1/auth/login", "/api/v1/auth/refresh",
                           "/api/v1/openapi.json"})  # fmt: skip
 DOCS_PATHS = ("/api/v1/swagger", "/api/v1/static/", "/api/v1/oauth2-redirect.html")
-LOGIN_LIMITS = "10 per minute;50 per hour"  # failed logins, per client address and again per user name
 REFRESH_TTL = timedelta(days=7)
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 SECURITY_SCHEMES: dict[str, Any] = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
@@ -67,7 +65,7 @@ def jwt_secret(config: ApiConfig, data_dir: str) -> str:
     return read_regular_file(path, MAX_SECRET_BYTES).decode().strip()
 
 
-def setup_auth(app: Flask, config: ApiConfig, data_dir: str, users: UserStore) -> Limiter:
+def setup_auth(app: Flask, config: ApiConfig, data_dir: str, users: UserStore) -> None:
     """JWT settings and what happens to a missing, bad, expired or revoked token."""
     app.config.update(
         JWT_SECRET_KEY=jwt_secret(config, data_dir),
@@ -94,9 +92,6 @@ def setup_auth(app: Flask, config: ApiConfig, data_dir: str, users: UserStore) -
         user = users.get(payload["sub"])
         return user is None or user.token_version != payload.get("tv") or user.role != payload.get("role")
 
-    return Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[],
-                   headers_enabled=True)  # fmt: skip
-
 
 def authorize() -> None:
     """Before every request, ahead of any body validation: a valid access token for everything
@@ -118,7 +113,7 @@ def _public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(DOCS_PATHS)
 
 
-def auth_routes(users: UserStore, limiter: Limiter, token_ttl_s: int) -> APIBlueprint:
+def auth_routes(users: UserStore, guard: LoginGuard, token_ttl_s: int) -> APIBlueprint:
     routes = APIBlueprint("auth", __name__, url_prefix="/api/v1/auth", abp_tags=[Tag(name="auth")])
 
     def tokens(name: str, role: str, version: int, refresh: bool) -> Response:
@@ -130,16 +125,13 @@ def auth_routes(users: UserStore, limiter: Limiter, token_ttl_s: int) -> APIBlue
         )
         return jsonify(body.model_dump(exclude_none=True))
 
-    def login_name() -> str:
-        body = request.get_json(silent=True)
-        return str(body.get("username", ""))[:64] if isinstance(body, dict) else ""
-
     @routes.post("/login", responses={200: Tokens, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse})
-    @limiter.limit(LOGIN_LIMITS, deduct_when=_failed)
-    @limiter.limit(LOGIN_LIMITS, key_func=login_name, deduct_when=_failed)
     def login(body: Login) -> Response:
-        """Exchange a user's name and password for an access token and a refresh token."""
-        user = users.verify(body.username, body.password)
+        """Exchange a user's name and password for an access token and a refresh token. At most 10
+        failed logins a minute and 50 an hour per client address, and again per user name (429)."""
+        with guard.attempt(f"address {request.remote_addr}", f"user {body.username[:64]}") as attempt:
+            user = users.verify(body.username, body.password)
+            attempt.succeeded = user is not None
         if user is None:
             raise ApiError(401, "unauthorized", "wrong user name or password")
         return tokens(user.name, user.role, user.token_version, refresh=True)
@@ -154,7 +146,3 @@ def auth_routes(users: UserStore, limiter: Limiter, token_ttl_s: int) -> APIBlue
         return tokens(user.name, user.role, user.token_version, refresh=False)
 
     return routes
-
-
-def _failed(response: Response) -> bool:
-    return response.status_code != 200

@@ -4,8 +4,9 @@ every thread and leave `/health/live` unanswered.
 cheroot's own timeout applies to each read, so a client sending a byte every few seconds holds a
 thread for ever (slowloris). Here a request must arrive whole, headers and body, within
 `READ_DEADLINE_S` of its first byte, or its connection is shut; and one address may have at most
-`MAX_SLOW_PER_CLIENT` requests that have been arriving for more than a second (the newer ones are
-shut; a burst of quick requests is never slow). The body is
+`MAX_SLOW_PER_CLIENT` requests that have been arriving for more than `SLOW_AFTER_S` with all
+their bytes so far read (the newer ones are shut; a burst of quick requests, or requests slow
+because this device is busy, never count). The body is
 read here, bounded by `MAX_BODY_BYTES` also when it comes chunked, before the app runs. Written
 by hand: cheroot has no total deadline, and a reverse proxy would be one more process to ship."""
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import select
 import socket
 import threading
 import time
@@ -26,7 +28,7 @@ from appliance.api.app import BODY_TOO_LARGE, MAX_BODY_BYTES
 log = logging.getLogger(__name__)
 READ_DEADLINE_S = 10.0
 MAX_SLOW_PER_CLIENT = 4
-SLOW_AFTER_S = 1.0  # a request still arriving after this long counts against its client's few
+SLOW_AFTER_S = 2.0  # a request still arriving after this long, its bytes all read, is a slow client's
 _WATCH_INTERVAL_S = 0.25
 _REPORT_INTERVAL_S = 60.0
 
@@ -83,12 +85,22 @@ class RequestsArriving:
         for key, (sock, client, began) in sorted(self._arriving.items(), key=lambda item: item[1][2]):
             if now - began > self.deadline_s:
                 dropped[key] = (sock, client, f"it did not arrive whole in {self.deadline_s:.0f} s")
-            elif now - began > SLOW_AFTER_S:
+            elif now - began > SLOW_AFTER_S and _waiting_for_client(sock):
                 slow_by_client.setdefault(client, []).append(key)
         for client, keys in slow_by_client.items():
             for key in keys[self.per_client :]:
                 dropped[key] = (self._arriving[key][0], client, f"more than {self.per_client} slow requests at once")
         return dropped
+
+
+def _waiting_for_client(sock: socket.socket) -> bool:
+    """Whether everything the client sent has been read: a request slow because this device is
+    busy (its bytes wait unread) is not the client's doing."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):  # closed meanwhile
+        return False
+    return not readable
 
 
 class _BoundedRequest(server.HTTPRequest):

@@ -1,5 +1,5 @@
 """A token bucket for commands that arrive over MQTT: a burst is taken, a flood is not. Written
-here because it is a dozen lines; flask-limiter's storage-backed limits serve HTTP requests."""
+here because it is a dozen lines."""
 
 from __future__ import annotations
 
