@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,6 +85,17 @@ class Device:
         hidden = self.inbox / f".{bundle.name}.partial"
         hidden.write_bytes(bundle.read_bytes())
         hidden.rename(self.inbox / bundle.name)
+
+    def copy_in_parts(self, bundle: Path) -> None:
+        """Put `bundle` into the inbox as a careless writer would: under its own name, its first
+        kilobyte (the middle of the manifest), then the rest 2 s later (watchdog alone holds an
+        event back for half a second)."""
+        content = bundle.read_bytes()
+        with (self.inbox / bundle.name).open("wb") as stream:
+            stream.write(content[:1000])
+            stream.flush()
+            time.sleep(2)
+            stream.write(content[1000:])
 
     def install(self, bundle: Path) -> str:
         """Drop `bundle` into the inbox and apply it here."""
@@ -484,7 +496,7 @@ def test_updates_in_a_running_appliance_take_effect_or_roll_back(tmp_path: Path,
         assert wait_until(lambda: "lobby: online" in appliance.log, 90), appliance.log
         pids = appliance.worker_pids()
         slower = device.new_profile("slower", lambda profile: profile.replace("fps_cap: 10", "fps_cap: 8"))
-        device.drop(device.bundle("config.bundle", 1, profile=slower))
+        device.copy_in_parts(device.bundle("config.bundle", 1, profile=slower))  # taken once it is whole
         assert outcome_of(device, appliance, 1).startswith("installed"), appliance.log
         assert "fps_cap: 8" in appliance.profile_path.read_text()
         assert appliance.worker_pids()["lobby"] != pids["lobby"]

@@ -40,6 +40,7 @@ MAX_FILES = 64
 SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _CHUNK = 1024 * 1024
 HEADER_ALLOWANCE = 1024 * 1024  # tar headers beyond the files' own bytes
+STILL_WRITING = "; if it was still being copied, copy it as NAME.partial and rename it when done"
 GZIP_MAGIC, TAR_MAGIC_END = b"\x1f\x8b", 262  # a tar header says "ustar" at bytes 257..261
 
 
@@ -162,9 +163,10 @@ def unpack(bundle: Path, into: Path, limits: Limits) -> tuple[bytes, bytes]:
         raise
     except Exception as error:  # whatever a crafted archive makes the reader raise is a refusal
         raise BundleError("truncated", f"the archive is damaged or cut short ({type(error).__name__}: "
-                          f"{str(error)[:200]})") from None  # fmt: skip
+                          f"{str(error)[:200]}){STILL_WRITING}") from None  # fmt: skip
     if manifest is None or signature is None:
-        raise BundleError("truncated", f"the bundle has no {MANIFEST if manifest is None else SIGNATURE}")
+        missing = MANIFEST if manifest is None else SIGNATURE
+        raise BundleError("truncated", f"the bundle has no {missing}{STILL_WRITING}")
     return manifest, signature
 
 

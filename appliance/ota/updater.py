@@ -24,8 +24,19 @@ from appliance.runtime.state import RuntimeState
 
 log = logging.getLogger(__name__)
 POLL_S = 10.0  # the inbox is also listed this often, whatever inotify says
+SETTLE_S = 5.0  # a bundle is taken once it has not changed for this long
 CHANGE_TIMEOUT_S = 300.0
 PEOPLE_MEMORY_S = 300.0  # a camera that saw someone this recently must see someone after an update
+
+
+def _unsettled_s(bundle: Path) -> float:
+    """Seconds until `bundle` has been left unchanged for SETTLE_S: one copied in place without a
+    rename is taken once its writer is done, not cut short."""
+    try:
+        changed = bundle.stat().st_mtime
+    except OSError:
+        return 0.0  # gone or unreadable: taking it says so
+    return max(0.0, changed + SETTLE_S - time.time())
 
 
 def take_state_dir(profile_path: Path, loaded: LoadedProfile) -> tuple[DataDirLock | None, bool]:
@@ -169,12 +180,17 @@ class OtaUpdater(Output, FileSystemEventHandler):
         return None
 
     def _run(self) -> None:
+        wait_s = POLL_S
         while not self._stop.is_set():
-            self._wake.wait(POLL_S)
+            self._wake.wait(wait_s)
             self._wake.clear()
+            wait_s = POLL_S
             for bundle in self._waiting():
                 if self._stop.is_set():
                     return
+                if (unsettled_s := _unsettled_s(bundle)) > 0:  # still being written, perhaps
+                    wait_s = min(wait_s, unsettled_s)
+                    continue
                 self._publish_status(bundle.name)
                 try:
                     result = self.applier.process(bundle, self.state.loaded)
