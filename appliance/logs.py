@@ -1,5 +1,6 @@
 """Logging for every process the appliance runs (the CLI, the supervisor, camera workers, the
-detector service): text or one JSON object per line, secrets masked in every record.
+detector service): text or one JSON object per line, secrets masked in every record, and each
+message on one line, its control and bidirectional characters escaped.
 
 Masking happens when a record is made, so no handler (a progress bar's, a library's) can see a
 secret, and again on exception and stack text, which is formatted later."""
@@ -13,6 +14,7 @@ from typing import Any, Literal
 from pythonjsonlogger.json import JsonFormatter
 
 from appliance.config.secrets import REDACTOR
+from appliance.text import escaped
 
 LogFormat = Literal["text", "json"]
 _base_factory = logging.getLogRecordFactory()
@@ -25,7 +27,7 @@ def configure_logging(
     """Log to stderr at `level` in this process; `process` names it on every line (a camera id,
     'detector'); `secrets` are masked wherever they appear."""
     REDACTOR.register(secrets)
-    logging.setLogRecordFactory(_redacted_record)
+    logging.setLogRecordFactory(_safe_record)
     handler = logging.StreamHandler()
     handler.setFormatter(_json_formatter(process) if log_format == "json" else _TextFormatter(process))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
@@ -33,10 +35,15 @@ def configure_logging(
         logging.getLogger(library).setLevel(max(logging.INFO, logging.getLogger().level))
 
 
-def _redacted_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+def _safe_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """The record with its message on one line (names with line breaks or bidirectional characters
+    cannot forge or disguise a line) and with every secret masked."""
     record = _base_factory(*args, **kwargs)
-    if REDACTOR.active:
-        record.msg, record.args = REDACTOR.redact(record.getMessage()), None
+    try:
+        message = record.getMessage()
+    except Exception:  # a call whose arguments do not fit its format: logging reports it when it emits
+        return record
+    record.msg, record.args = escaped(REDACTOR.redact(message) if REDACTOR.active else message), None
     return record
 
 

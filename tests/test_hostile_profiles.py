@@ -311,14 +311,15 @@ CLASSES: dict[str, list[Case]] = {
         Case(
             "camera-id-ending-in-a-newline",
             profile('cameras: [{id: "cam\\n", source: 0}]\n'),
-            r"cameras\[0\]\.id: contains a control character \(U\+000A\)",
+            r"cameras\[0\]\.id: contains a control or bidirectional character \(U\+000A\)",
         ),
         Case(
             "device-id-ending-in-a-newline", {"p.yaml": 'device: {id: "dev\\n"}\n'}, r"device\.id: contains a control"
         ),
         Case("area-id-with-a-carriage-return", profile('areas: [{id: "a\\r", cameras: [c]}]\n'), r"U\+000D"),
-        Case("camera-name-with-a-tab", camera('name: "a\\tb"'), r"name: contains a control character \(U\+0009\)"),
-        Case("key-with-a-bell", profile('"tr\\aacker": {max_lost_s: 1}\n'), r"key contains a control character"),
+        Case("camera-name-with-a-tab", camera('name: "a\\tb"'), r"name: contains a control .*\(U\+0009\)"),
+        Case("camera-name-with-a-right-to-left-override", camera('name: "door\\u202etxt.exe"'), r"\(U\+202E\)"),
+        Case("key-with-a-bell", profile('"tr\\aacker": {max_lost_s: 1}\n'), r"key contains a control or bidi\w+"),
         Case("next-line-character-in-an-id", profile('cameras: [{id: "cam\\N", source: 0}]\n'), r"U\+0085"),
         Case("newline-in-a-source-url", camera('name: x, tags: ["a\\nb"]'), r"tags\[0\]: contains a control"),
     ],

@@ -320,7 +320,16 @@ def test_a_manifest_with_a_malformed_date_or_version_is_refused(device: Device, 
     assert refused.value.reason == "bad_manifest" and says in refused.value.message, refused.value.message
 
 
-@pytest.mark.parametrize("name", ["a" * 240 + ".bundle", "forged\nota: installed.bundle", "tab\there.bundle"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a" * 240 + ".bundle",
+        "forged\nota: installed.bundle",
+        "tab\there.bundle",
+        "right-to-left\u202eeldnub.exe",
+        "line\u2028separator.bundle",
+    ],
+)
 def test_a_bundle_name_cannot_stop_the_device(device: Device, name: str) -> None:
     """A name near the file system's limit (its .reason once failed with ENAMETOOLONG and left a
     journal that stopped every start) or with control characters (a forged log line)."""
@@ -332,6 +341,7 @@ def test_a_bundle_name_cannot_stop_the_device(device: Device, name: str) -> None
     assert len(rejected.name) <= 100 and "\n" not in rejected.name and "\t" not in rejected.name
     assert "unknown_key" in rejected.with_name(f"{rejected.name}.reason").read_text()
     assert "\nota: installed" not in applied.stderr
+    assert not any(character in applied.stderr for character in "\t\u202e\u2028"), applied.stderr
     assert not (device.root / "state" / "journal.json").exists() and ota(device, "apply").returncode == 0
 
 

@@ -465,6 +465,21 @@ CASES = [
             "p.yaml:11:14 areas[0].cameras: expected at least 1 items, got 0",
         ],
     ),
+    Case(
+        "names-with-line-breaks-and-bidirectional-characters",
+        """
+        device: {id: test, name: "Shop \\u202efloor"}
+        cameras:
+          - {id: cam1, source: /dev/video0, name: "Door\\u2028INFO forged"}
+        areas:
+          - {id: hall, cameras: [cam1], name: "Hall\\nnext"}
+        """,
+        [
+            "p.yaml:1:26 device.name: contains a control or bidirectional character (U+202E)",
+            "p.yaml:3:43 cameras[0].name: contains a control or bidirectional character (U+2028)",
+            "p.yaml:5:39 areas[0].name: contains a control or bidirectional character (U+000A)",
+        ],
+    ),
 ]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,6 +96,20 @@ def test_logs_never_carry_a_loaded_secret(secret_profile) -> None:  # type: igno
     finally:
         logger.removeHandler(handler)
     assert stream.getvalue() == f"broker refused user {MASK} with password {MASK}\n"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_name_cannot_forge_or_disguise_a_log_line(log_format: str) -> None:
+    """A line break, a carriage return, a line separator or a right-to-left override in a value
+    (a bundle's or a camera's name) is written escaped, on the record's one line."""
+    program = ("import logging, sys; from appliance.logs import configure_logging; "
+               f"configure_logging('info', {log_format!r}); "
+               "logging.getLogger('appliance.test').warning('took %s', sys.argv[1])")  # fmt: skip
+    name = "a\n2026-12-05 INFO appliance: installed\r\u2028\u202eexe.txt"
+    result = subprocess.run([sys.executable, "-c", program, name], capture_output=True, text=True, timeout=60)
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert not any(character in result.stderr for character in "\r\u2028\u202e"), result.stderr
+    assert "\\n2026-12-05 INFO" in result.stderr and "\\u202e" in result.stderr, result.stderr
 
 
 def test_a_literal_secret_is_masked_too(write_files: WriteFiles) -> None:

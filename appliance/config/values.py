@@ -1,6 +1,7 @@
 """Checks every value of a profile, whatever the schema says of it: numbers are finite, text has
-no control characters and is of bounded length. JSON Schema cannot say these: NaN passes every
-`minimum`, and Python's `$` in a pattern matches before a final newline."""
+no control or bidirectional characters (appliance/text.py) and is of bounded length. JSON Schema
+cannot say these: NaN passes every `minimum`, and Python's `$` in a pattern matches before a
+final newline."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from appliance.config.errors import JsonPath, ProfileIssue
 from appliance.config.merge import MergedProfile
+from appliance.text import first_unsafe
 
 MAX_TEXT_LENGTH = 4096
 
@@ -41,7 +43,6 @@ def _problems(node: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str, bool]]
 def _text_problem(text: str) -> str | None:
     if len(text) > MAX_TEXT_LENGTH:
         return f"is {len(text)} characters long; at most {MAX_TEXT_LENGTH} are allowed"
-    control = next((c for c in text if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0), None)
-    if control is not None:
-        return f"contains a control character (U+{ord(control):04X})"
+    if character := first_unsafe(text):
+        return f"contains a control or bidirectional character ({character})"
     return None

@@ -63,7 +63,8 @@ class Console:
             )
         lines += [f"  area {area}: {count} alert(s)" for area, count in summary.alerts.items()]
         lines.append(f"  events: {summary.events_folder}")
-        log.info("%s", "\n".join(lines))
+        for line in lines:
+            log.info("%s", line)
 
     def close(self) -> None:
         if self._progress is not None:
