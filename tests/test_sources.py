@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import shutil
 import subprocess
 import threading
 import time
@@ -86,14 +87,41 @@ def test_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
     assert not source.status.online
 
 
-def test_truncated_file_ends_early_without_error(data: Path, tmp_path: Path) -> None:
+def test_a_truncated_file_ends_early_and_says_so(data: Path, tmp_path: Path) -> None:
+    """Its frames are analysed; its end is not taken for the file's (once it ended silently)."""
     truncated = tmp_path / "truncated.avi"
     truncated.write_bytes((data / PETS_VIDEO).read_bytes()[:1_500_000])
     with FileSource("cam", truncated, realtime=False) as source:
         count = 0
         while source.read() is not None:
             count += 1
-    assert 0 < count < 795
+        status = source.status
+    assert 0 < count < 795 and status.finished
+    assert status.error is not None and f"is cut short: it ended at frame {count} of 795" in status.error
+
+
+def test_a_file_overwritten_while_read_ends_and_says_so(data: Path, tmp_path: Path) -> None:
+    video = tmp_path / "video.avi"
+    shutil.copyfile(data / PETS_VIDEO, video)
+    with FileSource("cam", video, realtime=False) as source:
+        assert source.read() is not None
+        with video.open("r+b") as stream:  # in place, as a careless copy would
+            stream.truncate(400_000)
+            stream.seek(200_000)
+            stream.write(bytes(range(256)) * 100)
+        count = 1
+        while source.read() is not None:
+            count += 1
+        status = source.status
+    assert count < 795 and status.finished, count
+    assert status.error is not None and "changed while it was read" in status.error, status.error
+
+
+def test_a_whole_file_ends_without_a_problem(data: Path) -> None:
+    with FileSource("cam", data / PETS_VIDEO, realtime=False, fps_cap=5) as source:
+        while source.read() is not None:
+            pass
+        assert source.status.finished and source.status.error is None
 
 
 def test_rtsp_stream_from_a_real_server(data: Path, live_source: list[LiveSource]) -> None:

@@ -21,6 +21,13 @@ log = logging.getLogger(__name__)
 FALLBACK_FPS = 25.0
 DECODE_AHEAD = 4  # frames
 DECODE_THREADS = 1  # one decoding thread leaves the other cores to the detector
+MISSING_FRAMES_ALLOWED = 2  # a header's frame count may be an estimate: fewer frames than 1 % or this are no loss
+
+
+def _identity(path: Path) -> tuple[int, ...]:
+    """What changes when a file is replaced, truncated or written to."""
+    stat = path.stat()
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 class FileSource(FrameSource):
@@ -45,10 +52,12 @@ class FileSource(FrameSource):
         self._position = 0  # frames of the file passed, kept or skipped
         self._finished = False
         self._error: str | None = None
+        self._opened_as: tuple[int, ...] = ()
 
     def start(self) -> None:
         if problem := regular_file_problem(self.path):
             raise self._fail(f"video file {self.path} {problem}")
+        self._opened_as = _identity(self.path)
         capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, DECODE_THREADS])
         if not capture.isOpened():
             raise self._fail(f"cannot open {self.path}: not a video that FFmpeg can read")
@@ -117,9 +126,26 @@ class FileSource(FrameSource):
                 if not ok:
                     break
                 self._put((index, self.shaped(cast(Image, image)), time.perf_counter() - decoding))
+            if not self._stopping.is_set() and (problem := self._ended_early(index)):
+                self._error = problem
+                log.warning("camera %s: %s", self.camera_id, problem)
             self._put(None)
         finally:
             capture.release()
+
+    def _ended_early(self, frames_read: int) -> str | None:
+        """Why the file ended before its end: it changed while it was read, or it holds fewer
+        frames than its header announces (cut short). None when it ended whole."""
+        where = f"at frame {frames_read} of {self.frame_count}"
+        try:
+            changed = _identity(self.path) != self._opened_as
+        except OSError:
+            return f"video file {self.path} was removed while it was read; it ended {where}"
+        if changed:
+            return f"video file {self.path} changed while it was read; it ended {where}"
+        if self.frame_count - frames_read > max(MISSING_FRAMES_ALLOWED, self.frame_count // 100):
+            return f"video file {self.path} is cut short: it ended {where}, which its header announces"
+        return None
 
     def _put(self, item: tuple[int, Image, float] | None) -> None:
         while not self._stopping.is_set():
