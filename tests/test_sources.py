@@ -5,9 +5,12 @@ from __future__ import annotations
 import functools
 import http.server
 import shutil
+import struct
 import subprocess
+import sys
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,6 +118,35 @@ def test_a_file_overwritten_while_read_ends_and_says_so(data: Path, tmp_path: Pa
         status = source.status
     assert count < 795 and status.finished, count
     assert status.error is not None and "changed while it was read" in status.error, status.error
+
+
+def _black_png(path: Path, width: int, height: int) -> None:
+    """A grey-scale PNG written row by row: a 12000x12000 one costs 140 KB and no memory."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    packer, row = zlib.compressobj(9), bytes(width + 1)
+    rows = [packer.compress(row) for _ in range(height)] + [packer.flush()]
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(rows)) + chunk(b"IEND", b"")
+    )
+
+
+def test_frames_over_the_pixel_limit_are_refused_before_they_are_decoded(tmp_path: Path) -> None:
+    """A 12000x12000 image as a camera's source once took a worker to 1.4 GB; now it is refused
+    from its header (the child's own peak memory, VmHWM, is measured)."""
+    image = tmp_path / "huge.png"
+    _black_png(image, 12000, 12000)
+    program = ("import re, sys; from pathlib import Path\n"
+               "from appliance.runtime.sources import FileSource, SourceError\n"
+               "try:\n    FileSource('cam', Path(sys.argv[1]), realtime=False).start()\n"
+               "except SourceError as error:\n    print(error)\n"
+               "print('peak KiB', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", program, str(image)], capture_output=True, text=True, timeout=120)
+    assert "frames of 12000x12000 (144 MP) are over the 16.8 MP" in result.stdout, result.stdout + result.stderr
+    assert int(result.stdout.split("peak KiB")[1]) < 400 * 1024, result.stdout
 
 
 def test_a_whole_file_ends_without_a_problem(data: Path) -> None:

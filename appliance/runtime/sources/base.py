@@ -19,6 +19,19 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
+MAX_FRAME_PIXELS = 4096 * 4096  # 4K UHD and 16 MP cameras fit; one such frame is 48 MiB decoded
+
+
+def frame_size_problem(capture: cv2.VideoCapture) -> str | None:
+    """Why frames of this size are refused, read from the stream's header before any frame is
+    decoded (one 12000x12000 frame once took 1.4 GB); None when they fit or the size is unknown."""
+    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    if width * height <= MAX_FRAME_PIXELS:
+        return None
+    return (f"frames of {width}x{height} ({width * height / 1e6:.0f} MP) are over the {MAX_FRAME_PIXELS / 1e6:.1f} MP "
+            "a camera may send; lower the stream's resolution")  # fmt: skip
+
+
 class SourceError(Exception):
     """A source that cannot deliver frames; the message says which and why."""
 

@@ -14,7 +14,7 @@ from typing import cast
 import cv2
 
 from appliance.files import regular_file_problem
-from appliance.runtime.sources.base import FrameSource, SourceError, SourceStatus
+from appliance.runtime.sources.base import FrameSource, SourceError, SourceStatus, frame_size_problem
 from appliance.runtime.types import Frame, Image
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,9 @@ class FileSource(FrameSource):
         capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, DECODE_THREADS])
         if not capture.isOpened():
             raise self._fail(f"cannot open {self.path}: not a video that FFmpeg can read")
+        if problem := frame_size_problem(capture):
+            capture.release()
+            raise self._fail(f"{self.path}: {problem}")
         decoding = time.perf_counter()
         ok, first = capture.read()
         if not ok:

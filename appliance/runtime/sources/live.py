@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import cv2
 
-from appliance.runtime.sources.base import FrameSource, SourceStatus, redact_url
+from appliance.runtime.sources.base import FrameSource, SourceStatus, frame_size_problem, redact_url
 from appliance.runtime.types import Frame, Image
 
 log = logging.getLogger(__name__)
@@ -127,10 +127,11 @@ class LiveSource(FrameSource):
                 int(self.read_timeout_s * 1000),
             ]
             capture = cv2.VideoCapture(self.location, cv2.CAP_FFMPEG, params)
-        if capture.isOpened():
+        problem = frame_size_problem(capture) if capture.isOpened() else self._diagnose()
+        if problem is None:
             return capture
         capture.release()
-        self._set_online(False, f"cannot open {self.name}: {self._diagnose()}")
+        self._set_online(False, f"cannot open {self.name}: {problem}")
         return None
 
     def _pump(self, capture: cv2.VideoCapture) -> None:
