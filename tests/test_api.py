@@ -47,6 +47,7 @@ metrics: {listen: "127.0.0.1:@METRICS_PORT@"}
 mqtt: {enabled: false}
 api: {listen: "127.0.0.1:@API_PORT@"}
 """
+MEMORY_LIMIT_BYTES = 3 << 30  # address space of each process of the runtime
 PASSWORDS = {"admin": "admin-password-1", "viewer": "viewer-password-1"}
 
 
@@ -86,7 +87,8 @@ class Api:
 def api(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     folder = tmp_path_factory.mktemp("api")
     profile = PROFILE.replace("@X86@", str(PROFILES / "x86.yaml")).replace("@VIDEO@", str(data / PETS_VIDEO))
-    appliance = RunningAppliance(folder, profile)
+    # under a memory limit: hostile requests must not take the runtime (or a worker) past it
+    appliance = RunningAppliance(folder, profile, wrapper=("prlimit", f"--as={MEMORY_LIMIT_BYTES}"))
     try:
         for name in PASSWORDS:
             created = users(appliance.profile_path, "add", name, "--role", name, "--password-stdin",
