@@ -304,6 +304,12 @@ def test_a_retained_command_is_ignored_and_a_flood_of_commands_is_limited(
         assert wait_until(lambda: "command(s) refused over the limit" in running.log, 30), running.log
         assert len(subscriber.on(f"{BASE}/error")) <= 20  # the burst's refusals, not 300
         assert running.process.poll() is None
+
+        def obeyed() -> bool:  # a valid command still applies once the bucket refills (1 a second)
+            subscriber.client.publish(f"{BASE}/camera/lobby/enabled/set", "OFF", qos=1)
+            return wait_until(lambda: "enabled: false" in running.profile_path.read_text().split("- id: spare")[0], 3)
+
+        assert wait_until(obeyed, 60), running.log
     finally:
         subscriber.client.publish(f"{BASE}/camera/lobby/enabled/set", b"", qos=1, retain=True)  # cleared
         running.kill()
