@@ -192,14 +192,15 @@ def _open(connection: socket.socket) -> bool:
 
 
 def _health_answers(api: Api) -> bool:
-    return requests.get(f"{api.base}/health/live", timeout=10).status_code == 200
+    """Answered in 20 s (a loaded machine's slack over the few seconds it takes)."""
+    return requests.get(f"{api.base}/health/live", timeout=20).status_code == 200
 
 
 @pytest.mark.parametrize("clients", [1, 10])
 def test_slow_clients_are_cut_off_and_health_keeps_answering(api: Api, clients: int) -> None:
     """Slowloris: 30 connections dripping a header line every 2 s (cheroot's own timeout is per
-    read, so once 12 held all 8 threads for ever). One address keeps at most 4 slow requests; every
-    request must arrive whole in 10 s."""
+    read, so once 12 held all 8 threads for ever). One address keeps at most 4 slow requests, all
+    addresses together 8 (half the threads); every request must arrive whole in 10 s."""
     sources = [f"127.0.0.{10 + index % clients}" for index in range(30)]
     slow = [_slow_request(api.appliance.api_port, source) for source in sources]
     stop = threading.Event()
@@ -213,8 +214,7 @@ def test_slow_clients_are_cut_off_and_health_keeps_answering(api: Api, clients: 
     dripping = threading.Thread(target=drip, daemon=True)
     dripping.start()
     try:
-        if clients == 1:
-            assert wait_until(lambda: sum(map(_open, slow)) <= 4, 9), sum(map(_open, slow))
+        assert wait_until(lambda: sum(map(_open, slow)) <= (4 if clients == 1 else 8), 9), sum(map(_open, slow))
         assert _health_answers(api)
         assert wait_until(lambda: not any(map(_open, slow)), 40), sum(map(_open, slow))
         assert _health_answers(api)
