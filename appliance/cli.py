@@ -174,11 +174,11 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from appliance.app import build_runtime
     from appliance.config import ProfileError
-    from appliance.runtime.app import Runtime
 
     try:
-        runtime = Runtime(args.profile, input_file=args.input, log_level=args.log_level)
+        runtime = build_runtime(args.profile, input_file=args.input, log_level=args.log_level)
     except ProfileError as error:
         print(error, file=sys.stderr)
         return EXIT_INVALID

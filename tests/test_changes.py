@@ -4,6 +4,7 @@ when a change is invalid or based on a stale revision."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
@@ -14,9 +15,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml.comments import CommentedMap
 
-from appliance.config import load_profile
+from appliance.config import LoadedProfile, load_profile
+from appliance.config.edits import AddEntry, ProfileEdit
 from appliance.config.yamlio import previous_version
-from appliance.runtime.changes import ChangeOutcome, Edit, ProfileChanges, ValidatedChange
+from appliance.runtime.changes import ChangeOutcome, ProfileChanges, ValidatedChange
 from tests.conftest import REPO
 
 PROFILE = """\
@@ -45,6 +47,8 @@ class Applier:
 
     def _apply(self, change: ValidatedChange) -> ChangeOutcome:
         revision = change.revision
+        if change.unchanged:
+            return ChangeOutcome(True, self.generation, revision, unchanged=True)
         if change.loaded is None:
             return ChangeOutcome(False, self.generation, revision, errors=change.errors, conflict=change.conflict)
         self.generation += 1
@@ -65,7 +69,7 @@ def profile(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def changes(profile: Path) -> Iterator[tuple[ProfileChanges, Applier]]:
-    path_changes = ProfileChanges(profile)
+    path_changes = ProfileChanges(profile, running=lambda: load_profile(profile))
     path_changes.start()
     applier = Applier(path_changes)
     yield path_changes, applier
@@ -73,11 +77,28 @@ def changes(profile: Path) -> Iterator[tuple[ProfileChanges, Applier]]:
     path_changes.close()
 
 
-def add_camera(camera_id: str) -> Edit:
-    def edit(data: CommentedMap) -> None:
-        data["cameras"].append(CommentedMap(id=camera_id, source=f"{camera_id}.avi"))
+def add_camera(camera_id: str) -> AddEntry:
+    return AddEntry("cameras", {"id": camera_id, "source": f"{camera_id}.avi"})
 
-    return edit
+
+class Broken(ProfileEdit):
+    """An edit that fails as a bug would: `nested` builds a document thousands deep (a body
+    nested so once reached the YAML writer); else it raises `error`."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+
+    def apply(self, document: CommentedMap, running: LoadedProfile) -> None:
+        if self.error is not None:
+            raise self.error
+        deep: CommentedMap = CommentedMap()
+        document["device"]["name"] = deep
+        for _ in range(5000):
+            deep["x"] = CommentedMap()
+            deep = deep["x"]
+
+    def describe(self) -> str:
+        return "break"
 
 
 def test_a_valid_edit_is_written_with_comments_kept_and_the_previous_version_beside_it(
@@ -98,18 +119,7 @@ def test_no_change_can_end_the_change_path(profile: Path, changes: tuple[Profile
     or raises anything else is refused alone; the next change is applied as usual."""
     path_changes, _ = changes
     before = profile.read_bytes()
-
-    def nested(data: CommentedMap) -> None:
-        deep: CommentedMap = CommentedMap()
-        data["device"]["name"] = deep
-        for _ in range(5000):
-            deep["x"] = CommentedMap()
-            deep = deep["x"]
-
-    def broken(_data: CommentedMap) -> None:
-        raise ZeroDivisionError
-
-    for edit in (nested, broken):
+    for edit in (Broken(), Broken(ZeroDivisionError())):
         outcome = path_changes.edit(edit, source="api").result(30)
         assert not outcome.applied and "cannot change the profile" in str(outcome.errors[0])
     assert profile.read_bytes() == before
@@ -172,17 +182,13 @@ def test_a_reload_applies_the_file_as_it_is(profile: Path, changes: tuple[Profil
 
 def test_a_failing_edit_changes_nothing(profile: Path, changes: tuple[ProfileChanges, Applier]) -> None:
     path_changes, _ = changes
-
-    def broken(data: CommentedMap) -> None:
-        raise KeyError("areas")
-
-    outcome = path_changes.edit(broken, source="api").result(10)
+    outcome = path_changes.edit(Broken(KeyError("areas")), source="api").result(10)
     assert not outcome.applied and "cannot change the profile" in str(outcome.errors[0])
     assert profile.read_text() == PROFILE
 
 
 def test_changes_after_close_are_refused(profile: Path) -> None:
-    path_changes = ProfileChanges(profile)
+    path_changes = ProfileChanges(profile, running=lambda: load_profile(profile))
     path_changes.start()
     path_changes.close()
     with pytest.raises(RuntimeError, match="stopping"):
@@ -205,3 +211,22 @@ def test_a_write_the_disk_refuses_leaves_the_old_profile_and_no_temporary_file(t
     assert "File too large" in result.stdout
     assert profile.read_text() == "device: {id: old}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.yaml"]
+
+
+def test_each_change_is_loaded_once_and_a_reload_of_its_own_write_loads_nothing(
+    profile: Path, changes: tuple[ProfileChanges, Applier], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The watcher sees every write of the change path: a reload of files as the path wrote
+    them is answered unchanged without a load; a write by someone else is loaded."""
+    path_changes, applier = changes
+    caplog.set_level(logging.INFO, logger="appliance.runtime.changes")
+    assert path_changes.edit(add_camera("yard"), source="api").result(10).applied
+    assert path_changes.reload("file").result(10).unchanged
+    assert _loads(caplog) == ["api"]
+    profile.write_text(profile.read_text().replace("door.avi", "door2.avi"))
+    assert path_changes.reload("file").result(10).applied
+    assert _loads(caplog) == ["api", "file"] and len(applier.applied) == 2
+
+
+def _loads(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.args[0] for record in caplog.records if record.msg.startswith("profile loaded")]  # type: ignore[index]

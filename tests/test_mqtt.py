@@ -326,7 +326,7 @@ def test_a_command_on_a_camera_from_an_extended_profile_is_refused_with_the_reas
         assert subscriber.wait_for(f"{BASE}/availability", timeout=60), running.log
         subscriber.client.publish(f"{BASE}/camera/lobby/enabled/set", "OFF", qos=1)
         (refusal,) = subscriber.wait_for(f"{BASE}/error", timeout=20)
-        assert "not in this profile file but in one it extends" in payload(refusal)["error"]
+        assert "is defined in a profile this one extends; change it there" in payload(refusal)["error"]
         assert wait_until(lambda: subscriber.last(f"{BASE}/camera/lobby/enabled").payload == b"ON", 10)  # type: ignore[union-attr]
     finally:
         running.kill()

@@ -165,3 +165,5 @@ def test_changes_through_the_path_report_their_outcome_in_a_running_runtime(data
     assert any("device.id: 'Not Valid' does not match" in error for error in invalid["errors"])
     assert same["unchanged"] and same["generation"] == 1
     assert "profile change applied: restarted ['cam-b'], added none, removed none" in running.log
+    loads = re.findall(r"profile loaded for a change from (\w+)", running.log)
+    assert loads == ["test", "test"], loads  # the edit and the invalid one; not the reloads of the edit's own write

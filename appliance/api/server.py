@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
@@ -18,7 +17,7 @@ from appliance.api.cheroot_bounds import BoundedServer
 from appliance.api.context import ApiContext, Snapshots
 from appliance.api.users import UserStore, users_file
 from appliance.config import LoadedProfile
-from appliance.runtime.changes import ProfileChanges
+from appliance.runtime.commands import Dispatcher
 from appliance.runtime.events import Event, Snapshot
 from appliance.runtime.outputs.base import Output
 from appliance.runtime.state import RuntimeState
@@ -36,13 +35,12 @@ class ApiServer(Output):
         self,
         loaded: LoadedProfile,
         state: RuntimeState,
-        changes: ProfileChanges,
-        request_snapshot: Callable[[str], bool],
+        dispatcher: Dispatcher,
     ) -> None:
         self.loaded = loaded
         self.state = state
-        self.changes = changes
-        self.snapshots = Snapshots(request_snapshot)
+        self.dispatcher = dispatcher
+        self.snapshots = Snapshots(dispatcher)
         self.server: BoundedServer | None = None
         self.context: ApiContext | None = None
         self._thread: threading.Thread | None = None
@@ -76,7 +74,7 @@ class ApiServer(Output):
         profile = self.loaded.profile
         config = profile.api
         users = UserStore(users_file(profile.storage.data_dir, config.auth.users_file))
-        self.context = ApiContext(self.state, self.changes, self.snapshots, config.auth.enabled)
+        self.context = ApiContext(self.state, self.dispatcher, self.snapshots, config.auth.enabled)
         app = create_app(self.context, users)
         host, _, port = config.listen.rpartition(":")
         self.server = BoundedServer((host.strip("[]"), int(port)), app, numthreads=THREADS, server_name="appliance")

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from appliance.buildinfo import build_info
 from appliance.cli_profile import add_profile_argument
 from appliance.image.base import DEFAULT_MIRROR, BaseError, base_image, ensure_base
-from appliance.image.buildinfo import build_info
 from appliance.image.docker_config import drop_build_container
 from appliance.image.engine import engine_options
 from appliance.image.hardware import TARGETS, ImageTarget

@@ -17,8 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from appliance.buildinfo import BuildInfo
 from appliance.config import LoadedProfile
-from appliance.image.buildinfo import BuildInfo
 from appliance.image.containerfile import PROFILES, SITE, containerfile
 from appliance.image.hardware import ImageTarget
 

@@ -16,7 +16,7 @@ from watchdog.observers import Observer
 
 from appliance.config import LoadedProfile, ProfileIssue
 from appliance.ota.applier import Applier
-from appliance.runtime.changes import ProfileChanges
+from appliance.runtime.commands import Dispatcher, ReplaceProfile
 from appliance.runtime.events import CameraLifecycle, Event, FrameResult, UpdateResult, UpdateStatus, WorkerFailed
 from appliance.runtime.outputs.base import Output
 from appliance.runtime.preflight import DataDirBusyError, DataDirLock, preflight
@@ -69,7 +69,7 @@ class OtaUpdater(Output, FileSystemEventHandler):
         profile_path: Path,
         loaded: LoadedProfile,
         state: RuntimeState,
-        changes: ProfileChanges,
+        dispatcher: Dispatcher,
         publish: Callable[[Event], None],
         lock: DataDirLock | None,
     ) -> None:
@@ -77,7 +77,7 @@ class OtaUpdater(Output, FileSystemEventHandler):
         self.profile_path = profile_path
         self.loaded = loaded
         self.state = state
-        self.changes = changes
+        self.dispatcher = dispatcher
         self.publish = publish
         self.lock = lock
         self.active = False
@@ -151,7 +151,7 @@ class OtaUpdater(Output, FileSystemEventHandler):
         self._applied_at = time.monotonic()
         recent = self._applied_at - PEOPLE_MEMORY_S
         self._saw_people_before = {camera for camera, when in self._last_people.items() if when > recent}
-        outcome = self.changes.replace(text, source="ota").result(CHANGE_TIMEOUT_S)
+        outcome = self.dispatcher.execute(ReplaceProfile(text, source="ota")).result(CHANGE_TIMEOUT_S)
         return [str(issue) for issue in outcome.errors]
 
     def watch(self, seconds: float) -> str | None:

@@ -1,6 +1,7 @@
-"""The runtime put together: the supervisor's workers feed the bus, the bus feeds the state and
-the outputs, profile changes come in through one path, and one loop drives them all and talks to
-systemd. Nothing on that loop waits for an output or for a profile load."""
+"""The runtime's loop: the supervisor's workers feed the bus, the bus feeds the state and the
+outputs, profile changes come in through one path, and one loop drives them all and talks to
+systemd. Nothing on that loop waits for an output or for a profile load. Which outputs run is
+the composition root's choice (appliance/app.py)."""
 
 from __future__ import annotations
 
@@ -10,25 +11,23 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from appliance.api.server import ApiServer
 from appliance.config import LoadedProfile, ProfileError, ProfileIssue, load_profile
 from appliance.config.secrets import REDACTOR
 from appliance.logs import configure_logging
-from appliance.ota.updater import OtaUpdater, take_state_dir
 from appliance.runtime.bus import EventBus
 from appliance.runtime.changes import ChangeOutcome, ProfileChanges, ValidatedChange
+from appliance.runtime.commands import Dispatcher, ReloadProfile
 from appliance.runtime.console import Console
 from appliance.runtime.events import ConfigChanged, Event, RunEvent
 from appliance.runtime.outputs.base import Output
-from appliance.runtime.outputs.eventlog import EventLog, event_log_folder
-from appliance.runtime.outputs.metrics import Metrics
-from appliance.runtime.outputs.mqtt import MqttOutput
+from appliance.runtime.outputs.eventlog import event_log_folder
 from appliance.runtime.preflight import DataDirBusyError, DataDirLock, preflight
 from appliance.runtime.processes import ChildSetup
 from appliance.runtime.state import RuntimeState
@@ -43,6 +42,22 @@ WATCHDOG_INTERVAL_S = 1.0  # systemd wants a keep-alive well within WatchdogSec 
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
+@dataclass(frozen=True)
+class RuntimeServices:
+    """What the runtime offers the outputs it is given: the running profile, the state to read,
+    the dispatcher that executes commands, and a way to publish an event from any thread."""
+
+    profile_path: Path
+    loaded: LoadedProfile
+    state: RuntimeState
+    dispatcher: Dispatcher
+    post: Callable[[Event], None]
+    historical: bool
+
+
+OutputsFactory = Callable[[RuntimeServices], Sequence[Output]]
+
+
 class Runtime:
     def __init__(
         self,
@@ -50,33 +65,26 @@ class Runtime:
         *,
         input_file: Path | None = None,
         log_level: str | None = None,
-        outputs: Sequence[Output] = (),
+        outputs: OutputsFactory = lambda _services: (),
     ) -> None:
-        """`log_level` overrides the profile's logging.level; `outputs` run beside the built-in
-        metrics and event log."""
+        """`log_level` overrides the profile's logging.level; `outputs` makes the outputs from
+        what the runtime offers them."""
         self.profile_path = profile_path
         self.input_file = input_file
         self.log_level = log_level
         self.loaded = load_profile(profile_path)
-        self.ota_lock, restored = (None, False) if input_file else take_state_dir(profile_path, self.loaded)
-        if restored:  # an interrupted update was undone: the profile file is the one before it
-            self.loaded = load_profile(profile_path)
         if issues := preflight(self.loaded):
             raise ProfileError(issues)
         self.data_dir_lock = self._take_data_dir(self.loaded)
         self._configure_logging()
         self.state = RuntimeState(self.loaded)
         self.bus = EventBus(self.state)
-        self.changes = ProfileChanges(profile_path, check=lambda loaded: preflight(loaded, running=self.loaded))
-        built_in = (
-            Metrics(self.loaded, self.state),
-            EventLog.for_profile(self.loaded),
-            MqttOutput(self.loaded, self.state, self.changes, self._request_snapshot),
-            ApiServer(self.loaded, self.state, self.changes, self._request_snapshot),
-            *([] if input_file else [OtaUpdater(profile_path, self.loaded, self.state, self.changes, self.post,
-                                                self.ota_lock)]),
-        )  # fmt: skip
-        for output in (*built_in, *outputs):
+        self._next_data_dir_lock: DataDirLock | None = None  # taken by a change's check, for _apply
+        self.changes = ProfileChanges(profile_path, running=lambda: self.loaded, check=self._check_change)
+        self.dispatcher = Dispatcher(self.changes, self._request_snapshot)
+        services = RuntimeServices(profile_path, self.loaded, self.state, self.dispatcher, self.post,
+                                   historical=input_file is not None)  # fmt: skip
+        for output in outputs(services):
             self.bus.add(output)
         self.supervisor = Supervisor(self.loaded, self._child_setup(), self.bus.publish, input_file=input_file)
         self.console = Console(self.state, input_file)
@@ -124,29 +132,40 @@ class Runtime:
             self.supervisor.supervise()
             if self._reload.is_set():
                 self._reload.clear()
-                self.changes.reload("reload")
+                self.dispatcher.execute(ReloadProfile("reload"))
             self.changes.apply_pending(self._apply)
             self.bus.hand_over()
             self._report()
             if self.historical and self.supervisor.done():
                 return
 
+    def _check_change(self, loaded: LoadedProfile) -> list[ProfileIssue]:
+        """On the change path's thread, before anything is written: what `loaded` would meet on
+        this machine, and the lock of its data folder when it moves there (kept for _apply)."""
+        if issues := preflight(loaded, running=self.loaded):
+            return issues
+        if loaded.profile.storage.data_dir != self.loaded.profile.storage.data_dir:
+            try:
+                self._next_data_dir_lock = self._take_data_dir(loaded)
+            except ProfileError as error:
+                return list(error.issues)
+        return []
+
     def _apply(self, change: ValidatedChange) -> ChangeOutcome:
         """On the loop: apply a validated change, or announce a rejected one."""
         generation, revision = self.state.snapshot().device.generation, change.revision
-        if change.loaded is None:
-            return self._reject(change, generation, change.errors)
-        loaded = change.loaded
-        if loaded.data == self.loaded.data:
+        next_lock, self._next_data_dir_lock = self._next_data_dir_lock, None
+        if change.loaded is None or change.loaded.data == self.loaded.data:
+            if next_lock is not None:
+                next_lock.release()
+            if change.loaded is None and not change.unchanged:
+                return self._reject(change, generation, change.errors)
             log.debug("profile unchanged (%s)", change.source)
             return ChangeOutcome(True, generation, revision, unchanged=True)
-        if loaded.profile.storage.data_dir != self.loaded.profile.storage.data_dir:
-            try:
-                lock = self._take_data_dir(loaded)
-            except ProfileError as error:
-                return self._reject(change, generation, tuple(error.issues))
+        loaded = change.loaded
+        if next_lock is not None:
             self.data_dir_lock.release()
-            self.data_dir_lock = lock
+            self.data_dir_lock = next_lock
         self.loaded = loaded
         if loaded.profile.logging != self.supervisor.profile.logging:
             self._configure_logging()
@@ -172,7 +191,8 @@ class Runtime:
         log.log(_rejection_level(change), "profile change rejected, still running the previous one (from %s):\n%s",
                 change.source, "\n".join(errors))  # fmt: skip
         self.bus.publish(ConfigChanged("rejected", generation, change.source, errors=errors))
-        return ChangeOutcome(False, generation, change.revision, errors=issues, conflict=change.conflict)
+        return ChangeOutcome(False, generation, change.revision, errors=issues, conflict=change.conflict,
+                             refused=change.refused)  # fmt: skip
 
     @staticmethod
     def _take_data_dir(loaded: LoadedProfile) -> DataDirLock:
@@ -227,7 +247,7 @@ class Runtime:
         return self.supervisor.request_snapshot(camera_id)
 
     def _file_changed(self) -> None:
-        self.changes.reload("file")
+        self.dispatcher.execute(ReloadProfile("file"))
 
     def _on_stop_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info("%s received: stopping", signal.Signals(signum).name)

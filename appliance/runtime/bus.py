@@ -9,8 +9,8 @@ from collections import deque
 
 from appliance.config import LoadedProfile
 from appliance.runtime.events import Event
-from appliance.runtime.outputs.base import Output, OutputRunner, OutputStats
-from appliance.runtime.state import RuntimeState
+from appliance.runtime.outputs.base import Output, OutputRunner
+from appliance.runtime.state import OutputStats, RuntimeState
 
 
 class EventBus:

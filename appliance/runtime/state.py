@@ -28,7 +28,6 @@ from appliance.runtime.events import (
     UpdateStatus,
     WorkerFailed,
 )
-from appliance.runtime.outputs.base import OutputStats
 
 FPS_WINDOW_S = 5.0
 CameraPhase = Literal["starting", "online", "offline", "restarting", "failed", "finished", "disabled"]
@@ -38,6 +37,20 @@ _PHASE_AFTER: dict[str, CameraPhase] = {
     "worker_restarting": "restarting",
     "camera_failed": "failed",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class OutputStats:
+    name: str
+    queued: int
+    handled: int
+    dropped: int  # events the full queue turned away
+    failures: int  # events the output raised on
+    lost: int  # events the output took but could not deliver
+    problem: str | None  # why it cannot do its job now; None when it can
+    delivered: int = 0
+    spooled: int = 0
+    active: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from appliance.runtime.app import Runtime
+from appliance.app import build_runtime
 from appliance.runtime.events import Event
 from appliance.runtime.outputs.base import Output
 
@@ -23,4 +23,4 @@ class SlowOutput(Output):
 
 
 if __name__ == "__main__":
-    sys.exit(Runtime(Path(sys.argv[1]), log_level="info", outputs=[SlowOutput()]).run())
+    sys.exit(build_runtime(Path(sys.argv[1]), log_level="info", extra_outputs=[SlowOutput()]).run())

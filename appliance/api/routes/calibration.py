@@ -10,15 +10,16 @@ from flask import Response, jsonify
 from flask_openapi3.blueprint import APIBlueprint
 from flask_openapi3.models.tag import Tag
 from pydantic import BaseModel, Field
-from ruamel.yaml.comments import CommentedSeq
 
 from appliance.api.auth import SECURITY
 from appliance.api.errors import ErrorResponse
-from appliance.api.routes.cameras import READ_ERRORS, ItemPath, _at, _edit, _in_file, _one
-from appliance.api.routes.profile import WRITE_ERRORS, IfMatch, context
+from appliance.api.routes.cameras import READ_ERRORS, ItemPath, _one
+from appliance.api.routes.profile import WRITE_ERRORS, IfMatch, context, if_match
+from appliance.config.edits import SetCalibration, SetRoi
 from appliance.geometry import fit_homography
+from appliance.runtime.commands import EditProfile
 
-Coordinate = Annotated[float, Field(ge=-100_000, le=100_000)]
+Coordinate = Annotated[float, Field(ge=-100_000, le=100_000, strict=True)]  # strict: true is not 1.0
 Pair = Annotated[list[Coordinate], Field(min_length=2, max_length=2)]
 
 
@@ -66,28 +67,15 @@ def calibration_routes() -> APIBlueprint:
     def write(path: ItemPath, header: IfMatch, body: Calibration) -> Response:
         """Calibrate the camera (distance method `calibrated`); at least 4 points, no 3 of any 4
         on a line. Returns the fitted homography and its mean reprojection error in cm."""
-        _in_file("cameras", path.item_id)
-        points = [{"image": p.image, "floor": p.floor} for p in body.points]
-
-        def change(entries: CommentedSeq) -> None:
-            camera = entries[_at(entries, path.item_id)]
-            distance = camera.get("distance")
-            if not isinstance(distance, dict):
-                camera["distance"] = distance = {}
-            distance["method"], distance["calibration"] = "calibrated", points
-
-        _edit("cameras", change)
+        points = tuple(((p.image[0], p.image[1]), (p.floor[0], p.floor[1])) for p in body.points)
+        context().change(EditProfile(SetCalibration(path.item_id, points), source="api", revision=if_match()))
         return jsonify(_result(path.item_id))
 
     @routes.put("/<item_id>/roi", responses={200: Roi, 404: ErrorResponse, 409: ErrorResponse, **WRITE_ERRORS})
     def write_roi(path: ItemPath, header: IfMatch, body: Roi) -> Response:
         """Count only people whose feet are inside this polygon; null counts everywhere."""
-        _in_file("cameras", path.item_id)
-
-        def change(entries: CommentedSeq) -> None:
-            entries[_at(entries, path.item_id)]["roi"] = body.roi
-
-        _edit("cameras", change)
+        polygon = None if body.roi is None else tuple((x, y) for x, y in body.roi)
+        context().change(EditProfile(SetRoi(path.item_id, polygon), source="api", revision=if_match()))
         return jsonify({"roi": body.roi})
 
     return routes

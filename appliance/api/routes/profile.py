@@ -9,17 +9,17 @@ from flask import Response, current_app, jsonify, request
 from flask_openapi3.blueprint import APIBlueprint
 from flask_openapi3.models.tag import Tag
 from pydantic import BaseModel, Field, RootModel
-from ruamel.yaml.comments import CommentedMap
 
 from appliance.api.auth import SECURITY
 from appliance.api.context import ApiContext
 from appliance.api.errors import ApiError, ErrorResponse, Responses
-from appliance.api.unmask import patch_keeping_secrets
 from appliance.config import LoadedProfile
+from appliance.config.edits import PatchProfile, Section
 from appliance.config.paths import masked_url
 from appliance.config.secrets import MASK, REDACTOR
 from appliance.config.yamlio import ProfileDocument
 from appliance.runtime.changes import ChangeOutcome
+from appliance.runtime.commands import EditProfile, ReplaceProfile
 
 SECTIONS = ("detector", "tracker", "distancing", "anonymizer")
 WRITE_ERRORS: Responses = {401: ErrorResponse, 403: ErrorResponse, 412: ErrorResponse, 422: ErrorResponse}
@@ -47,7 +47,7 @@ class IfMatch(BaseModel):
 
 
 class SectionPath(BaseModel):
-    section: str = Field(pattern="^(detector|tracker|distancing|anonymizer)$")
+    section: Section
 
 
 def context() -> ApiContext:
@@ -124,16 +124,13 @@ def profile_routes() -> APIBlueprint:
         if MASK in text:
             raise ApiError(422, "masked_secret", f"the text holds a masked secret ({MASK}); put the value or a "
                            "${env:}/${file:} reference")  # fmt: skip
-        ctx = context()
-        return outcome_response(ctx.wait(ctx.changes.replace(text, source="api", revision=revision)))
+        return outcome_response(context().change(ReplaceProfile(text, source="api", revision=revision)))
 
     @routes.patch("", responses={200: Outcome, **WRITE_ERRORS})
     def patch(header: IfMatch, body: JsonObject) -> Response:
         """Change the profile file by a JSON merge patch (RFC 7396): objects merge, null removes."""
-        revision, ctx = if_match(), context()
-        shown = ctx.loaded.masked_data()
-        edit = lambda document: patch_keeping_secrets(document, body.root, shown)  # noqa: E731
-        return outcome_response(ctx.wait(ctx.changes.edit(edit, source="api", revision=revision)))
+        return outcome_response(context().change(EditProfile(PatchProfile(body.root), source="api",
+                                                             revision=if_match())))  # fmt: skip
 
     @routes.get("/sections/<section>", responses={200: JsonObject, 401: ErrorResponse, 422: ErrorResponse})
     def read_section(path: SectionPath) -> Response:
@@ -143,15 +140,8 @@ def profile_routes() -> APIBlueprint:
     @routes.patch("/sections/<section>", responses={200: Outcome, **WRITE_ERRORS})
     def patch_section(path: SectionPath, header: IfMatch, body: JsonObject) -> Response:
         """Merge-patch one section of the profile file."""
-        revision, ctx = if_match(), context()
-        shown = ctx.loaded.masked_data().get(path.section)
-
-        def edit(document: CommentedMap) -> None:
-            if not isinstance(document.get(path.section), dict):
-                document[path.section] = CommentedMap()
-            patch_keeping_secrets(document[path.section], body.root, shown)
-
-        return outcome_response(ctx.wait(ctx.changes.edit(edit, source="api", revision=revision)))
+        edit = PatchProfile(body.root, section=path.section)
+        return outcome_response(context().change(EditProfile(edit, source="api", revision=if_match())))
 
     return routes
 

@@ -13,7 +13,7 @@ from appliance import __version__
 from appliance.api.auth import SECURITY
 from appliance.api.errors import ErrorResponse
 from appliance.api.routes.profile import context
-from appliance.image.buildinfo import load_build_info
+from appliance.buildinfo import load_build_info
 from appliance.runtime.serialize import camera_state_json, to_json
 
 

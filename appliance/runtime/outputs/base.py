@@ -14,11 +14,11 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import ClassVar
 
 from appliance.config import LoadedProfile
 from appliance.runtime.events import Event
+from appliance.runtime.state import OutputStats
 
 log = logging.getLogger(__name__)
 DEFAULT_CAPACITY = 10_000  # events; minutes of every camera's frames
@@ -53,20 +53,6 @@ class Output(ABC):
 
     def close(self) -> None:  # noqa: B027 - most outputs hold nothing to release
         """Flush and release everything."""
-
-
-@dataclass(frozen=True, slots=True)
-class OutputStats:
-    name: str
-    queued: int
-    handled: int
-    dropped: int  # events the full queue turned away
-    failures: int  # events the output raised on
-    lost: int  # events the output took but could not deliver
-    problem: str | None  # why it cannot do its job now; None when it can
-    delivered: int = 0
-    spooled: int = 0
-    active: bool = True
 
 
 class OutputRunner:

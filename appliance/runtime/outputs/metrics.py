@@ -15,8 +15,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from appliance import __version__
+from appliance.buildinfo import load_build_info
 from appliance.config import LoadedProfile
-from appliance.image.buildinfo import load_build_info
 from appliance.runtime.events import (
     CameraLifecycle,
     CameraStatus,
