@@ -454,6 +454,16 @@ def test_a_camera_change_restarts_only_that_camera(api: Api) -> None:
     assert "fps_cap: 8" in api.appliance.profile_path.read_text()
 
 
+def test_an_event_log_setting_restarts_no_camera(api: Api) -> None:
+    """Retention and size are the event log's alone: the workers keep running."""
+    token = api.token("admin")
+    pids = api.appliance.worker_pids()
+    changed = api.call("PATCH", "/profile", token, headers={"If-Match": api.etag(token)},
+                       json={"storage": {"event_log": {"retention_days": 9, "max_disk_mb": 300}}})  # fmt: skip
+    assert changed.status_code == 200 and changed.json()["restarted"] == [], changed.text
+    assert api.appliance.worker_pids() == pids
+
+
 def test_cameras_are_created_disabled_enabled_and_deleted(api: Api, data: Path) -> None:
     token = api.token("admin")
     created = api.call("POST", "/cameras", token, headers={"If-Match": api.etag(token)},

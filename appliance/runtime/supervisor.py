@@ -263,6 +263,9 @@ def _camera_of(event: WorkerEvent) -> str:
 
 
 def _shared_settings(profile: Profile) -> tuple[object, ...]:
-    """Settings every worker uses: a change in them restarts every camera."""
-    return (profile.detector, profile.tracker, profile.distancing, profile.storage, profile.anonymizer,
-            profile.logging)  # fmt: skip
+    """Settings every worker uses: a change in them restarts every camera. Of the storage
+    settings a worker reads only the data folder and the detections' sampling interval; the
+    event log's retention and size are the event log's alone."""
+    storage = profile.storage
+    return (profile.detector, profile.tracker, profile.distancing, storage.data_dir,
+            storage.event_log.sample_interval_s, profile.anonymizer, profile.logging)  # fmt: skip
