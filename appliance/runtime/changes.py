@@ -105,8 +105,9 @@ class ProfileChanges:
         self._lock = threading.Lock()
         self._waiting_reload: _Request | None = None
         self._known: tuple[Sequence[Path], str] | None = None  # the files last loaded here, and their digest
+        started_with = running().files
         with contextlib.suppress(OSError):  # the files the runtime started with
-            self._known = (running().files, files_revision(running().files))
+            self._known = (started_with, files_revision(started_with))
 
     def start(self) -> None:
         self._thread.start()
