@@ -87,7 +87,65 @@ def test_changing_one_camera_restarts_only_that_camera(data: Path, appliance: Ru
     assert appliance.wait_for_metric("appliance_config_generation", 1, timeout=20), appliance.log
     assert wait_until(lambda: appliance.worker_pids()["cam-b"] != pids["cam-b"], 20)
     assert appliance.worker_pids()["cam-a"] == pids["cam-a"]
-    assert "profile change applied: restarted ['cam-b'], added none, removed none" in appliance.log
+    assert "profile change applied: restarted ['cam-b'], reconfigured none, added none, removed none" in appliance.log
+
+
+CALIBRATION = """
+    distance:
+      method: calibrated
+      calibration:
+        - {image: [102, 540], floor: [0, 0]}
+        - {image: [690, 552], floor: [600, 0]}
+        - {image: [610, 215], floor: [600, 1200]}
+        - {image: [180, 210], floor: [0, 1200]}"""
+
+
+def test_settings_are_taken_in_place_and_only_a_new_detector_restarts_the_cameras(
+    data: Path, appliance: RunningAppliance
+) -> None:
+    """Distancing, tracker, calibration and event-log settings reach the running workers (pids
+    kept, frames flowing); a new detector restarts every camera once."""
+    assert appliance.wait_for_metric(frames("cam-a"), 5) and appliance.wait_for_metric(frames("cam-b"), 5)
+    pids, profile = appliance.worker_pids(), profile_for(data)
+    violations = 'appliance_people_in_violation{camera="cam-a"}'
+    changes = [
+        ("distancing: {threshold_cm: 10000}", "['cam-a', 'cam-b']"),  # everyone too close to everyone
+        ("tracker: {max_lost_s: 1, min_hits: 2, low_score: 0.2}", "['cam-a', 'cam-b']"),
+        (f"cameras:\n  - id: cam-a\n    source: {data / PETS_VIDEO}{CALIBRATION}", "['cam-a']"),
+        ("storage: {data_dir: @DATA_DIR@, event_log: {sample_interval_s: 0, retention_days: 9}}", "none"),
+    ]
+    for generation, (section, reconfigured) in enumerate(changes, start=1):
+        profile = _with_section(profile, section)
+        appliance.write_profile(profile)
+        assert appliance.wait_for_metric("appliance_config_generation", generation, timeout=30), appliance.log
+        applied = f"profile change applied: restarted none, reconfigured {reconfigured}, added none, removed none"
+        assert applied in appliance.log
+        if generation == 1:
+            assert wait_until(lambda: appliance.metric(violations) >= 2, 20), appliance.log
+    assert appliance.worker_pids() == pids
+    assert appliance.log.count("[cam-a] appliance.runtime.worker: new settings applied in place") == 3
+    assert appliance.log.count("[cam-b] appliance.runtime.worker: new settings applied in place") == 2
+    before = appliance.metric(frames("cam-b"))
+    assert appliance.wait_for_metric(frames("cam-b"), before + 5), appliance.log  # frames keep flowing
+
+    appliance.write_profile(profile.replace("threads: 1", "threads: 2"))
+    assert appliance.wait_for_metric("appliance_config_generation", 5, timeout=30), appliance.log
+    assert "restarted ['cam-a', 'cam-b'], reconfigured none" in appliance.log
+    assert wait_until(lambda: all(appliance.worker_pids()[c] != pids[c] for c in pids), 20)
+    started = re.findall(r"camera (\S+): worker started", appliance.log)
+    assert sorted(started) == ["cam-a", "cam-a", "cam-b", "cam-b"]
+
+
+def _with_section(profile: str, section: str) -> str:
+    """`profile` with a top-level section replaced (or added); a `cameras` section replaces the
+    first camera's entry."""
+    key = section.split(":", 1)[0]
+    if key == "cameras":
+        first = re.search(r"^  - \{id: cam-a.*$", profile, flags=re.MULTILINE)
+        assert first is not None
+        return profile.replace(first.group(0), section.split("\n", 1)[1])
+    profile = re.sub(rf"^{key}:.*\n(?:  .*\n)*", "", profile, flags=re.MULTILINE)
+    return profile + section + "\n"
 
 
 def test_an_invalid_profile_on_reload_keeps_the_running_one(appliance: RunningAppliance) -> None:

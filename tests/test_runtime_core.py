@@ -75,7 +75,7 @@ def test_a_changed_metrics_listen_address_takes_effect_without_restarting_camera
         running.metrics_port = new_port
         assert running.wait_for_metric("appliance_config_generation", 1, timeout=30), running.log
         assert wait_until(lambda: not listening(old_port), 10)
-        assert "profile change applied: restarted none, added none, removed none" in running.log
+        assert "profile change applied: restarted none, reconfigured none, added none, removed none" in running.log
         assert running.worker_pids() == pids
     finally:
         running.kill()
@@ -164,6 +164,6 @@ def test_changes_through_the_path_report_their_outcome_in_a_running_runtime(data
     assert not invalid["applied"] and invalid["generation"] == 1
     assert any("device.id: 'Not Valid' does not match" in error for error in invalid["errors"])
     assert same["unchanged"] and same["generation"] == 1
-    assert "profile change applied: restarted ['cam-b'], added none, removed none" in running.log
+    assert "profile change applied: restarted ['cam-b'], reconfigured none, added none, removed none" in running.log
     loads = re.findall(r"profile loaded for a change from (\w+)", running.log)
     assert loads == ["test", "test"], loads  # the edit and the invalid one; not the reloads of the edit's own write

@@ -169,22 +169,21 @@ class Runtime:
         self.loaded = loaded
         if loaded.profile.logging != self.supervisor.profile.logging:
             self._configure_logging()
-        self.supervisor.child_setup = self._child_setup()
-        cameras = self.supervisor.apply(loaded)
+        cameras = self.supervisor.apply(loaded, self._child_setup())
         self.state.set_profile(loaded)
         outputs = tuple(self.bus.reconfigure(loaded))
         if not self.historical:
             self.watcher.watch(loaded.files)
         generation += 1
-        parts = {"restarted": cameras.restarted, "added": cameras.added, "removed": cameras.removed}
+        parts = {"restarted": cameras.restarted, "reconfigured": cameras.reconfigured, "added": cameras.added,
+                 "removed": cameras.removed}  # fmt: skip
         log.info(
             "profile change applied: %s", ", ".join(f"{what} {list(ids) or 'none'}" for what, ids in parts.items())
         )
         self.bus.publish(ConfigChanged("applied", generation, change.source, cameras.restarted, cameras.added,
-                                       cameras.removed))  # fmt: skip
-        return ChangeOutcome(
-            True, generation, revision, cameras.restarted, cameras.added, cameras.removed, outputs=outputs
-        )
+                                       cameras.removed, reconfigured=cameras.reconfigured))  # fmt: skip
+        return ChangeOutcome(True, generation, revision, cameras.restarted, cameras.added, cameras.removed,
+                             reconfigured=cameras.reconfigured, outputs=outputs)  # fmt: skip
 
     def _reject(self, change: ValidatedChange, generation: int, issues: tuple[ProfileIssue, ...]) -> ChangeOutcome:
         errors = tuple(REDACTOR.redact(str(issue)) for issue in issues)

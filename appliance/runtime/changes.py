@@ -42,6 +42,7 @@ class ChangeOutcome:
     restarted: tuple[str, ...] = ()  # cameras whose workers restarted
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
+    reconfigured: tuple[str, ...] = ()  # cameras that took the change in place
     outputs: tuple[str, ...] = ()  # outputs reconfigured
     errors: tuple[ProfileIssue, ...] = ()  # why it was rejected; nothing changed
     conflict: bool = False  # rejected: the file changed since the revision the caller read

@@ -120,7 +120,7 @@ class AreaAlert:
 
 @dataclass(frozen=True, slots=True)
 class ConfigChanged:
-    """A profile change applied (with what restarted) or rejected (with why)."""
+    """A profile change applied (with what restarted or took it in place) or rejected (with why)."""
 
     kind: Literal["applied", "rejected"]
     generation: int
@@ -129,6 +129,7 @@ class ConfigChanged:
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+    reconfigured: tuple[str, ...] = ()  # cameras that took the change in place
     timestamp: float = field(default_factory=time.time)
 
 

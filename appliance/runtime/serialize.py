@@ -186,6 +186,7 @@ def _config(event: ConfigChanged) -> Json:
         "restarted": list(event.restarted),
         "added": list(event.added),
         "removed": list(event.removed),
+        "reconfigured": list(event.reconfigured),
         "errors": list(event.errors),
     }
 

@@ -1,7 +1,9 @@
 """The supervisor: one worker process per enabled camera (and the detector service where one
 is shared), each restarted with backoff when it dies or stalls, given up after too many
-failures, and replaced camera by camera when the profile changes. Process lifecycle and restart
-policy only: what the workers report goes on to the bus untouched."""
+failures. When the profile changes, a worker whose source and detector stay takes the new
+settings in place through its settings queue; only a new source restarts its camera, and only a
+new detector restarts the detector and every camera. Process lifecycle and restart policy only:
+what the workers report goes on to the bus untouched."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from appliance.config.model import CameraConfig, Profile
 from appliance.runtime.detectors.service import DetectorService, uses_shared_detector
 from appliance.runtime.events import CameraLifecycle, CameraStatus, EpisodeEvent, Event, WorkerEvent, WorkerFailed
 from appliance.runtime.processes import ChildSetup
+from appliance.runtime.tracking import detector_config_for
 from appliance.runtime.worker import WorkerSpec, run_worker
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,7 @@ class Worker:
     process: SpawnProcess | None = None
     stop: StopEvent | None = None
     snapshot: StopEvent | None = None  # set: the worker sends its next frame as a snapshot
+    settings: Queue[WorkerSpec] | None = None  # new settings, taken in place between frames
     last_seen: float = 0.0
     reported: bool = False  # has sent anything since it started
     finished: bool = False  # its file has ended
@@ -51,6 +55,7 @@ class CameraChanges:
     restarted: tuple[str, ...]
     added: tuple[str, ...]
     removed: tuple[str, ...]
+    reconfigured: tuple[str, ...] = ()  # new settings taken in place, without a restart
 
 
 class Supervisor:
@@ -131,26 +136,34 @@ class Supervisor:
                 worker.process.join(5)
                 self._failed(worker, "worker stalled")
 
-    def apply(self, loaded: LoadedProfile) -> CameraChanges:
-        """Move to a new profile: restart the cameras whose settings changed (every camera when
-        a setting they all use changed), start new ones, stop removed ones."""
+    def apply(self, loaded: LoadedProfile, child_setup: ChildSetup) -> CameraChanges:
+        """Move to a new profile: restart the cameras whose source changed (every camera when the
+        detector changed), hand the others their new settings in place, start new cameras and
+        stop removed ones."""
         old, new = self.profile, loaded.profile
-        self.loaded = loaded
-        everything = _shared_settings(old) != _shared_settings(new)
+        old_setup, self.loaded, self.child_setup = self.child_setup, loaded, child_setup
+        new_detector = _detector_settings(old) != _detector_settings(new)
         old_cameras = {c.id: c for c in self._cameras(old)}
         new_cameras = {c.id: c for c in self._cameras(new)}
-        changed = [i for i in new_cameras if i in old_cameras and (everything or new_cameras[i] != old_cameras[i])]
+        kept = [i for i in new_cameras if i in old_cameras]
+        restarted = [i for i in kept if new_detector or _source(new_cameras[i]) != _source(old_cameras[i])]
         removed = [i for i in old_cameras if i not in new_cameras]
         added = [i for i in new_cameras if i not in old_cameras]
-        self._stop_workers([self.workers.pop(camera_id) for camera_id in removed + changed])
+        retuned = [i for i in kept if i not in restarted and (old_setup != child_setup
+                   or _worker_settings(old, old_cameras[i]) != _worker_settings(new, new_cameras[i]))]  # fmt: skip
+        restarted += [i for i in retuned if self.workers[i].failed]  # a new setting is a new chance
+        reconfigured = [i for i in retuned if i not in restarted]
+        self._stop_workers([self.workers.pop(camera_id) for camera_id in removed + restarted])
         for camera_id in removed:
             self.publish(CameraLifecycle("camera_stopped", camera_id))
-        if everything:
+        if new_detector:
             self._stop_detector_service()
             self._start_detector_service()
-        for camera_id in changed + added:
+        for camera_id in restarted + added:
             self._start(Worker(new_cameras[camera_id]))
-        return CameraChanges(tuple(changed), tuple(added), tuple(removed))
+        for camera_id in reconfigured:
+            self._reconfigure(self.workers[camera_id], new_cameras[camera_id])
+        return CameraChanges(tuple(restarted), tuple(added), tuple(removed), tuple(reconfigured))
 
     def watchdog_ok(self) -> bool:
         """Every running worker has reported recently."""
@@ -181,17 +194,19 @@ class Supervisor:
             return list(profile.cameras[:1])  # historical mode: the first camera's settings
         return [c for c in profile.cameras if c.enabled]
 
-    def _start(self, worker: Worker) -> None:
-        camera = worker.camera
-        spec = WorkerSpec(
+    def _spec(self, camera: CameraConfig) -> WorkerSpec:
+        return WorkerSpec(
             self.profile, camera.id, self.child_setup, realtime=self.input_file is None,
             source_override=str(self.input_file.resolve()) if self.input_file else None,
             detector_address=self.detector.address if self.detector else None,
         )  # fmt: skip
-        worker.stop, worker.snapshot = self.context.Event(), self.context.Event()
+
+    def _start(self, worker: Worker) -> None:
+        camera = worker.camera
+        worker.stop, worker.snapshot, worker.settings = self.context.Event(), self.context.Event(), self.context.Queue()
         worker.process = self.context.Process(
             target=run_worker,
-            args=(spec, self.events, worker.stop, worker.snapshot),
+            args=(self._spec(camera), self.events, worker.stop, worker.snapshot, worker.settings),
             name=f"camera-{camera.id}",
             daemon=True,
         )
@@ -200,6 +215,14 @@ class Supervisor:
         self.workers[camera.id] = worker
         log.info("camera %s: worker started (pid %d)", camera.id, worker.process.pid)
         self.publish(CameraLifecycle("worker_started", camera.id))
+
+    def _reconfigure(self, worker: Worker, camera: CameraConfig) -> None:
+        """Hand a worker its new settings; one waiting for its restart takes them when it starts."""
+        worker.camera = camera
+        if worker.running and worker.settings is not None:
+            worker.settings.put(self._spec(camera))
+            log.info("camera %s: new settings sent to the worker (pid %s)", camera.id,
+                     worker.process.pid if worker.process else "?")  # fmt: skip
 
     def _failed(self, worker: Worker, reason: str) -> None:
         runtime, now = self.profile.runtime, time.monotonic()
@@ -262,10 +285,20 @@ def _camera_of(event: WorkerEvent) -> str:
     return event.episode.camera_id if isinstance(event, EpisodeEvent) else event.camera_id
 
 
-def _shared_settings(profile: Profile) -> tuple[object, ...]:
-    """Settings every worker uses: a change in them restarts every camera. Of the storage
-    settings a worker reads only the data folder and the detections' sampling interval; the
-    event log's retention and size are the event log's alone."""
-    storage = profile.storage
-    return (profile.detector, profile.tracker, profile.distancing, storage.data_dir,
-            storage.event_log.sample_interval_s, profile.anonymizer, profile.logging)  # fmt: skip
+def _detector_settings(profile: Profile) -> tuple[object, ...]:
+    """What a detector is made of (model, backend, input size, the scores it keeps, shared or
+    per camera, where it caches engines): a change restarts the detector and every camera."""
+    return detector_config_for(profile), uses_shared_detector(profile), profile.storage.data_dir
+
+
+def _source(camera: CameraConfig) -> tuple[object, ...]:
+    """What a camera's source is opened with: a change restarts that camera."""
+    return camera.source, camera.fps_cap, camera.resolution
+
+
+def _worker_settings(profile: Profile, camera: CameraConfig) -> tuple[object, ...]:
+    """What else a worker reads, all of it taken in place. Of the storage settings a worker reads
+    only the detections' sampling interval; the event log's retention and size are the event
+    log's alone."""
+    return (camera, profile.tracker, profile.distancing, profile.detector.min_score, profile.anonymizer,
+            profile.storage.event_log.sample_interval_s)  # fmt: skip

@@ -5,6 +5,7 @@ this camera."""
 from __future__ import annotations
 
 import logging
+import queue
 import resource
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 import cv2
 
 from appliance.config.model import Profile
+from appliance.logs import configure_logging
 from appliance.models import ModelError
 from appliance.runtime.analysis.analyzer import CameraAnalyzer, FrameAnalysis
 from appliance.runtime.analysis.anonymizer import anonymize, boxes_to_hide
@@ -53,12 +55,15 @@ class WorkerSpec:
     detector_address: str | None = None  # the shared detector service's socket, when there is one
 
 
-def run_worker(spec: WorkerSpec, events: Queue[WorkerEvent], stop: StopEvent, snapshot: StopEvent) -> None:
+def run_worker(
+    spec: WorkerSpec, events: Queue[WorkerEvent], stop: StopEvent, snapshot: StopEvent, settings: Queue[WorkerSpec]
+) -> None:
     """Process entry point: run the camera until `stop` is set or its file ends; send a snapshot
-    of the next frame each time `snapshot` is set."""
+    of the next frame each time `snapshot` is set; take each spec that comes on `settings` in
+    place (same source and detector, new analysis, anonymizer, storage and logging settings)."""
     start_child(spec.camera_id, spec.setup, stop)
     try:
-        CameraWorker(spec, events, stop, snapshot).run()
+        CameraWorker(spec, events, stop, snapshot, settings).run()
     except (DetectorError, ModelError, SourceError) as error:
         events.put(WorkerFailed(spec.camera_id, str(error)))
         events.close()
@@ -70,12 +75,17 @@ def run_worker(spec: WorkerSpec, events: Queue[WorkerEvent], stop: StopEvent, sn
 
 class CameraWorker:
     def __init__(
-        self, spec: WorkerSpec, events: Queue[WorkerEvent], stop: StopEvent, snapshot: StopEvent | None = None
+        self,
+        spec: WorkerSpec,
+        events: Queue[WorkerEvent],
+        stop: StopEvent,
+        snapshot: StopEvent | None = None,
+        settings: Queue[WorkerSpec] | None = None,
     ) -> None:
         profile = spec.profile
         camera = profile.camera(spec.camera_id)
-        self.camera_id = camera.id
-        self.events, self.stop, self.snapshot = events, stop, snapshot
+        self.camera_id, self.setup = camera.id, spec.setup
+        self.events, self.stop, self.snapshot, self.settings = events, stop, snapshot, settings
         self.anonymizer = profile.anonymizer
         self.sample_interval_s = profile.storage.event_log.sample_interval_s
         self.detector: Detector | RemoteDetector = (
@@ -95,6 +105,7 @@ class CameraWorker:
         self.source.start()
         try:
             while not self.stop.is_set():
+                self._take_settings()
                 if not self._step():
                     break
                 self._heartbeat()
@@ -106,6 +117,26 @@ class CameraWorker:
             self.detector.close()
             peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             log.info("worker stopped; peak memory %.0f MB", peak_mb)
+
+    def _take_settings(self) -> None:
+        """Apply the latest spec the supervisor sent, if any, between two frames."""
+        spec = None
+        while self.settings is not None and not self.settings.empty():
+            try:
+                spec = self.settings.get_nowait()
+            except queue.Empty:
+                break
+        if spec is None:
+            return
+        profile = spec.profile
+        if spec.setup != self.setup:
+            self.setup = spec.setup
+            configure_logging(spec.setup.level, spec.setup.log_format, process=self.camera_id,
+                              secrets=spec.setup.secrets)  # fmt: skip
+        self.anonymizer = profile.anonymizer
+        self.sample_interval_s = profile.storage.event_log.sample_interval_s
+        self.analyzer.configure(profile)
+        log.info("new settings applied in place")
 
     def _step(self) -> bool:
         """Process one frame if one comes; False once a file has ended."""

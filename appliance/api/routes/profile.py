@@ -37,6 +37,7 @@ class Outcome(BaseModel):
     restarted: list[str] = []
     added: list[str] = []
     removed: list[str] = []
+    reconfigured: list[str] = Field(default=[], description="Cameras that took the change without a restart")
     unchanged: bool = False
 
 
@@ -66,7 +67,8 @@ def with_etag(response: Response) -> Response:
 
 def outcome_response(outcome: ChangeOutcome) -> Response:
     body = Outcome(generation=outcome.generation, revision=outcome.revision, restarted=list(outcome.restarted),
-                   added=list(outcome.added), removed=list(outcome.removed), unchanged=outcome.unchanged)  # fmt: skip
+                   added=list(outcome.added), removed=list(outcome.removed),
+                   reconfigured=list(outcome.reconfigured), unchanged=outcome.unchanged)  # fmt: skip
     response = jsonify(body.model_dump())
     response.headers["ETag"] = f'"{outcome.revision}"'
     return response

@@ -44,18 +44,9 @@ class CameraAnalyzer:
     """The per-camera state between frames: tracker and open episodes."""
 
     def __init__(self, profile: Profile, camera_id: str) -> None:
-        camera = profile.camera(camera_id)
-        distancing = profile.distancing
         self.camera_id = camera_id
-        self.box_filter = camera.box_filter
-        self.roi = RegionOfInterest(camera.roi) if camera.roi else None
         self.tracker: Tracker = create_tracker(profile.tracker, profile.detector.min_score)
-        self.min_score = tracking_min_score(profile)
-        method = camera.distance.method or distancing.default_method
-        self.distance: DistanceMethod = create_distance_method(
-            method, distancing.person_height_cm, camera.distance.calibration
-        )
-        self.threshold_cm = distancing.threshold_cm
+        distancing = profile.distancing
         self.episodes = EpisodeTracker(
             camera_id,
             distancing.threshold_cm,
@@ -64,6 +55,33 @@ class CameraAnalyzer:
             gap_s=distancing.episode_gap_s,
         )
         self.stage_seconds: dict[str, float] = {}
+        self.configure(profile)
+
+    def configure(self, profile: Profile) -> None:
+        """Take `profile`'s settings for this camera in place: people followed and open episodes
+        are kept, unless the tracker's algorithm changed (its tracks then start afresh, with new
+        ids)."""
+        camera, distancing = profile.camera(self.camera_id), profile.distancing
+        self.box_filter = camera.box_filter
+        self.roi = RegionOfInterest(camera.roi) if camera.roi else None
+        self.min_score = tracking_min_score(profile)
+        if profile.tracker.algorithm == self.tracker.config.algorithm:
+            self.tracker.configure(profile.tracker, profile.detector.min_score)
+        else:
+            previous = self.tracker
+            self.tracker = create_tracker(profile.tracker, profile.detector.min_score)
+            self.tracker.continue_ids(previous)
+        method = camera.distance.method or distancing.default_method
+        self.distance: DistanceMethod = create_distance_method(
+            method, distancing.person_height_cm, camera.distance.calibration
+        )
+        self.threshold_cm = distancing.threshold_cm
+        self.episodes.configure(
+            distancing.threshold_cm,
+            hysteresis_cm=distancing.hysteresis_cm,
+            min_duration_s=distancing.min_episode_s,
+            gap_s=distancing.episode_gap_s,
+        )
 
     def process(self, timestamp: float, detections: Sequence[Detection]) -> FrameAnalysis:
         """Analyse one frame; `stage_seconds` then holds how long tracking and analysis took."""

@@ -54,9 +54,13 @@ class EpisodeTracker:
         self, camera_id: str, threshold_cm: float, *, hysteresis_cm: float, min_duration_s: float, gap_s: float
     ) -> None:
         self.camera_id = camera_id
+        self.configure(threshold_cm, hysteresis_cm=hysteresis_cm, min_duration_s=min_duration_s, gap_s=gap_s)
+        self._pairs: dict[Pair, _PairState] = {}
+
+    def configure(self, threshold_cm: float, *, hysteresis_cm: float, min_duration_s: float, gap_s: float) -> None:
+        """New thresholds, from the next update on; open episodes stay open."""
         self.threshold_cm, self.hysteresis_cm = threshold_cm, hysteresis_cm
         self.min_duration_s, self.gap_s = min_duration_s, gap_s
-        self._pairs: dict[Pair, _PairState] = {}
 
     def update(self, timestamp: float, distances: dict[Pair, float]) -> EpisodeChanges:
         changes = EpisodeChanges()

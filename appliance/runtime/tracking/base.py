@@ -20,6 +20,15 @@ class Tracker(ABC):
         self.config = config
         self._next_id = 1
 
+    def configure(self, config: TrackerConfig, min_score: float) -> None:
+        """New settings of the same algorithm, from the next update on; people followed are kept.
+        `min_score` is the detector's operating threshold (ByteTracker uses it)."""
+        self.config = config
+
+    def continue_ids(self, previous: Tracker) -> None:
+        """Number new people after `previous`'s, so that no id is used twice in a run."""
+        self._next_id = max(self._next_id, previous._next_id)
+
     def new_id(self) -> int:
         track_id, self._next_id = self._next_id, self._next_id + 1
         return track_id

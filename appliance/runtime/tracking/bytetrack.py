@@ -50,6 +50,10 @@ class ByteTracker(KalmanTracker):
         super().__init__(config)
         self.min_score = min_score  # the detector's operating threshold: confident above it
 
+    def configure(self, config: TrackerConfig, min_score: float) -> None:
+        super().configure(config, min_score)
+        self.min_score = min_score
+
     def update(self, detections: Sequence[Detection], timestamp: float) -> list[Track]:
         confident = [i for i, d in enumerate(detections) if d.score >= self.min_score]
         weak = [i for i, d in enumerate(detections) if self.config.low_score <= d.score < self.min_score]
