@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/in_place.py [--repeats 5]
 
-The appliance runs the default profile (x86.yaml) with two live cameras (PETS09-S2L1 served
-as looped MJPEG over HTTP, `fps_cap` 10) and its API. Each change goes through the API
-(PATCH /profile, PUT calibration), `--repeats` times, alternating between two values:
+The appliance runs the default profile (x86.yaml) with two live cameras (PETS09-S2L1 served over
+RTSP at 10 fps: 80 s of video, enough for the default repeats) and its API. Each change goes
+through the API (PATCH /profile, PUT calibration), `--repeats` times, alternating two values:
 
 - `distancing.threshold_cm` 10000 and 1: everyone in view is in violation, or nobody. In effect:
   the time from sending the request to `appliance_people_in_violation` of both cameras following
@@ -37,7 +37,7 @@ from pathlib import Path
 import requests
 
 from tests.runtime import RunningAppliance, frames
-from tests.servers import MjpegServer, wait_until
+from tests.servers import RtspServer, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("APPLIANCE_TEST_DATA", REPO.parent / "shared" / "data"))
@@ -71,7 +71,7 @@ class Api:
         return result
 
 
-def start(folder: Path, servers: list[MjpegServer]) -> tuple[RunningAppliance, Api]:
+def start(folder: Path, servers: list[RtspServer]) -> tuple[RunningAppliance, Api]:
     cameras = "".join(
         f'  - {{id: {c}, source: "{s.url}", fps_cap: 10}}\n' for c, s in zip(CAMERAS, servers, strict=True)
     )
@@ -172,7 +172,7 @@ def main() -> int:
     args = parser.parse_args()
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"Command: {' '.join([Path(sys.executable).name, *sys.argv])}\n")
-    servers = [MjpegServer(VIDEO).start() for _ in CAMERAS]
+    servers = [RtspServer(VIDEO) for _ in CAMERAS]
     with tempfile.TemporaryDirectory() as temporary:
         appliance, api = start(Path(temporary), servers)
         try:
