@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
+from appliance.config import load_profile
 from appliance.config.model import AreaConfig, OccupancyAlertConfig, ViolationAlertConfig
+from appliance.runtime.analysis.analyzer import CameraAnalyzer, FrameAnalysis
 from appliance.runtime.analysis.occupancy import CameraCounts, area_status, environment_score
 from appliance.runtime.analysis.violations import EpisodeTracker, close_pairs, pair_distances, people_involved
+from appliance.runtime.types import Detection
+from tests.conftest import PROFILES
 
 FPS = 10
 
@@ -77,3 +83,27 @@ def test_area_occupancy_sums_its_reporting_cameras_against_the_threshold() -> No
 def test_environment_score_is_one_when_nobody_is_there() -> None:
     assert environment_score(0, 0) == 1.0
     assert environment_score(4, 4) == 0.0
+
+
+def test_new_settings_keep_the_people_followed_and_the_open_episodes() -> None:
+    """What a worker does with a profile change it takes in place (CameraAnalyzer.configure)."""
+    profile = load_profile(PROFILES / "x86.yaml").profile
+    analyzer = CameraAnalyzer(profile, "lobby")
+    two_close = [Detection((300, 200, 340, 300), 0.9, 0), Detection((350, 200, 390, 300), 0.9, 0)]
+    frames = iter(range(1000))
+
+    def step(count: int) -> FrameAnalysis:
+        for _ in range(count):
+            analysis = analyzer.process(next(frames) / FPS, two_close)
+        return analysis
+
+    followed = {t.track_id for t in step(20).tracks}
+    assert len(followed) == 2 and len(analyzer.episodes.open_episodes) == 1
+    tracker = replace(profile.tracker, max_lost_s=1.0, min_hits=2)
+    analyzer.configure(replace(profile, tracker=tracker, distancing=replace(profile.distancing, threshold_cm=200)))
+    assert {t.track_id for t in step(1).tracks} == followed and len(analyzer.episodes.open_episodes) == 1
+    assert analyzer.threshold_cm == 200 and analyzer.tracker.config.min_hits == 2
+    analyzer.configure(replace(profile, tracker=replace(tracker, algorithm="iou")))  # a new tracker: new people
+    assert min(t.track_id for t in step(5).tracks) > max(followed)
+    analyzer.configure(replace(profile, distancing=replace(profile.distancing, threshold_cm=1)))
+    assert not step(1).people_in_violation
