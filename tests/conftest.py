@@ -38,6 +38,7 @@ def data() -> Path:
 
 PETS_VIDEO = "sequences/PETS09-S2L1/vtest.avi"
 PETS_TRUTH = "sequences/PETS09-S2L1/gt/gt.txt"
+TUD_VIDEO = "sequences/TUD-Stadtmitte/TUD-Stadtmitte.mp4"  # 25 fps
 
 
 def read_frames(video: Path, numbers: Iterable[int]) -> dict[int, Image]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import random
 import shutil
 import struct
 import subprocess
@@ -20,11 +21,12 @@ from appliance.runtime.sources import (
     Backoff,
     FileSource,
     LiveSource,
+    RateCap,
     SourceError,
     open_source,
     redact_url,
 )
-from tests.conftest import PETS_VIDEO
+from tests.conftest import PETS_VIDEO, TUD_VIDEO
 from tests.servers import MjpegServer, RtspServer, SilentServer, free_port, wait_until
 
 FAST_RETRY = Backoff(initial_s=0.2, maximum_s=1.0)
@@ -180,6 +182,32 @@ def test_http_mjpeg_keeps_only_the_newest_frame_and_counts_the_rest(
     assert newest is not None
     assert newest.index > first.index + 1
     assert source.status.dropped >= newest.index - first.index - 2
+
+
+def test_fps_cap_keeps_its_rate_on_a_jittery_stream() -> None:
+    """Frames of a 25 fps stream arriving 40 ms apart, give or take 8 ms: a cap of 5 keeps 5 a
+    second (not the 4.3 of "200 ms since the last one kept"), 7 keeps 7, and a cap above the
+    stream's rate keeps every frame."""
+    jitter = random.Random(7)
+    arrivals = [i / 25 + jitter.uniform(-0.008, 0.008) for i in range(25 * 60)]
+    for fps_cap, expected in ((5, 300), (7, 420), (30, len(arrivals))):
+        cap = RateCap(1 / fps_cap)
+        assert abs(sum(cap.keep(t) for t in arrivals) - expected) <= 1, fps_cap
+
+
+def test_fps_cap_on_a_live_25_fps_stream(data: Path, live_source: list[LiveSource]) -> None:
+    server = MjpegServer(data / TUD_VIDEO).start()
+    try:
+        source = start(live_source, server.url, fps_cap=5)
+        assert source.read(timeout=15) is not None, source.status.error
+        time.sleep(1.0)
+        status, started = source.status, time.monotonic()
+        time.sleep(8.0)
+        later, seconds = source.status, time.monotonic() - started
+        kept = (later.frames + later.dropped) - (status.frames + status.dropped)
+        assert 4.5 <= kept / seconds <= 5.3, (kept, seconds)  # slack for a busy machine
+    finally:
+        server.kill()
 
 
 def test_hls_playlist_over_http(data: Path, tmp_path: Path, live_source: list[LiveSource]) -> None:

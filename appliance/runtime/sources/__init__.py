@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from appliance.runtime.sources.base import FrameSource, SourceError, SourceStatus, redact_url
+from appliance.runtime.sources.base import FrameSource, RateCap, SourceError, SourceStatus, redact_url
 from appliance.runtime.sources.file import FileSource
 from appliance.runtime.sources.live import Backoff, LiveSource
 
@@ -16,6 +16,7 @@ __all__ = [
     "FileSource",
     "FrameSource",
     "LiveSource",
+    "RateCap",
     "SourceError",
     "SourceStatus",
     "open_source",

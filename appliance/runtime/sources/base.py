@@ -46,6 +46,24 @@ class SourceStatus:
     error: str | None  # the last problem, None while healthy
 
 
+class RateCap:
+    """Which frames of a live stream `fps_cap` keeps, by arrival time: a frame is kept when it
+    comes no more than a quarter interval before the next one is due, and the one after is due a
+    whole interval after this due time (not after the arrival), so early and late arrivals even
+    out and 5 means 5 frames a second, not the 4.3 that "an interval since the last one kept"
+    gives on a 25 fps stream. A stream that falls more than an interval behind starts afresh."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._due = float("-inf")
+
+    def keep(self, now: float) -> bool:
+        if now < self._due - self.interval_s / 4:
+            return False
+        self._due = (self._due if now - self._due < self.interval_s else now) + self.interval_s
+        return True
+
+
 class FrameSource(ABC):
     """Frames of one camera. `read` gives the next frame (files) or the newest one (live).
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import cv2
 
-from appliance.runtime.sources.base import FrameSource, SourceStatus, frame_size_problem, redact_url
+from appliance.runtime.sources.base import FrameSource, RateCap, SourceStatus, frame_size_problem, redact_url
 from appliance.runtime.types import Frame, Image
 
 log = logging.getLogger(__name__)
@@ -136,8 +136,8 @@ class LiveSource(FrameSource):
 
     def _pump(self, capture: cv2.VideoCapture) -> None:
         """Decode until the stream fails or we stop, keeping only the newest frame; with
-        fps_cap, frames that come too soon after the last one kept are grabbed, not converted."""
-        last_kept = float("-inf")
+        fps_cap, the frames the cap does not keep (RateCap) are grabbed, not converted."""
+        cap = RateCap(self.min_interval_s)
         while not self._stopping.is_set():
             grabbing = time.perf_counter()
             if not capture.grab():
@@ -146,13 +146,11 @@ class LiveSource(FrameSource):
                     f"{self.name}: stream ended or sent nothing for {self.read_timeout_s:g} s",
                 )
                 return
-            now = time.monotonic()
-            if now - last_kept < self.min_interval_s:
+            if not cap.keep(time.monotonic()):
                 continue
             ok, image = capture.retrieve()
             if not ok:
                 continue
-            last_kept = now
             image = self.shaped(cast(Image, image))
             frame = Frame(self.camera_id, self._decoded, time.time(), image, time.perf_counter() - grabbing)
             with self._condition:
