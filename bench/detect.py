@@ -91,6 +91,17 @@ MODELS = [
     ),
     ModelSpec("openvino-yolov8n", "openvino", "models/yolov8n_onnx/yolov8n.onnx", 0.25),
     ModelSpec("openvino-yolox-nano", "openvino", "models/yolox_nano_onnx/yolox_nano.onnx", 0.25),
+    *(
+        ModelSpec(
+            f"openvino-{name}-{precision.lower()}", "openvino", f"models/openvino/{name}/{precision}/{name}.xml", 0.5
+        )
+        for name, precision in (
+            ("person-detection-0200", "FP16"),
+            ("person-detection-0201", "FP16"),
+            ("person-detection-0201", "FP16-INT8"),
+            ("person-detection-0202", "FP16"),
+        )
+    ),
     ModelSpec("tflite-ssd-mobilenet-v1", "tflite", "models/ssd_mobilenet_v1_coco_quant/detect.tflite", 0.5),
     ModelSpec("tflite-yolov8n-int8", "tflite", "models/yolov8n_tflite/yolov8n_int8.tflite", 0.25),
     ModelSpec(
@@ -155,8 +166,10 @@ def run_one(spec: ModelSpec, threads: int, step_override: int | None) -> dict[st
             "precision": precision,
             "recall": recall,
             "ap50": score.average_precision(),
+            "f1": [score.f1(threshold) for threshold in F1_THRESHOLDS],
         }
     result["best_f1"] = pooled.best_f1(F1_THRESHOLDS)
+    result["pooled_ap50"] = pooled.average_precision()
     medians = {stage: statistics.median(values) for stage, values in stages.items()}
     result.update(
         frames=len(stages["infer"]),
@@ -214,6 +227,58 @@ def table(results: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+RULE_CANDIDATES = [
+    "openvino-retail-0013",
+    "openvino-retail-0013-640x480",
+    "openvino-person-detection-0200-fp16",
+    "openvino-person-detection-0201-fp16",
+    "openvino-person-detection-0201-fp16-int8",
+    "openvino-person-detection-0202-fp16",
+    "onnxruntime-yolox-nano",
+]
+
+
+def robustness(result: dict[str, object]) -> dict[str, float]:
+    """The rule of docs/detectors.md: each sequence's best threshold applied to the other, and
+    the maximin threshold."""
+    pets, tud = (result[s]["f1"] for s in SEQUENCES)  # type: ignore[index]
+    best_pets, best_tud = (max(range(len(f1)), key=lambda i, f1=f1: (f1[i], -i)) for f1 in (pets, tud))
+    lower = [min(a, b) for a, b in zip(pets, tud, strict=True)]
+    maximin = max(range(len(lower)), key=lambda i: (lower[i], -i))
+    return {
+        "pets_threshold": F1_THRESHOLDS[best_pets], "pets_f1": pets[best_pets],
+        "tud_threshold": F1_THRESHOLDS[best_tud], "tud_f1": tud[best_tud],
+        "tud_at_pets": tud[best_pets], "pets_at_tud": pets[best_tud],
+        "robustness": min(tud[best_pets], pets[best_tud]),
+        "maximin_threshold": F1_THRESHOLDS[maximin], "maximin_pets": pets[maximin], "maximin_tud": tud[maximin],
+    }  # fmt: skip
+
+
+def rule_table(results: list[dict[str, object]]) -> str:
+    """The robustness of each model, and the one the rule chooses."""
+    ran = [r for r in results if "error" not in r]
+    scores = {str(r["model"]): robustness(r) for r in ran}
+    best_robustness = max(s["robustness"] for s in scores.values())
+    best_ap = max(float(r["pooled_ap50"]) for r in ran)  # type: ignore[arg-type]
+    eligible = [r for r in ran if scores[str(r["model"])]["robustness"] >= best_robustness - 0.01
+                and float(r["pooled_ap50"]) >= best_ap - 0.02]  # type: ignore[arg-type]  # fmt: skip
+    chosen = min(eligible, key=lambda r: r["ms"]["infer"])["model"]  # type: ignore[index]
+    lines = ["| model | PETS best threshold (F1) | TUD best threshold (F1) | TUD F1 at PETS's | PETS F1 at TUD's | "
+             "robustness | maximin threshold (PETS / TUD F1) | pooled AP50 | inference ms |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in ran:
+        s, name = scores[str(r["model"])], str(r["model"])
+        label = f"**{name}** (chosen)" if name == chosen else name
+        cells = [
+            label, f"{s['pets_threshold']:.2f} ({s['pets_f1']:.3f})", f"{s['tud_threshold']:.2f} ({s['tud_f1']:.3f})",
+            f"{s['tud_at_pets']:.3f}", f"{s['pets_at_tud']:.3f}", f"{s['robustness']:.3f}",
+            f"{s['maximin_threshold']:.2f} ({s['maximin_pets']:.3f} / {s['maximin_tud']:.3f})",
+            f"{r['pooled_ap50']:.3f}", f"{r['ms']['infer']:.1f}",  # type: ignore[index]
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", choices=[m.name for m in MODELS], help="models to run (default: all)")
@@ -224,6 +289,8 @@ def main() -> int:
         help="inference threads (default: all cores)",
     )
     parser.add_argument("--step", type=int, help="use every Nth frame of both sequences instead of the kit's steps")
+    parser.add_argument("--rule", action="store_true",
+                        help="the default detector's candidates and the rule's table (docs/detectors.md)")  # fmt: skip
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -231,7 +298,8 @@ def main() -> int:
         print(json.dumps(run_one(spec, args.threads, args.step)))
         return 0
     results = []
-    for spec in [m for m in MODELS if not args.models or m.name in args.models]:
+    chosen = args.models or (RULE_CANDIDATES if args.rule else None)
+    for spec in [m for m in MODELS if not chosen or m.name in chosen]:
         print(f"bench: {spec.name} ...", file=sys.stderr, flush=True)
         command = [sys.executable, __file__, "--one", spec.name, "--threads", str(args.threads)]
         if args.step:
@@ -245,6 +313,8 @@ def main() -> int:
     print(f"Machine: {machine}, OpenCV {cv2.__version__}")
     print(f"Command: {' '.join([Path(sys.executable).name, *sys.argv])}\n")
     print(table(results))
+    if args.rule:
+        print(f"\n{rule_table(results)}")
     return 0
 
 

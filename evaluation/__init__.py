@@ -84,12 +84,15 @@ class DetectionScore:
         hits = sum(kept)
         return (hits / len(kept) if kept else 0.0), (hits / self.ground_truth if self.ground_truth else 0.0)
 
+    def f1(self, min_score: float) -> float:
+        precision, recall = self.precision_recall(min_score)
+        return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
     def best_f1(self, thresholds: Iterable[float]) -> tuple[float, float]:
         """(threshold, F1) of the threshold with the best F1; the lowest such on a tie."""
         best = (0.0, -1.0)
         for threshold in thresholds:
-            precision, recall = self.precision_recall(threshold)
-            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            f1 = self.f1(threshold)
             if f1 > best[1] + 1e-12:
                 best = (threshold, f1)
         return best

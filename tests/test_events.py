@@ -38,7 +38,7 @@ EPISODE = ViolationEpisode("cam", (3, 4), 10.0, None, 92.46)
 EXAMPLES: list[Event] = [
     FrameResult("cam", 7, 0.7, 2, 0, {"detect": 0.01}),
     FrameResult("cam", 8, 0.8, 1, 0, {}, (TrackRecord(3, (1.04, 2.0, 30.0, 90.0), 0.91234),)),
-    CameraStatus("cam", True, None, 120, 3, 1, progress=(120, 795)),
+    CameraStatus("cam", True, None, 120, 3, 1, progress=(120, 795), skipped=480),
     CameraStatus("cam", False, "rtsp://admin:***@10.0.0.5/s: stream ended", 0, 0, 0),
     EpisodeEvent(EPISODE, "started"),
     EpisodeEvent(ViolationEpisode("cam", (3, 4), 10.0, 31.5, 92.46), "ended"),

@@ -47,6 +47,7 @@ class CameraStatus:
     reconnects: int
     finished: bool = False
     progress: tuple[int, int] | None = None  # (frames done, frames in the file) for files
+    skipped: int = 0  # frames fps_cap skipped
     sent_at: float = field(default_factory=time.time)
 
 

@@ -126,6 +126,7 @@ def _camera_status(event: CameraStatus) -> Json:
         "error": event.error,
         "frames": event.frames,
         "dropped": event.dropped,
+        "skipped": event.skipped,
         "reconnects": event.reconnects,
         "finished": event.finished,
         "progress": progress,

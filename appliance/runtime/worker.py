@@ -191,6 +191,6 @@ class CameraWorker:
         self.events.put(
             CameraStatus(
                 self.camera_id, status.online, status.error, status.frames, status.dropped,
-                status.reconnects, status.finished, progress,
+                status.reconnects, status.finished, progress, skipped=status.skipped,
             )
         )  # fmt: skip

@@ -42,8 +42,13 @@ class Metrics(Output):
         r = self.registry
         self.frames = Counter("appliance_frames_processed", "Frames processed", ["camera"], registry=r)
         self.dropped = Counter(
-            "appliance_frames_dropped", "Live frames replaced before they were read", ["camera"], registry=r
-        )
+            "appliance_frames_dropped", "Live frames replaced before they were read (the worker fell behind)",
+            ["camera"], registry=r,
+        )  # fmt: skip
+        self.skipped = Counter(
+            "appliance_frames_skipped", "Frames never converted, by why: cap (fps_cap)", ["camera", "reason"],
+            registry=r,
+        )  # fmt: skip
         self.latency = Histogram(
             "appliance_stage_latency_seconds",
             "Time per frame in each stage: wait (for the next frame), decode (on the source's thread), detect, "
@@ -61,7 +66,7 @@ class Metrics(Output):
         )
         self.state_collector = StateCollector(state, loaded)
         r.register(self.state_collector)
-        self._source_counts: dict[str, tuple[int, int]] = {}
+        self._source_counts: dict[str, tuple[int, int, int]] = {}
         self._server: tuple[WSGIServer, Thread] | None = None
         self._listen: str | None = loaded.profile.metrics.listen if loaded.profile.metrics.enabled else None
 
@@ -105,15 +110,11 @@ class Metrics(Output):
 
     def _source_status(self, event: CameraStatus) -> None:
         camera = event.camera_id
-        last_dropped, last_reconnects = self._source_counts.get(camera, (0, 0))
-        # a restarted worker counts from zero again
-        self.dropped.labels(camera).inc(
-            event.dropped - last_dropped if event.dropped >= last_dropped else event.dropped
-        )
-        self.reconnects.labels(camera).inc(
-            event.reconnects - last_reconnects if event.reconnects >= last_reconnects else event.reconnects
-        )
-        self._source_counts[camera] = (event.dropped, event.reconnects)
+        last_dropped, last_skipped, last_reconnects = self._source_counts.get(camera, (0, 0, 0))
+        self.dropped.labels(camera).inc(_increase(last_dropped, event.dropped))
+        self.skipped.labels(camera, "cap").inc(_increase(last_skipped, event.skipped))
+        self.reconnects.labels(camera).inc(_increase(last_reconnects, event.reconnects))
+        self._source_counts[camera] = (event.dropped, event.skipped, event.reconnects)
 
     def _serve(self, listen: str) -> None:
         host, _, port = listen.rpartition(":")

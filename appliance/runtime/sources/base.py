@@ -44,6 +44,7 @@ class SourceStatus:
     reconnects: int  # times a lost stream was opened again
     finished: bool  # a file reached its end
     error: str | None  # the last problem, None while healthy
+    skipped: int = 0  # frames fps_cap skipped: read, never converted
 
 
 class RateCap:

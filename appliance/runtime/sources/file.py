@@ -48,7 +48,7 @@ class FileSource(FrameSource):
         self._decoded: queue.Queue[tuple[int, Image, float] | None] = queue.Queue(maxsize=DECODE_AHEAD)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._delivered = 0
+        self._delivered = self._skipped = 0
         self._position = 0  # frames of the file passed, kept or skipped
         self._finished = False
         self._error: str | None = None
@@ -106,7 +106,7 @@ class FileSource(FrameSource):
     @property
     def status(self) -> SourceStatus:
         online = self._thread is not None and not self._finished
-        return SourceStatus(online, self._delivered, 0, 0, self._finished, self._error)
+        return SourceStatus(online, self._delivered, 0, 0, self._finished, self._error, self._skipped)
 
     @property
     def progress(self) -> tuple[int, int]:
@@ -122,6 +122,7 @@ class FileSource(FrameSource):
                 if video_time + 1e-9 < next_due:  # fps_cap: skip without converting
                     if not capture.grab():
                         break
+                    self._skipped += 1
                     continue
                 next_due = max(next_due + self.min_interval_s, video_time)
                 decoding = time.perf_counter()

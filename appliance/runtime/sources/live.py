@@ -60,7 +60,7 @@ class LiveSource(FrameSource):
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._latest: Frame | None = None
-        self._decoded = self._delivered = self._dropped = self._reconnects = 0
+        self._decoded = self._delivered = self._dropped = self._reconnects = self._skipped = 0
         self._online = False
         self._error: str | None = None
 
@@ -91,7 +91,8 @@ class LiveSource(FrameSource):
     @property
     def status(self) -> SourceStatus:
         with self._condition:
-            return SourceStatus(self._online, self._delivered, self._dropped, self._reconnects, False, self._error)
+            return SourceStatus(self._online, self._delivered, self._dropped, self._reconnects, False, self._error,
+                                self._skipped)  # fmt: skip
 
     def _run(self) -> None:
         attempt, connected_before = 0, False
@@ -147,6 +148,7 @@ class LiveSource(FrameSource):
                 )
                 return
             if not cap.keep(time.monotonic()):
+                self._skipped += 1
                 continue
             ok, image = capture.retrieve()
             if not ok:
