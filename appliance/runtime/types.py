@@ -19,7 +19,7 @@ class Frame:
     index: int  # 0-based position in the source's frame sequence
     timestamp: float  # seconds: wall clock for live sources, video time for files
     image: Image  # height x width x 3, BGR
-    decode_seconds: float = 0.0  # spent decoding it (on the source's own thread)
+    decode_seconds: float = 0.0  # spent decoding it on the source's own thread (live: CPU time)
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,6 +126,8 @@ class LiveSource(FrameSource):
                 int(self.open_timeout_s * 1000),
                 cv2.CAP_PROP_READ_TIMEOUT_MSEC,
                 int(self.read_timeout_s * 1000),
+                cv2.CAP_PROP_N_THREADS,  # one decoding thread a camera: the cameras share the cores, and
+                1,  # this thread's CPU time is the decode time (FFmpeg's own threads would hide it)
             ]
             capture = cv2.VideoCapture(self.location, cv2.CAP_FFMPEG, params)
         problem = frame_size_problem(capture) if capture.isOpened() else self._diagnose()
@@ -137,10 +139,12 @@ class LiveSource(FrameSource):
 
     def _pump(self, capture: cv2.VideoCapture) -> None:
         """Decode until the stream fails or we stop, keeping only the newest frame; with
-        fps_cap, the frames the cap does not keep (RateCap) are grabbed, not converted."""
+        fps_cap, the frames the cap does not keep (RateCap) are grabbed, not converted. A frame's
+        decode time is this thread's CPU time since the last frame kept (decoding it and the
+        frames skipped before it, converting, resizing): waiting for the camera is not in it."""
         cap = RateCap(self.min_interval_s)
+        spent_from = time.thread_time()
         while not self._stopping.is_set():
-            grabbing = time.perf_counter()
             if not capture.grab():
                 self._set_online(
                     False,
@@ -154,7 +158,9 @@ class LiveSource(FrameSource):
             if not ok:
                 continue
             image = self.shaped(cast(Image, image))
-            frame = Frame(self.camera_id, self._decoded, time.time(), image, time.perf_counter() - grabbing)
+            spent_to = time.thread_time()
+            frame = Frame(self.camera_id, self._decoded, time.time(), image, spent_to - spent_from)
+            spent_from = spent_to
             with self._condition:
                 if self._latest is not None:
                     self._dropped += 1
