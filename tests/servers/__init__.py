@@ -90,11 +90,12 @@ class MjpegServer:
 class RtspServer:
     """GStreamer's RTSP server (under Debian's Python and its GObject bindings)."""
 
-    def __init__(self, video: Path) -> None:
+    def __init__(self, video: Path, *, h264: bool = False) -> None:
+        """`h264`: an MP4's H.264 served as it is, each client from the file's start."""
         self.port = free_port()
         self.url = f"rtsp://127.0.0.1:{self.port}/live"
         self.process = subprocess.Popen(
-            [DEBIAN_PYTHON, str(RTSP_SCRIPT), str(video), str(self.port)],
+            [DEBIAN_PYTHON, str(RTSP_SCRIPT), str(video), str(self.port), *(["h264"] if h264 else [])],
             stdout=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
         )
