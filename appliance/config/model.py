@@ -53,6 +53,13 @@ class TrackerConfig:
 
 
 @dataclass(frozen=True)
+class MotionConfig:
+    enabled: bool
+    min_changed: float
+    max_interval_s: float
+
+
+@dataclass(frozen=True)
 class CalibrationPoint:
     image: Point
     floor: Point
@@ -259,6 +266,7 @@ class Profile:
     device: DeviceConfig
     detector: DetectorConfig
     tracker: TrackerConfig
+    motion: MotionConfig
     cameras: tuple[CameraConfig, ...]
     areas: tuple[AreaConfig, ...]
     distancing: DistancingConfig

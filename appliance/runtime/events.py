@@ -48,6 +48,7 @@ class CameraStatus:
     finished: bool = False
     progress: tuple[int, int] | None = None  # (frames done, frames in the file) for files
     skipped: int = 0  # frames fps_cap skipped
+    motion_skipped: int = 0  # frames that reused the last detections: nothing moved
     sent_at: float = field(default_factory=time.time)
 
 

@@ -127,6 +127,7 @@ def _camera_status(event: CameraStatus) -> Json:
         "frames": event.frames,
         "dropped": event.dropped,
         "skipped": event.skipped,
+        "motion_skipped": event.motion_skipped,
         "reconnects": event.reconnects,
         "finished": event.finished,
         "progress": progress,

@@ -300,5 +300,5 @@ def _worker_settings(profile: Profile, camera: CameraConfig) -> tuple[object, ..
     """What else a worker reads, all of it taken in place. Of the storage settings a worker reads
     only the detections' sampling interval; the event log's retention and size are the event
     log's alone."""
-    return (camera, profile.tracker, profile.distancing, profile.detector.min_score, profile.anonymizer,
-            profile.storage.event_log.sample_interval_s)  # fmt: skip
+    return (camera, profile.tracker, profile.motion, profile.distancing, profile.detector.min_score,
+            profile.anonymizer, profile.storage.event_log.sample_interval_s)  # fmt: skip

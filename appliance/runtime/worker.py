@@ -20,6 +20,7 @@ from appliance.logs import configure_logging
 from appliance.models import ModelError
 from appliance.runtime.analysis.analyzer import CameraAnalyzer, FrameAnalysis
 from appliance.runtime.analysis.anonymizer import anonymize, boxes_to_hide
+from appliance.runtime.analysis.motion import MotionGate
 from appliance.runtime.detectors import Detector, DetectorError, create_detector
 from appliance.runtime.detectors.remote import RemoteDetector
 from appliance.runtime.events import (
@@ -34,7 +35,7 @@ from appliance.runtime.events import (
 from appliance.runtime.processes import ChildSetup, start_child
 from appliance.runtime.sources import FileSource, FrameSource, SourceError, open_source
 from appliance.runtime.tracking import detector_config_for
-from appliance.runtime.types import Box, Image
+from appliance.runtime.types import Box, Detection, Image
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 1.0
@@ -94,6 +95,9 @@ class CameraWorker:
             else create_detector(detector_config_for(profile), cache_dir=Path(profile.storage.data_dir) / "engines")
         )
         self.analyzer = CameraAnalyzer(profile, camera.id)
+        self.gate = MotionGate(profile.motion) if profile.motion.enabled else None
+        self._detections: list[Detection] = []  # the last frame's, which a frame without motion reuses
+        self._motion_skipped = 0
         self.source: FrameSource = open_source(
             camera.id, spec.source_override or camera.source, realtime=spec.realtime,
             fps_cap=camera.fps_cap, resolution=camera.resolution,
@@ -135,6 +139,8 @@ class CameraWorker:
                               secrets=spec.setup.secrets)  # fmt: skip
         self.anonymizer = profile.anonymizer
         self.sample_interval_s = profile.storage.event_log.sample_interval_s
+        if profile.motion != (self.gate.config if self.gate else None):
+            self.gate = MotionGate(profile.motion) if profile.motion.enabled else None
         self.analyzer.configure(profile)
         log.info("new settings applied in place")
 
@@ -145,7 +151,12 @@ class CameraWorker:
         read = time.perf_counter()
         if frame is None:
             return not self.source.status.finished
-        detections = self.detector.detect(frame.image)
+        snapshot_asked = self.snapshot is not None and self.snapshot.is_set()  # an image leaves: always detect
+        if self.gate is None or self.gate.needs_detection(frame.image, frame.timestamp, force=snapshot_asked):
+            self._detections = self.detector.detect(frame.image)
+        else:
+            self._motion_skipped += 1
+        detections = self._detections
         detected = time.perf_counter()
         analysis = self.analyzer.process(frame.timestamp, detections)
         stages = {"wait": read - started, "decode": frame.decode_seconds, "detect": detected - read,
@@ -156,7 +167,7 @@ class CameraWorker:
                 len(analysis.people_in_violation), stages, self._sample(frame.timestamp, analysis),
             )
         )  # fmt: skip
-        if self.snapshot is not None and self.snapshot.is_set():
+        if snapshot_asked and self.snapshot is not None:
             self.snapshot.clear()
             possible = boxes_to_hide(detections, self.analyzer.tracker.possible_people(), self.anonymizer.min_score)
             self.events.put(self._snapshot(frame.image, frame.timestamp, possible))
@@ -192,5 +203,6 @@ class CameraWorker:
             CameraStatus(
                 self.camera_id, status.online, status.error, status.frames, status.dropped,
                 status.reconnects, status.finished, progress, skipped=status.skipped,
+                motion_skipped=self._motion_skipped,
             )
         )  # fmt: skip

@@ -46,8 +46,8 @@ class Metrics(Output):
             ["camera"], registry=r,
         )  # fmt: skip
         self.skipped = Counter(
-            "appliance_frames_skipped", "Frames never converted, by why: cap (fps_cap)", ["camera", "reason"],
-            registry=r,
+            "appliance_frames_skipped", "Frames not converted (cap: fps_cap) or not detected (motion: nothing moved)",
+            ["camera", "reason"], registry=r,
         )  # fmt: skip
         self.latency = Histogram(
             "appliance_stage_latency_seconds",
@@ -66,7 +66,7 @@ class Metrics(Output):
         )
         self.state_collector = StateCollector(state, loaded)
         r.register(self.state_collector)
-        self._source_counts: dict[str, tuple[int, int, int]] = {}
+        self._source_counts: dict[str, tuple[int, int, int, int]] = {}
         self._server: tuple[WSGIServer, Thread] | None = None
         self._listen: str | None = loaded.profile.metrics.listen if loaded.profile.metrics.enabled else None
 
@@ -110,11 +110,13 @@ class Metrics(Output):
 
     def _source_status(self, event: CameraStatus) -> None:
         camera = event.camera_id
-        last_dropped, last_skipped, last_reconnects = self._source_counts.get(camera, (0, 0, 0))
-        self.dropped.labels(camera).inc(_increase(last_dropped, event.dropped))
-        self.skipped.labels(camera, "cap").inc(_increase(last_skipped, event.skipped))
-        self.reconnects.labels(camera).inc(_increase(last_reconnects, event.reconnects))
-        self._source_counts[camera] = (event.dropped, event.skipped, event.reconnects)
+        counts = (event.dropped, event.skipped, event.motion_skipped, event.reconnects)
+        dropped, cap, motion, reconnects = map(_increase, self._source_counts.get(camera, (0, 0, 0, 0)), counts)
+        self.dropped.labels(camera).inc(dropped)
+        self.skipped.labels(camera, "cap").inc(cap)
+        self.skipped.labels(camera, "motion").inc(motion)
+        self.reconnects.labels(camera).inc(reconnects)
+        self._source_counts[camera] = counts
 
     def _serve(self, listen: str) -> None:
         host, _, port = listen.rpartition(":")
