@@ -21,7 +21,7 @@ from appliance.config.secrets import MASK
 from appliance.config.unmask import patch_keeping_secrets
 
 Collection = Literal["cameras", "areas"]
-Section = Literal["detector", "tracker", "distancing", "anonymizer"]
+Section = Literal["detector", "tracker", "motion", "distancing", "anonymizer"]
 
 
 class EditError(ValueError):

@@ -21,7 +21,7 @@ from appliance.config.yamlio import ProfileDocument
 from appliance.runtime.changes import ChangeOutcome
 from appliance.runtime.commands import EditProfile, ReplaceProfile
 
-SECTIONS = ("detector", "tracker", "distancing", "anonymizer")
+SECTIONS = ("detector", "tracker", "motion", "distancing", "anonymizer")
 WRITE_ERRORS: Responses = {401: ErrorResponse, 403: ErrorResponse, 412: ErrorResponse, 422: ErrorResponse}
 
 
