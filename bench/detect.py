@@ -262,7 +262,7 @@ def rule_table(results: list[dict[str, object]]) -> str:
     best_ap = max(float(r["pooled_ap50"]) for r in ran)  # type: ignore[arg-type]
     eligible = [r for r in ran if scores[str(r["model"])]["robustness"] >= best_robustness - 0.01
                 and float(r["pooled_ap50"]) >= best_ap - 0.02]  # type: ignore[arg-type]  # fmt: skip
-    chosen = min(eligible, key=lambda r: r["ms"]["infer"])["model"]  # type: ignore[index]
+    chosen = min(eligible, key=lambda r: r["ms"]["infer"])["model"] if eligible else None  # type: ignore[index]
     lines = ["| model | PETS best threshold (F1) | TUD best threshold (F1) | TUD F1 at PETS's | PETS F1 at TUD's | "
              "robustness | maximin threshold (PETS / TUD F1) | pooled AP50 | inference ms |",
              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -276,7 +276,8 @@ def rule_table(results: list[dict[str, object]]) -> str:
             f"{r['pooled_ap50']:.3f}", f"{r['ms']['infer']:.1f}",  # type: ignore[index]
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    verdict = f"the rule chooses {chosen}" if chosen else "no model is within both margins: the rule chooses none"
+    return "\n".join([*lines, "", f"Best robustness {best_robustness:.3f}, best pooled AP50 {best_ap:.3f}: {verdict}."])
 
 
 def main() -> int:
