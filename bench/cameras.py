@@ -1,15 +1,17 @@
 """Many cameras on one appliance: analysed frames per second, CPU, memory and latency.
 
-    .venv/bin/python bench/cameras.py [--cameras 1 2 4 8] [--seconds 30] [--fps-cap 5]
+    .venv/bin/python bench/cameras.py [--cameras 1 2 4 8] [--seconds 30] [--fps-cap 5] [--detector both]
 
 Every camera is a live RTSP stream of 1280x720 H.264 at 25 fps: TUD-Stadtmitte scaled up and
 encoded once (cached in ~/.cache/appliance-bench), then served as it is by GStreamer's RTSP
 server on loopback, each camera its own session. The appliance runs the default profile
 (x86.yaml) with N such cameras and `fps_cap` each, for a warm-up of 15 s and then `--seconds`
-counted. Reported per N: analysed fps per camera (min and median) and in total; CPU of the
-appliance's processes (percent of one core); RSS of the supervisor and of each worker; capture
--> result latency at the outputs (median, p95); frames a second dropped (the worker fell behind)
-and skipped by the cap. The detector alone on all cores, on the same frames, gives the ceiling.
+counted; each worker with its own detector, or (`--detector shared`) one detector service for
+all of them with OpenVINO's throughput hint. Reported per N: analysed fps per camera (min and
+median) and in total; CPU of the appliance's processes (percent of one core); RSS of the
+supervisor and of each other process (median: the workers); capture -> result latency at the
+outputs (median, p95); frames a second dropped (the worker fell behind) and skipped by the cap.
+The detector alone on all cores, on the same frames, gives the ceiling.
 """
 
 from __future__ import annotations
@@ -146,20 +148,21 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def profile_text(folder: Path, url: str, cameras: int, fps_cap: float) -> str:
+def profile_text(folder: Path, url: str, cameras: int, fps_cap: float, shared: bool) -> str:
+    service = "runtime: {shared_detector: 'yes'}\ndetector: {performance_hint: throughput}\n" if shared else ""
     entries = "".join(f'  - {{id: cam-{i:02d}, source: "{url}", fps_cap: {fps_cap}}}\n' for i in range(cameras))
     ids = ", ".join(f"cam-{i:02d}" for i in range(cameras))
     return (f"extends: {REPO / 'profiles' / 'x86.yaml'}\ndevice: {{id: bench}}\ncameras:\n{entries}"
             f"areas: [{{id: hall, cameras: [{ids}]}}]\nstorage: {{data_dir: {folder / 'data'}}}\n"
             "metrics: {enabled: false}\napi: {enabled: false}\nmqtt: {enabled: false}\n"
-            "ota: {enabled: false}\n")  # fmt: skip
+            f"ota: {{enabled: false}}\n{service}")  # fmt: skip
 
 
-def measure(cameras: int, seconds: float, fps_cap: float, url: str) -> dict[str, float]:
+def measure(cameras: int, seconds: float, fps_cap: float, url: str, shared: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         profile, result = folder / "profile.yaml", folder / "result.json"
-        profile.write_text(profile_text(folder, url, cameras, fps_cap))
+        profile.write_text(profile_text(folder, url, cameras, fps_cap, shared))
         counting = threading.Event()
         signal.signal(signal.SIGUSR1, lambda *_: counting.set())
         with (folder / "appliance.log").open("w") as log:
@@ -181,7 +184,7 @@ def measure(cameras: int, seconds: float, fps_cap: float, url: str) -> dict[str,
     latencies = sorted(data["latencies"]) or [0.0]
     busy = sum(cpu_after[p] - cpu_before.get(p, 0.0) for p in cpu_after)
     return {
-        "cameras": cameras, "min": min(fps), "median": statistics.median(fps), "total": sum(fps),
+        "cameras": cameras, "shared": shared, "min": min(fps), "median": statistics.median(fps), "total": sum(fps),
         "cpu": 100 * busy / elapsed, "supervisor_mb": supervisor,
         "worker_mb": statistics.median(workers) if workers else 0.0,
         "latency_median": statistics.median(latencies) * 1000,
@@ -210,6 +213,9 @@ def main() -> int:
     parser.add_argument("--cameras", type=int, nargs="+", default=[1, 2, 4, 8], help="camera counts (default 1 2 4 8)")
     parser.add_argument("--seconds", type=float, default=30, help="seconds counted per run (default 30)")
     parser.add_argument("--fps-cap", type=float, default=5, help="each camera's fps_cap (default 5)")
+    parser.add_argument("--detector", choices=("per-camera", "shared", "both"), default="per-camera",
+                        help="each worker its own detector, one shared detector service (throughput hint), or both "
+                             "in turn (default per-camera)")  # fmt: skip
     parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -221,17 +227,20 @@ def main() -> int:
     rows = []
     server = RtspServer(video, h264=True)
     try:
+        modes = {"per-camera": [False], "shared": [True], "both": [False, True]}[args.detector]
         for cameras in args.cameras:
-            print(f"bench: {cameras} camera(s) ...", file=sys.stderr, flush=True)
-            rows.append(measure(cameras, args.seconds, args.fps_cap, server.url))
+            for shared in modes:
+                print(f"bench: {cameras} camera(s), shared {shared} ...", file=sys.stderr, flush=True)
+                rows.append(measure(cameras, args.seconds, args.fps_cap, server.url, shared))
     finally:
         server.kill()
     ceiling = detector_ceiling(video)
-    print("| cameras | analysed fps per camera (min / median) | total | total / ceiling | CPU (% of one core) | "
-          "RSS supervisor / worker (MB) | capture -> result median / p95 (ms) | dropped / s | skipped / s |\n"
-          "|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+    print("| cameras | detector | analysed fps per camera (min / median) | total | total / ceiling | "
+          "CPU (% of one core) | RSS supervisor / worker (MB) | capture -> result median / p95 (ms) | dropped / s | "
+          "skipped / s |\n|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
     for r in rows:
-        print(f"| {r['cameras']:.0f} | {r['min']:.2f} / {r['median']:.2f} | {r['total']:.1f} | "
+        mode = "shared" if r["shared"] else "per camera"
+        print(f"| {r['cameras']:.0f} | {mode} | {r['min']:.2f} / {r['median']:.2f} | {r['total']:.1f} | "
               f"{r['total'] / ceiling:.2f} | {r['cpu']:.0f} % | {r['supervisor_mb']:.0f} / {r['worker_mb']:.0f} | "
               f"{r['latency_median']:.0f} / {r['latency_p95']:.0f} | {r['dropped']:.1f} | "
               f"{r['skipped']:.1f} |")  # fmt: skip

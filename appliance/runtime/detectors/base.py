@@ -68,6 +68,11 @@ class Detector(ABC):
         tensor, placement = self.prepare(image)
         return self.decode(self.infer(tensor), placement)
 
+    def detect_all(self, images: Sequence[Image]) -> list[list[Detection]]:
+        """The detections of several frames (the shared service's cameras, at once); a backend
+        that runs several inferences at a time overrides it."""
+        return [self.detect(image) for image in images]
+
     def describe(self) -> str:
         model = self.model_path.name if self.model_path else "built-in"
         return f"{self.backend} ({model})"

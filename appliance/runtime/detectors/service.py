@@ -1,13 +1,16 @@
-"""One detector process serving every camera, for accelerators that can be opened only once
-(an Edge TPU, one GPU context). Workers reach it through `RemoteDetector` (remote.py). Like a
-worker, it beats a heartbeat; the supervisor restarts it when it dies or hangs."""
+"""One detector process serving every camera: for accelerators that can be opened only once (an
+Edge TPU, one GPU context), and for many cameras on one CPU (`runtime.shared_detector: yes`),
+where the model is loaded once and the frames of the cameras that ask at the same moment are
+detected together (`Detector.detect_all`). Workers reach it through `RemoteDetector`
+(remote.py). Like a worker, it beats a heartbeat; the supervisor restarts it when it dies or
+hangs."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, Listener, wait
 from multiprocessing.context import SpawnContext, SpawnProcess
 from multiprocessing.shared_memory import SharedMemory
@@ -115,9 +118,12 @@ def run_detector_service(
             if not current:
                 stop.wait(POLL_S / 10)
                 continue
+            asked = []
             for connection in wait(current, timeout=POLL_S):
                 assert isinstance(connection, Connection)
-                _serve(connection, detector.detect, blocks, clients, lock)
+                if (image := _receive(connection, blocks, clients, lock)) is not None:
+                    asked.append((connection, image))
+            _answer(asked, detector.detect_all)
     finally:
         listener.close()
         for block in blocks.values():
@@ -125,22 +131,32 @@ def run_detector_service(
         detector.close()
 
 
-def _serve(
-    connection: Connection,
-    detect: Callable[[Image], list[Detection]],
-    blocks: dict[str, SharedMemory],
-    clients: list[Connection],
-    lock: threading.Lock,
-) -> None:
+def _receive(
+    connection: Connection, blocks: dict[str, SharedMemory], clients: list[Connection], lock: threading.Lock
+) -> Image | None:
+    """The frame a worker asks about (in its shared-memory block), or None when it went away."""
     try:
         name, shape = connection.recv()
     except (EOFError, OSError):
         with lock:
             clients.remove(connection)
-        return
+        return None
     if name not in blocks:
         # Workers own their blocks; all share the supervisor's resource tracker, which removes
         # blocks left by a killed worker when the supervisor exits.
         blocks[name] = SharedMemory(name=name)
-    image = np.ndarray(shape, dtype=np.uint8, buffer=blocks[name].buf)
-    connection.send(detect(image))
+    return np.ndarray(shape, dtype=np.uint8, buffer=blocks[name].buf)
+
+
+def _answer(
+    asked: list[tuple[Connection, Image]], detect_all: Callable[[Sequence[Image]], list[list[Detection]]]
+) -> None:
+    """One round: every camera that asked gets one frame detected, all of them at once (each
+    worker waits for its answer before it sends again, so none can crowd out the others)."""
+    if not asked:
+        return
+    for (connection, _), detections in zip(asked, detect_all([image for _, image in asked]), strict=True):
+        try:
+            connection.send(detections)
+        except OSError:
+            continue  # the worker went away meanwhile; the next wait() finds its end

@@ -16,6 +16,7 @@ from appliance.runtime.detectors.base import (
 from appliance.runtime.detectors.heads import Shape
 from appliance.runtime.detectors.processing import Floats
 from appliance.runtime.detectors.registry import Backend, register
+from appliance.runtime.types import Detection, Image
 
 PRECISION_HINTS = {"fp32": "f32", "fp16": "f16"}
 
@@ -40,7 +41,9 @@ class OpenVinoDetector(NetworkDetector):
                 f"OpenVINO cannot run {model_path}{size} on '{device}' (devices here: {devices}): "
                 f"{str(error).strip().splitlines()[0]}"
             ) from None
-        self.request = compiled.create_infer_request()
+        parallel = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        self.requests = [compiled.create_infer_request() for _ in range(parallel)]
+        self.request = self.requests[0]
         self.device = device
         input_shape = model.inputs[0].get_partial_shape()
         dims = [d.get_length() if d.is_static else -1 for d in input_shape]
@@ -70,8 +73,27 @@ class OpenVinoDetector(NetworkDetector):
         self.request.infer({0: tensor})
         return [self.request.get_output_tensor(i).data for i in range(len(self.request.model_outputs))]
 
+    def detect_all(self, images: Sequence[Image]) -> list[list[Detection]]:
+        """Up to as many frames at once as the compiled model runs in parallel (its streams: one
+        with the latency hint, several with the throughput hint)."""
+        if len(self.requests) < 2:
+            return super().detect_all(images)
+        found: list[list[Detection]] = []
+        for start in range(0, len(images), len(self.requests)):
+            started = []
+            for request, image in zip(self.requests, images[start : start + len(self.requests)], strict=False):
+                tensor, placement = self.prepare(image)
+                request.start_async({0: tensor})  # copied into the request: the next prepare may reuse the buffer
+                started.append((request, placement))
+            for request, placement in started:
+                request.wait()
+                outputs = [request.get_output_tensor(i).data for i in range(len(request.model_outputs))]
+                found.append(self.decode(outputs, placement))
+        return found
+
     def describe(self) -> str:
-        return f"{super().describe()} on {self.device}, {self.config.performance_hint} hint"
+        parallel = f", {len(self.requests)} at once" if len(self.requests) > 1 else ""
+        return f"{super().describe()} on {self.device}, {self.config.performance_hint} hint{parallel}"
 
 
 BACKEND = register(Backend(spec=BACKENDS["openvino"], factory=OpenVinoDetector, owns_accelerator=False))
