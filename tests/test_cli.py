@@ -96,6 +96,7 @@ def test_show_yaml_lists_sections_in_schema_order() -> None:
         "device",
         "detector",
         "tracker",
+        "motion",
         "cameras",
         "areas",
         "distancing",

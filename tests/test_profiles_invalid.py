@@ -65,8 +65,8 @@ CASES = [
         """,
         [
             "p.yaml:2:1 camera: unknown key 'camera'; did you mean 'cameras'? expected one of: "
-            "extends, schema_version, device, detector, tracker, cameras, areas, distancing, anonymizer, mqtt, "
-            "metrics, api, storage, ota, logging, runtime"
+            "extends, schema_version, device, detector, tracker, motion, cameras, areas, distancing, anonymizer, "
+            "mqtt, metrics, api, storage, ota, logging, runtime"
         ],
     ),
     Case(
