@@ -200,7 +200,8 @@ def test_a_camera_that_keeps_failing_is_given_up_and_the_others_run(data: Path, 
 
 def test_a_shared_detector_process_serves_every_camera(data: Path, tmp_path: Path) -> None:
     """How an Edge TPU or a GPU is used: one process owns the detector, frames come through shared
-    memory. Here with ONNX Runtime, as no accelerator is present."""
+    memory. Here with ONNX Runtime, as no accelerator is present. A killed service is restarted;
+    a new model (through the change path, as OTA and the API take it) is loaded once."""
     shared = profile_for(data).replace("status_interval_s: 1,", "status_interval_s: 1, shared_detector: 'yes',")
     running = RunningAppliance(tmp_path, shared)
     try:
@@ -213,6 +214,14 @@ def test_a_shared_detector_process_serves_every_camera(data: Path, tmp_path: Pat
         assert wait_until(lambda: running.log.count("detector service started") == 2, 30), running.log
         before = running.metric(frames("cam-a"))
         assert running.wait_for_metric(frames("cam-a"), before + 10, timeout=90), running.log
+
+        running.write_profile(shared.replace("yolox_nano_onnx/yolox_nano.onnx", "yolov8n_onnx/yolov8n.onnx"))
+        assert running.wait_for_metric("appliance_config_generation", 1, timeout=30), running.log
+        for camera in ("cam-a", "cam-b"):
+            before = running.metric(frames(camera))
+            assert running.wait_for_metric(frames(camera), before + 10, timeout=90), running.log
+        assert running.log.count("detector service started") == 3  # the new model swapped in once
+        assert running.log.count("detector: onnxruntime yolov8") == 1
     finally:
         running.kill()
 
