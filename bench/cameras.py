@@ -1,16 +1,20 @@
 """Many cameras on one appliance: analysed frames per second, CPU, memory and latency.
 
     .venv/bin/python bench/cameras.py [--cameras 1 2 4 8] [--seconds 30] [--fps-cap 5] [--detector both]
+                                      [--motion both] [--detector-section '{model: ..., class_id: 0}']
 
 Every camera is a live RTSP stream of 1280x720 H.264 at 25 fps: TUD-Stadtmitte scaled up and
 encoded once (cached in ~/.cache/appliance-bench), then served as it is by GStreamer's RTSP
 server on loopback, each camera its own session. The appliance runs the default profile
 (x86.yaml) with N such cameras and `fps_cap` each, for a warm-up of 15 s and then `--seconds`
 counted; each worker with its own detector, or (`--detector shared`) one detector service for
-all of them with OpenVINO's throughput hint. Reported per N: analysed fps per camera (min and
-median) and in total; CPU of the appliance's processes (percent of one core); RSS of the
-supervisor and of each other process (median: the workers); capture -> result latency at the
-outputs (median, p95); frames a second dropped (the worker fell behind) and skipped by the cap.
+all of them with OpenVINO's throughput hint; without or with motion gating (`--motion`); with the
+default detector or one changed by `--detector-section` (a YAML mapping merged into the
+profile's `detector`). Reported per N: analysed fps per camera (min and median) and in total;
+CPU of the appliance's processes (percent of one core); RSS of the supervisor and of each other
+process (median: the workers) and the PSS of all of them together (shared pages counted once:
+what the cameras really cost); capture -> result latency at the outputs (median, p95); frames a
+second dropped (the worker fell behind), skipped by the cap and not detected for want of motion.
 The detector alone on all cores, on the same frames, gives the ceiling.
 """
 
@@ -27,9 +31,12 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
+from ruamel.yaml import YAML
 
 from appliance.app import build_runtime
 from appliance.config import load_profile
@@ -37,6 +44,7 @@ from appliance.runtime.detectors import create_detector
 from appliance.runtime.events import CameraStatus, Event, FrameResult
 from appliance.runtime.outputs.base import Output
 from appliance.runtime.tracking import detector_config_for
+from appliance.runtime.types import Image
 from tests.servers import RtspServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,8 +87,8 @@ class Probe(Output):
             self.frames[event.camera_id] = self.frames.get(event.camera_id, 0) + 1
             self.latencies.append(time.time() - event.timestamp)
 
-    def counters(self) -> dict[str, tuple[int, int]]:
-        return {camera: (status.dropped, status.skipped) for camera, status in self.sources.items()}
+    def counters(self) -> dict[str, tuple[int, int, int]]:
+        return {c: (status.dropped, status.skipped, status.motion_skipped) for c, status in self.sources.items()}
 
 
 def run_appliance(profile: Path, seconds: float, result: Path) -> None:
@@ -96,8 +104,8 @@ def run_appliance(profile: Path, seconds: float, result: Path) -> None:
         probe.counting, elapsed, after = False, time.monotonic() - started, probe.counters()
         result.write_text(json.dumps({
             "seconds": elapsed, "frames": probe.frames, "latencies": probe.latencies,
-            "dropped": sum(after[c][0] - before.get(c, (0, 0))[0] for c in after),
-            "skipped": sum(after[c][1] - before.get(c, (0, 0))[1] for c in after),
+            **{name: sum(after[c][i] - before.get(c, (0, 0, 0))[i] for c in after)
+               for i, name in enumerate(("dropped", "skipped", "motion_skipped"))},
         }))  # fmt: skip
         os.kill(os.getpid(), signal.SIGTERM)
 
@@ -141,28 +149,43 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+def memory_mb(pid: int, field: str) -> float:
+    """A field of the process's memory (kB in /proc) in MB: VmRSS from status, Pss from smaps_rollup."""
+    source = "status" if field == "VmRSS" else "smaps_rollup"
+    for line in Path(f"/proc/{pid}/{source}").read_text().splitlines():
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
 
-def profile_text(folder: Path, url: str, cameras: int, fps_cap: float, shared: bool) -> str:
-    service = "runtime: {shared_detector: 'yes'}\ndetector: {performance_hint: throughput}\n" if shared else ""
-    entries = "".join(f'  - {{id: cam-{i:02d}, source: "{url}", fps_cap: {fps_cap}}}\n' for i in range(cameras))
-    ids = ", ".join(f"cam-{i:02d}" for i in range(cameras))
+@dataclass(frozen=True)
+class Setup:
+    cameras: int
+    shared: bool
+    motion: bool
+    fps_cap: float
+    detector: str  # a YAML mapping merged into the profile's detector, or ""
+
+
+def profile_text(folder: Path, url: str, setup: Setup) -> str:
+    entries = "".join(f'  - {{id: cam-{i:02d}, source: "{url}", fps_cap: {setup.fps_cap}}}\n'
+                      for i in range(setup.cameras))  # fmt: skip
+    ids = ", ".join(f"cam-{i:02d}" for i in range(setup.cameras))
+    detector = dict(YAML(typ="safe").load(setup.detector) or {}) if setup.detector else {}
+    if setup.shared:
+        detector["performance_hint"] = "throughput"
     return (f"extends: {REPO / 'profiles' / 'x86.yaml'}\ndevice: {{id: bench}}\ncameras:\n{entries}"
             f"areas: [{{id: hall, cameras: [{ids}]}}]\nstorage: {{data_dir: {folder / 'data'}}}\n"
             "metrics: {enabled: false}\napi: {enabled: false}\nmqtt: {enabled: false}\n"
-            f"ota: {{enabled: false}}\n{service}")  # fmt: skip
+            f"ota: {{enabled: false}}\nruntime: {{shared_detector: '{'yes' if setup.shared else 'no'}'}}\n"
+            f"motion: {{enabled: {str(setup.motion).lower()}}}\ndetector: {json.dumps(detector)}\n")  # fmt: skip
 
 
-def measure(cameras: int, seconds: float, fps_cap: float, url: str, shared: bool) -> dict[str, float]:
+def measure(setup: Setup, seconds: float, url: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         profile, result = folder / "profile.yaml", folder / "result.json"
-        profile.write_text(profile_text(folder, url, cameras, fps_cap, shared))
+        profile.write_text(profile_text(folder, url, setup))
         counting = threading.Event()
         signal.signal(signal.SIGUSR1, lambda *_: counting.set())
         with (folder / "appliance.log").open("w") as log:
@@ -175,30 +198,35 @@ def measure(cameras: int, seconds: float, fps_cap: float, url: str, shared: bool
             cpu_before, started = cpu_seconds(pids), time.monotonic()
             time.sleep(seconds * 0.9)
             cpu_after, elapsed = cpu_seconds(pids), time.monotonic() - started
-            workers = [rss_mb(pid) for pid in pids[1:] if pid in cpu_after and "resource_tracker" not in cmdline(pid)]
-            supervisor = rss_mb(child.pid)
+            workers = [memory_mb(pid, "VmRSS") for pid in pids[1:]
+                       if pid in cpu_after and "resource_tracker" not in cmdline(pid)]  # fmt: skip
+            supervisor = memory_mb(child.pid, "VmRSS")
+            pss = sum(memory_mb(pid, "Pss") for pid in pids if pid in cpu_after)
             child.wait(120)
         data = json.loads(result.read_text())
     fps = sorted(count / data["seconds"] for count in data["frames"].values()) or [0.0]
-    fps += [0.0] * (cameras - len(fps))
+    fps += [0.0] * (setup.cameras - len(fps))
     latencies = sorted(data["latencies"]) or [0.0]
     busy = sum(cpu_after[p] - cpu_before.get(p, 0.0) for p in cpu_after)
     return {
-        "cameras": cameras, "shared": shared, "min": min(fps), "median": statistics.median(fps), "total": sum(fps),
+        "cameras": setup.cameras, "shared": setup.shared, "motion": setup.motion,
+        "min": min(fps), "median": statistics.median(fps), "total": sum(fps),
         "cpu": 100 * busy / elapsed, "supervisor_mb": supervisor,
-        "worker_mb": statistics.median(workers) if workers else 0.0,
+        "worker_mb": statistics.median(workers) if workers else 0.0, "pss_mb": pss,
         "latency_median": statistics.median(latencies) * 1000,
         "latency_p95": latencies[int(0.95 * (len(latencies) - 1))] * 1000,
-        "dropped": data["dropped"] / data["seconds"], "skipped": data["skipped"] / data["seconds"],
+        **{key: data[key] / data["seconds"] for key in ("dropped", "skipped", "motion_skipped")},
     }  # fmt: skip
 
 
-def detector_ceiling(video: Path, frames: int = 100) -> float:
-    """Frames a second the default detector alone processes on all cores, on the feed's frames."""
-    profile = load_profile(REPO / "profiles" / "x86.yaml").profile
-    detector = create_detector(detector_config_for(profile))
+def detector_ceiling(video: Path, section: str, frames: int = 100) -> float:
+    """Frames a second the benchmarked detector alone processes on all cores, on the feed's frames."""
+    with tempfile.TemporaryDirectory() as temporary:
+        profile = Path(temporary) / "profile.yaml"
+        profile.write_text(f"extends: {REPO / 'profiles' / 'x86.yaml'}\ndetector: {section or '{}'}\n")
+        detector = create_detector(detector_config_for(load_profile(profile).profile))
     capture = cv2.VideoCapture(str(video))
-    images = [capture.read()[1] for _ in range(frames)]
+    images = [cast(Image, capture.read()[1]) for _ in range(frames)]
     detector.detect(images[0])
     started = time.perf_counter()
     for image in images:
@@ -216,6 +244,18 @@ def main() -> int:
     parser.add_argument("--detector", choices=("per-camera", "shared", "both"), default="per-camera",
                         help="each worker its own detector, one shared detector service (throughput hint), or both "
                              "in turn (default per-camera)")  # fmt: skip
+    parser.add_argument(
+        "--motion",
+        choices=("off", "on", "both"),
+        default="off",
+        help="motion gating off, on, or both in turn (default off)",
+    )
+    parser.add_argument(
+        "--detector-section",
+        default="",
+        metavar="YAML",
+        help="a mapping merged into the profile's detector, e.g. another model (default: x86.yaml's)",
+    )
     parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -227,25 +267,32 @@ def main() -> int:
     rows = []
     server = RtspServer(video, h264=True)
     try:
-        modes = {"per-camera": [False], "shared": [True], "both": [False, True]}[args.detector]
+        both = [False, True]
+        modes = {"per-camera": [False], "shared": [True], "both": both}[args.detector]
+        motions = {"off": [False], "on": [True], "both": both}[args.motion]
         for cameras in args.cameras:
             for shared in modes:
-                print(f"bench: {cameras} camera(s), shared {shared} ...", file=sys.stderr, flush=True)
-                rows.append(measure(cameras, args.seconds, args.fps_cap, server.url, shared))
+                for motion in motions:
+                    setup = Setup(cameras, shared, motion, args.fps_cap, args.detector_section)
+                    print(f"bench: {setup} ...", file=sys.stderr, flush=True)
+                    rows.append(measure(setup, args.seconds, server.url))
     finally:
         server.kill()
-    ceiling = detector_ceiling(video)
-    print("| cameras | detector | analysed fps per camera (min / median) | total | total / ceiling | "
-          "CPU (% of one core) | RSS supervisor / worker (MB) | capture -> result median / p95 (ms) | dropped / s | "
-          "skipped / s |\n|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
-    for r in rows:
-        mode = "shared" if r["shared"] else "per camera"
-        print(f"| {r['cameras']:.0f} | {mode} | {r['min']:.2f} / {r['median']:.2f} | {r['total']:.1f} | "
-              f"{r['total'] / ceiling:.2f} | {r['cpu']:.0f} % | {r['supervisor_mb']:.0f} / {r['worker_mb']:.0f} | "
-              f"{r['latency_median']:.0f} / {r['latency_p95']:.0f} | {r['dropped']:.1f} | "
-              f"{r['skipped']:.1f} |")  # fmt: skip
-    print(f"\nThe default detector alone on all cores: {ceiling:.1f} frames a second of this feed.")
+    print_table(rows, detector_ceiling(video, args.detector_section))
     return 0
+
+
+def print_table(rows: list[dict[str, float]], ceiling: float) -> None:
+    print("| cameras | detector | motion gating | analysed fps per camera (min / median) | total | total / ceiling | "
+          "CPU (% of one core) | RSS supervisor / worker (MB) | PSS all (MB) | capture -> result median / p95 (ms) | "
+          "dropped / s | skipped by cap / motion / s |\n|---|---|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+    for r in rows:
+        mode, motion = "shared" if r["shared"] else "per camera", "on" if r["motion"] else "off"
+        print(f"| {r['cameras']:.0f} | {mode} | {motion} | {r['min']:.2f} / {r['median']:.2f} | {r['total']:.1f} | "
+              f"{r['total'] / ceiling:.2f} | {r['cpu']:.0f} % | {r['supervisor_mb']:.0f} / {r['worker_mb']:.0f} | "
+              f"{r['pss_mb']:.0f} | {r['latency_median']:.0f} / {r['latency_p95']:.0f} | {r['dropped']:.1f} | "
+              f"{r['skipped']:.1f} / {r['motion_skipped']:.1f} |")  # fmt: skip
+    print(f"\nThe benchmarked detector alone on all cores: {ceiling:.1f} frames a second of this feed.")
 
 
 if __name__ == "__main__":

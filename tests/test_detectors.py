@@ -150,6 +150,23 @@ def test_default_profile_runs_with_no_download_and_logs_its_detector(
     assert "detector: openvino ssd 640x480" in caplog.text and "person-detection-retail-0013.xml" in caplog.text
 
 
+def test_frames_detected_together_are_detected_as_one_by_one(pets) -> None:  # type: ignore[no-untyped-def]
+    """What the shared detector service relies on: OpenVINO's throughput hint runs several
+    inferences at once (`detect_all`), and each frame gets what `detect` alone gives it."""
+    frames, _ = pets
+    images = list(frames.values())[:7]
+    config = replace(load_profile(PROFILES / "x86.yaml").profile.detector, performance_hint="throughput", threads=2)
+    detector = create_detector(config)
+    together, alone = detector.detect_all(images), [detector.detect(image) for image in images]
+    detector.close()
+    assert "at once" in detector.describe()
+    assert [len(found) for found in together] == [len(found) for found in alone]
+    assert sum(map(len, alone)) >= 7 * 3
+    for found_together, found_alone in zip(together, alone, strict=True):
+        for a, b in zip(found_together, found_alone, strict=True):
+            assert a.box == pytest.approx(b.box, abs=0.5) and a.score == pytest.approx(b.score, abs=1e-3)
+
+
 def test_wrong_sha256_refuses_to_start(data: Path) -> None:
     model = next(m for m in MODELS if m.name == "onnxruntime-yolox-nano")
     config = config_for(model, data)
