@@ -55,7 +55,7 @@ def clients(address: str, image: Image) -> list[str]:
         flooder.connection.send((flooder.block.name, image.shape))
     if not all(steady.detect(image) == expected for _ in range(10)):
         problems.append("the steady client got other detections while another flooded the service")
-    if not all(flooder.connection.recv() == expected for _ in range(FLOOD)):
+    if not all(flooder.connection.recv()[0] == expected for _ in range(FLOOD)):
         problems.append("the flooding client's frames were not each answered")
     steady.close()
     flooder.close()

@@ -60,7 +60,7 @@ def test_both_cameras_run_and_report(appliance: RunningAppliance) -> None:
     info = ('appliance_build_info{model_sha256="none",profile="profile",profile_sha256="none",revision="none",'
             'version="0.1.0"}')  # fmt: skip
     assert metrics[info] == 1
-    for stage in ("wait", "decode", "detect", "track", "analyse"):
+    for stage in ("wait", "decode", "queue", "detect", "track", "analyse"):
         assert f'appliance_stage_latency_seconds_count{{camera="cam-a",stage="{stage}"}}' in metrics
     assert "appliance_ota_last_success_timestamp_seconds" not in metrics  # no bundle installed: no 0
     assert "ready: every camera is open" in appliance.log
@@ -209,6 +209,7 @@ def test_a_shared_detector_process_serves_every_camera(data: Path, tmp_path: Pat
         assert running.wait_for_metric(frames("cam-b"), 20), running.log
         assert running.log.count("appliance.runtime.detectors: detector: onnxruntime") == 1
         assert "[detector] appliance.runtime.detectors: detector: onnxruntime" in running.log
+        assert running.metric('appliance_stage_latency_seconds_sum{camera="cam-a",stage="queue"}') > 0
         service = int(re.findall(r"detector service started \(pid (\d+)\)", running.log)[-1])
         os.kill(service, signal.SIGKILL)
         assert wait_until(lambda: running.log.count("detector service started") == 2, 30), running.log

@@ -28,7 +28,7 @@ class FrameResult:
     timestamp: float  # wall clock (live) or video time (files)
     people: int
     people_in_violation: int
-    stage_seconds: dict[str, float]  # decode, detect, track, analyse
+    stage_seconds: dict[str, float]  # wait, decode, queue, detect, track, analyse
     tracks: tuple[TrackRecord, ...] | None = None  # present on sampled frames only
     # when the worker finished it: CLOCK_MONOTONIC, one clock for every process of the machine,
     # so a supervisor that was held up still measures the worker's own rate

@@ -152,15 +152,17 @@ class CameraWorker:
         if frame is None:
             return not self.source.status.finished
         snapshot_asked = self.snapshot is not None and self.snapshot.is_set()  # an image leaves: always detect
+        queued = 0.0
         if self.gate is None or self.gate.needs_detection(frame.image, frame.timestamp, force=snapshot_asked):
             self._detections = self.detector.detect(frame.image)
+            queued = self.detector.queued_seconds
         else:
             self._motion_skipped += 1
         detections = self._detections
         detected = time.perf_counter()
         analysis = self.analyzer.process(frame.timestamp, detections)
-        stages = {"wait": read - started, "decode": frame.decode_seconds, "detect": detected - read,
-                  **self.analyzer.stage_seconds}  # fmt: skip
+        stages = {"wait": read - started, "decode": frame.decode_seconds, "queue": queued,
+                  "detect": detected - read - queued, **self.analyzer.stage_seconds}  # fmt: skip
         self.events.put(
             FrameResult(
                 self.camera_id, frame.index, frame.timestamp, len(analysis.tracks),

@@ -46,6 +46,7 @@ class Detector(ABC):
     """Finds people in frames. `detect` is `prepare`, `infer`, `decode`, each timed on its own."""
 
     backend: ClassVar[str]
+    queued_seconds: ClassVar[float] = 0.0  # a detector of the worker's own never waits for other cameras
 
     def __init__(self, config: DetectorConfig, model_path: Path | None, cache_dir: Path | None = None) -> None:
         self.config = config

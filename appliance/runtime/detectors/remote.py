@@ -29,17 +29,21 @@ class RemoteDetector:
                     raise DetectorError(f"the detector service at {address} did not start") from None
                 time.sleep(0.2)
         self.block: SharedMemory | None = None
+        self.queued_seconds = 0.0  # how long the last frame waited for the service's other cameras
 
     def detect(self, image: Image) -> list[Detection]:
         if self.block is None or self.block.size < image.nbytes:
             self._release()
             self.block = SharedMemory(create=True, size=image.nbytes)
         np.ndarray(image.shape, dtype=np.uint8, buffer=self.block.buf)[...] = image
+        asked = time.perf_counter()
         try:
             self.connection.send((self.block.name, image.shape))
-            detections: list[Detection] = self.connection.recv()
+            detections: list[Detection]
+            detections, detecting_seconds = self.connection.recv()
         except (EOFError, OSError) as error:
             raise DetectorError(f"the detector service went away ({error})") from None
+        self.queued_seconds = max(0.0, time.perf_counter() - asked - detecting_seconds)
         return detections
 
     def describe(self) -> str:

@@ -152,11 +152,15 @@ def _answer(
     asked: list[tuple[Connection, Image]], detect_all: Callable[[Sequence[Image]], list[list[Detection]]]
 ) -> None:
     """One round: every camera that asked gets one frame detected, all of them at once (each
-    worker waits for its answer before it sends again, so none can crowd out the others)."""
+    worker waits for its answer before it sends again, so none can crowd out the others). Each
+    answer carries the round's detection time: the worker counts the rest as queueing."""
     if not asked:
         return
-    for (connection, _), detections in zip(asked, detect_all([image for _, image in asked]), strict=True):
+    started = time.perf_counter()
+    found = detect_all([image for _, image in asked])
+    detecting_seconds = time.perf_counter() - started
+    for (connection, _), detections in zip(asked, found, strict=True):
         try:
-            connection.send(detections)
+            connection.send((detections, detecting_seconds))
         except OSError:
             continue  # the worker went away meanwhile; the next wait() finds its end

@@ -51,8 +51,8 @@ class Metrics(Output):
         )  # fmt: skip
         self.latency = Histogram(
             "appliance_stage_latency_seconds",
-            "Time per frame in each stage: wait (for the next frame), decode (on the source's thread), detect, "
-            "track, analyse", ["camera", "stage"],
+            "Time per frame in each stage: wait (for the next frame), decode (on the source's thread), queue (for "
+            "the shared detector's other cameras), detect, track, analyse", ["camera", "stage"],
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.episodes = Counter("appliance_violation_episodes", "Violation episodes started", ["camera"], registry=r)
