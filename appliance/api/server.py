@@ -24,6 +24,7 @@ from appliance.runtime.state import RuntimeState
 
 log = logging.getLogger(__name__)
 THREADS = 16  # requests served at once; a live view holds one (MAX_LIVE_VIEWS of them at most)
+LISTEN_BACKLOG = 128  # connections the kernel holds until accepted; cheroot's 5 made a burst of 32 clients see resets
 MAX_HEADER_BYTES = 16 * 1024  # a request line and headers; a token is under 1 KiB
 STOP_TIMEOUT_S = 5.0
 
@@ -77,7 +78,8 @@ class ApiServer(Output):
         self.context = ApiContext(self.state, self.dispatcher, self.snapshots, config.auth.enabled)
         app = create_app(self.context, users)
         host, _, port = config.listen.rpartition(":")
-        self.server = BoundedServer((host.strip("[]"), int(port)), app, numthreads=THREADS, server_name="appliance")
+        self.server = BoundedServer((host.strip("[]"), int(port)), app, numthreads=THREADS, server_name="appliance",
+                                    request_queue_size=LISTEN_BACKLOG)  # fmt: skip
         self.server.max_request_header_size = MAX_HEADER_BYTES  # refused before anything is parsed
         if config.tls.cert_file and config.tls.key_file:
             self.server.ssl_adapter = BuiltinSSLAdapter(config.tls.cert_file, config.tls.key_file)
