@@ -7,7 +7,7 @@ points at most. The runtime's geometry, where arrays pay off, is in `appliance.g
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import combinations
+from itertools import combinations, pairwise
 
 Point = tuple[float, float]
 MIN_CALIBRATION_POINTS = 4
@@ -28,6 +28,21 @@ def polygon_problem(points: Sequence[Point]) -> str | None:
         if (where := _crossing(edges[i], edges[j], adjacent)) is not None:
             return f"not a simple polygon: self-intersection at ({where[0]:g}, {where[1]:g})"
     return None
+
+
+def polyline_problem(points: Sequence[Point]) -> str | None:
+    """Why `points` is not a line to count crossings of, or None when it is."""
+    for index, (a, b) in enumerate(pairwise(points)):
+        if a == b:
+            return f"points {index} and {index + 1} are the same: a segment of zero length"
+    return None
+
+
+def outside_image(points: Sequence[Point], size: tuple[int, int] | None) -> Point | None:
+    """The first point outside an image of `size` (width, height), or when the size is not
+    known, with a negative coordinate."""
+    width, height = size if size else (float("inf"), float("inf"))
+    return next((p for p in points if not (0 <= p[0] <= width and 0 <= p[1] <= height)), None)
 
 
 def calibration_problem(image: Sequence[Point], floor: Sequence[Point]) -> str | None:

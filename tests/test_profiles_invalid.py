@@ -80,7 +80,7 @@ CASES = [
         """,
         [
             "p.yaml:5:5 cameras[0].fps: unknown key 'fps'; did you mean 'fps_cap'? expected one of: "
-            "id, name, source, enabled, fps_cap, resolution, distance, roi, tags, live_view, box_filter"
+            "id, name, source, enabled, fps_cap, resolution, distance, roi, tags, live_view, box_filter, zones, lines"
         ],
     ),
     Case(
@@ -280,6 +280,39 @@ CASES = [
         ["p.yaml:5:10 cameras[0].roi: not a simple polygon: self-intersection at (50, 50)"],
     ),
     Case(
+        "zones-and-lines",
+        """
+        device: {id: test, timezone: Mars/Olympus}
+        cameras:
+          - id: cam1
+            source: /dev/video0
+            resolution: [640, 480]
+            zones:
+              - {id: bow, polygon: [[0, 0], [100, 100], [100, 0], [0, 100]]}
+              - {id: far, polygon: [[0, 0], [700, 0], [700, 100]]}
+              - {id: floor, polygon: [[0, 0], [100, 0], [100, 100]], units: floor_cm}
+            lines:
+              - {id: dot, points: [[10, 10], [10, 10]]}
+              - {id: bow, points: [[-5, 10], [10, 10]]}
+        areas:
+          - {id: a, cameras: [cam1], zones: [cam1/bow, cam1/nope], entrances: [cam1/far]}
+          - {id: b}
+        """,
+        [
+            "p.yaml:1:30 device.timezone: unknown time zone 'Mars/Olympus'; expected an IANA name such as Europe/Paris or UTC",
+            "p.yaml:7:28 cameras[0].zones[0].polygon: not a simple polygon: self-intersection at (50, 50)",
+            "p.yaml:8:28 cameras[0].zones[1].polygon: point [700, 0] lies outside the 640x480 frame",
+            "p.yaml:9:69 cameras[0].zones[2].units: floor_cm needs the camera's distance.calibration, which is not set",
+            "p.yaml:11:27 cameras[0].lines[0].points: points 0 and 1 are the same: a segment of zero length",
+            "p.yaml:12:14 cameras[0].lines[1].id: duplicate id 'bow' among this camera's zones and lines",
+            "p.yaml:12:27 cameras[0].lines[1].points: point [-5, 10] lies outside the 640x480 frame",
+            "p.yaml:14:38 areas[0].zones[0]: camera 'cam1' is in this area's cameras already, so its zone would count people twice",
+            "p.yaml:14:48 areas[0].zones[1]: camera 'cam1' has no zone 'nope' (zones: bow, far, floor)",
+            "p.yaml:14:72 areas[0].entrances[0]: camera 'cam1' has no line 'far' (lines: dot, bow)",
+            "p.yaml:15:5 areas[1]: an area needs cameras, zones or entrances to count people by",
+        ],
+    ),
+    Case(
         "roi-two-points",
         """
         device: {id: test}
@@ -462,7 +495,7 @@ CASES = [
             "p.yaml:6:13 cameras[0].source: URL 'rtsp://' has no host",
             "p.yaml:7:9 cameras[1].id: duplicate camera id 'cam1' (also cameras[0])",
             "p.yaml:8:13 cameras[1].source: expected string or integer, got number 3.5",
-            "p.yaml:11:14 areas[0].cameras: expected at least 1 items, got 0",
+            "p.yaml:10:5 areas[0]: an area needs cameras, zones or entrances to count people by",
         ],
     ),
     Case(

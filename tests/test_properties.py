@@ -85,7 +85,16 @@ def test_episodes_of_a_pair_never_overlap(frames: list, min_duration: float, gap
 def test_occupancy_is_never_negative(counts: dict[str, tuple[int, int]]) -> None:
     cameras = {name: CameraCounts(people, min(people, violating)) for name, (people, violating) in counts.items()}
     status = area_status(
-        AreaConfig("hall", ("a", "b", "c"), 5, OccupancyAlertConfig(5, 1, 60), ViolationAlertConfig(True, 2, 5, 60)),
+        AreaConfig(
+            "hall",
+            ("a", "b", "c"),
+            (),
+            (),
+            "04:00",
+            5,
+            OccupancyAlertConfig(5, 1, 60),
+            ViolationAlertConfig(True, 2, 5, 60),
+        ),
         cameras,
     )
     assert status.people >= 0 and 0 <= status.people_in_violation <= status.people

@@ -105,7 +105,7 @@ def test_occupancy_alert_once_per_crossing(write_files: WriteFiles) -> None:
 
 def occupancy_alerts(rule: OccupancyAlertConfig, counts: list[tuple[float, int]]) -> list[float]:
     """The times of the occupancy alerts of an area with threshold 8 over these (time, people)."""
-    alerts = AreaAlerts(AreaConfig("hall", ("a",), 8, rule, ViolationAlertConfig(False, 2, 0, 0)))
+    alerts = AreaAlerts(AreaConfig("hall", ("a",), (), (), "04:00", 8, rule, ViolationAlertConfig(False, 2, 0, 0)))
     return [a.timestamp for t, n in counts for a in alerts.update(AreaUpdate("hall", t, n, 0, 1, 8, n > 8, 1.0))]
 
 
@@ -132,7 +132,7 @@ def test_an_occupancy_alert_needs_the_duration_the_hysteresis_and_the_cooldown()
 
 def test_violation_alert_needs_duration_and_respects_the_cooldown() -> None:
     rule = ViolationAlertConfig(enabled=True, min_people=2, min_duration_s=2, cooldown_s=10)
-    alerts = AreaAlerts(AreaConfig("hall", ("a",), None, NO_WAIT, rule))
+    alerts = AreaAlerts(AreaConfig("hall", ("a",), (), (), "04:00", None, NO_WAIT, rule))
 
     def at(t: float, violating: int) -> int:
         return len(alerts.update(AreaUpdate("hall", t, 4, violating, 1, None, False, 0.5)))
@@ -147,7 +147,7 @@ def test_violation_alert_needs_duration_and_respects_the_cooldown() -> None:
 
 def test_a_disabled_violation_alert_never_fires() -> None:
     rule = ViolationAlertConfig(enabled=False, min_people=2, min_duration_s=0, cooldown_s=0)
-    alerts = AreaAlerts(AreaConfig("hall", ("a",), None, NO_WAIT, rule))
+    alerts = AreaAlerts(AreaConfig("hall", ("a",), (), (), "04:00", None, NO_WAIT, rule))
     assert not alerts.update(AreaUpdate("hall", 1, 9, 9, 1, None, False, 0.0))
 
 

@@ -73,7 +73,16 @@ def test_episodes_end_after_the_gap_and_a_new_one_can_start() -> None:
 
 
 def test_area_occupancy_sums_its_reporting_cameras_against_the_threshold() -> None:
-    area = AreaConfig("hall", ("a", "b", "c"), 10, OccupancyAlertConfig(5, 1, 60), ViolationAlertConfig(True, 2, 5, 60))
+    area = AreaConfig(
+        "hall",
+        ("a", "b", "c"),
+        (),
+        (),
+        "04:00",
+        10,
+        OccupancyAlertConfig(5, 1, 60),
+        ViolationAlertConfig(True, 2, 5, 60),
+    )
     status = area_status(area, {"a": CameraCounts(6, 2), "b": CameraCounts(5, 0), "other": CameraCounts(9, 9)})
     assert (status.people, status.people_in_violation, status.cameras_reporting) == (11, 2, 2)
     assert status.over_threshold

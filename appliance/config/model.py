@@ -15,6 +15,7 @@ DistanceMethod = Literal["center_points", "four_corners", "calibrated"]
 class DeviceConfig:
     id: str
     hardware: str
+    timezone: str
     name: str | None = None
 
     @property
@@ -80,21 +81,6 @@ class BoxFilterConfig:
 
 
 @dataclass(frozen=True)
-class CameraConfig:
-    id: str
-    source: str | int
-    enabled: bool
-    fps_cap: float | None
-    resolution: Size | None
-    distance: CameraDistanceConfig
-    roi: tuple[Point, ...] | None
-    tags: tuple[str, ...]
-    live_view: bool
-    box_filter: BoxFilterConfig
-    name: str | None = None
-
-
-@dataclass(frozen=True)
 class ViolationAlertConfig:
     enabled: bool
     min_people: int
@@ -109,10 +95,54 @@ class OccupancyAlertConfig:
     cooldown_s: float
 
 
+PlaneUnits = Literal["pixels", "floor_cm"]
+
+
+@dataclass(frozen=True)
+class ZoneConfig:
+    id: str
+    polygon: tuple[Point, ...]
+    units: PlaneUnits
+    loitering_s: float | None
+    exit_after_s: float
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class LineConfig:
+    id: str
+    points: tuple[Point, ...]
+    units: PlaneUnits
+    in_side: Literal["left", "right"]
+    hysteresis: float
+    min_crossing_s: float
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    id: str
+    source: str | int
+    enabled: bool
+    fps_cap: float | None
+    resolution: Size | None
+    distance: CameraDistanceConfig
+    roi: tuple[Point, ...] | None
+    tags: tuple[str, ...]
+    live_view: bool
+    box_filter: BoxFilterConfig
+    zones: tuple[ZoneConfig, ...]
+    lines: tuple[LineConfig, ...]
+    name: str | None = None
+
+
 @dataclass(frozen=True)
 class AreaConfig:
     id: str
     cameras: tuple[str, ...]
+    zones: tuple[str, ...]  # CAMERA/ZONE
+    entrances: tuple[str, ...]  # CAMERA/LINE
+    occupancy_reset_at: str  # HH:MM, local
     occupancy_threshold: int | None
     occupancy_alert: OccupancyAlertConfig
     violation_alert: ViolationAlertConfig

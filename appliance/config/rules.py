@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import zoneinfo
 from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from typing import Any, TypeGuard
@@ -16,7 +17,13 @@ from appliance.config.backends import BACKENDS, COMMON_SETTINGS, BackendSpec
 from appliance.config.errors import JsonPath, ProfileIssue
 from appliance.config.merge import MergedProfile
 from appliance.config.schema import profile_schema, resolve
-from appliance.planar import MIN_CALIBRATION_POINTS, calibration_problem, polygon_problem
+from appliance.planar import (
+    MIN_CALIBRATION_POINTS,
+    calibration_problem,
+    outside_image,
+    polygon_problem,
+    polyline_problem,
+)
 
 Finding = tuple[JsonPath, str]
 NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
@@ -65,6 +72,49 @@ def area_cameras_exist(data: dict[str, Any]) -> Iterator[Finding]:
                 )
 
 
+def area_places_exist(data: dict[str, Any]) -> Iterator[Finding]:
+    """An area's zones and entrances name a camera's zone and line; a zone of a camera the area
+    counts whole would count its people twice; an area counts something."""
+    cameras = {c.get("id"): c for _, c in _dicts(data.get("cameras"))}
+    for index, area in _dicts(data.get("areas")):
+        whole: list[Any] = area["cameras"] if isinstance(area.get("cameras"), list) else []
+        if not whole and not area.get("zones") and not area.get("entrances"):
+            yield ("areas", index), "an area needs cameras, zones or entrances to count people by"
+        for key, kind in (("zones", "zone"), ("entrances", "line")):
+            names = area.get(key)
+            for position, name in enumerate(names if isinstance(names, list) else []):
+                if isinstance(name, str) and (problem := _place_problem(cameras, name, kind, whole)):
+                    yield ("areas", index, key, position), problem
+
+
+def _place_problem(cameras: dict[Any, dict[str, Any]], name: str, kind: str, whole: list[Any]) -> str | None:
+    camera_id, _, place_id = name.partition("/")
+    camera = cameras.get(camera_id)
+    if camera is None:
+        return f"unknown camera '{camera_id}' (cameras: {', '.join(str(c) for c in cameras) or 'none'})"
+    places = [p.get("id") for _, p in _dicts(camera.get(f"{kind}s"))]
+    if place_id not in places:
+        return f"camera '{camera_id}' has no {kind} '{place_id}' ({kind}s: {', '.join(map(str, places)) or 'none'})"
+    if kind == "zone" and camera_id in whole:
+        return f"camera '{camera_id}' is in this area's cameras already, so its zone would count people twice"
+    return None
+
+
+def time_zone(data: dict[str, Any]) -> Iterator[Finding]:
+    device = data.get("device")
+    name = device.get("timezone") if isinstance(device, dict) else None
+    if isinstance(name, str) and not _known_time_zone(name):
+        yield ("device", "timezone"), f"unknown time zone '{name}'; expected an IANA name such as Europe/Paris or UTC"
+
+
+def _known_time_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def camera_sources(data: dict[str, Any]) -> Iterator[Finding]:
     for index, camera in _dicts(data.get("cameras")):
         source = camera.get("source")
@@ -100,6 +150,47 @@ def roi_polygons(data: dict[str, Any]) -> Iterator[Finding]:
             problem = polygon_problem([(p[0], p[1]) for p in roi])
             if problem:
                 yield ("cameras", index, "roi"), problem
+
+
+def zones_and_lines(data: dict[str, Any]) -> Iterator[Finding]:
+    """Each camera's zones and lines: unique ids, a simple polygon, segments of some length,
+    inside the image, and floor units only on a calibrated camera."""
+    for index, camera in _dicts(data.get("cameras")):
+        seen: set[str] = set()
+        for key, shape in (("zones", "polygon"), ("lines", "points")):
+            for position, item in _dicts(camera.get(key)):
+                path = ("cameras", index, key, position)
+                if isinstance(item_id := item.get("id"), str):
+                    if item_id in seen:
+                        yield (
+                            (*path, "id"),
+                            f"duplicate id '{item_id}' among this camera's zones and lines",
+                        )
+                    seen.add(item_id)
+                if _is_point_list(points := item.get(shape)):
+                    yield from _shape_problems(camera, path, shape, [(p[0], p[1]) for p in points], item.get("units"))
+
+
+def _shape_problems(
+    camera: dict[str, Any], path: JsonPath, shape: str, points: list[tuple[float, float]], units: Any
+) -> Iterator[Finding]:
+    problem = polygon_problem(points) if shape == "polygon" else polyline_problem(points)
+    if problem:
+        yield (*path, shape), problem
+    if units == "floor_cm":
+        distance = camera.get("distance")
+        if not isinstance(distance, dict) or distance.get("calibration") is None:
+            yield (*path, "units"), "floor_cm needs the camera's distance.calibration, which is not set"
+        return
+    resolution = camera.get("resolution")
+    size = (resolution[0], resolution[1]) if _is_size(resolution) else None
+    if (point := outside_image(points, size)) is not None:
+        frame = f"the {size[0]}x{size[1]} frame" if size else "the frame (no coordinate may be negative)"
+        yield (*path, shape), f"point [{point[0]:g}, {point[1]:g}] lies outside {frame}"
+
+
+def _is_size(value: Any) -> TypeGuard[list[int]]:
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)
 
 
 def calibrations(data: dict[str, Any]) -> Iterator[Finding]:
@@ -248,8 +339,11 @@ def _is_point_list(value: Any) -> TypeGuard[list[list[float]]]:
 RULES: tuple[Callable[[dict[str, Any]], Iterator[Finding]], ...] = (
     unique_ids,
     area_cameras_exist,
+    area_places_exist,
+    time_zone,
     camera_sources,
     roi_polygons,
+    zones_and_lines,
     calibrations,
     model_file,
     backend_settings,

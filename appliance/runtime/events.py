@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from appliance.runtime.types import Box, ViolationEpisode
+from appliance.runtime.types import Box, Crossing, LineCounts, ViolationEpisode, ZoneCount, ZoneVisit
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,7 @@ class FrameResult:
     people_in_violation: int
     stage_seconds: dict[str, float]  # wait, decode, queue, detect, track, analyse
     tracks: tuple[TrackRecord, ...] | None = None  # present on sampled frames only
+    zones: tuple[ZoneCount, ...] = ()  # the camera's zones, as this frame found them
     # when the worker finished it: CLOCK_MONOTONIC, one clock for every process of the machine,
     # so a supervisor that was held up still measures the worker's own rate
     processed_at: float = field(default_factory=time.monotonic)
@@ -56,6 +57,15 @@ class CameraStatus:
 class EpisodeEvent:
     episode: ViolationEpisode
     kind: Literal["started", "ended"]
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneVisitEvent:
+    """A visit of a zone ended, or passed the zone's loitering_s."""
+
+    visit: ZoneVisit
+    kind: Literal["ended", "loitering"]
+    timestamp: float  # when it ended, or when the person had been in the zone loitering_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +113,32 @@ class AreaUpdate:
     threshold: int | None
     over_threshold: bool
     environment_score: float
+    estimated_people: int | None = None  # from its entrances; None when it has none
+
+    @property
+    def occupancy(self) -> int:
+        """What its threshold applies to: the estimate from its entrances where it has some."""
+        return self.people if self.estimated_people is None else self.estimated_people
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneUpdate:
+    """A zone's counts after its camera reported a frame."""
+
+    camera_id: str
+    zone_id: str
+    timestamp: float
+    people: int
+    people_in_violation: int
+    dwell_s: tuple[float, ...]  # running time of each visit open now, longest first
+
+
+@dataclass(frozen=True, slots=True)
+class LineUpdate:
+    """A line's counts in local time after a crossing."""
+
+    crossing: Crossing
+    counts: LineCounts
 
 
 AlertKind = Literal["occupancy", "violation"]
@@ -194,5 +230,15 @@ class RunEvent:
     timestamp: float = field(default_factory=time.time)
 
 
-WorkerEvent = FrameResult | CameraStatus | EpisodeEvent | WorkerFailed | Snapshot
-Event = WorkerEvent | CameraLifecycle | AreaUpdate | AreaAlert | ConfigChanged | UpdateStatus | RunEvent
+WorkerEvent = FrameResult | CameraStatus | EpisodeEvent | ZoneVisitEvent | Crossing | WorkerFailed | Snapshot
+Event = (
+    WorkerEvent
+    | CameraLifecycle
+    | AreaUpdate
+    | ZoneUpdate
+    | LineUpdate
+    | AreaAlert
+    | ConfigChanged
+    | UpdateStatus
+    | RunEvent
+)

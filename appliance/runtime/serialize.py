@@ -18,16 +18,20 @@ from appliance.runtime.events import (
     EpisodeEvent,
     Event,
     FrameResult,
+    LineUpdate,
     RunEvent,
     Snapshot,
     UpdateResult,
     UpdateStatus,
     WorkerFailed,
+    ZoneUpdate,
+    ZoneVisitEvent,
 )
 from appliance.runtime.state import CameraState, DeviceState
-from appliance.runtime.types import ViolationEpisode
+from appliance.runtime.types import Crossing, ViolationEpisode
 
 VERSION = 1
+MAX_DWELL_LISTED = 50  # a zone's longest running visits listed; the count says how many there are
 Json = dict[str, Any]
 
 
@@ -52,6 +56,14 @@ def to_json(event: Event) -> Json:
                     "kind": event.kind, "reason": event.reason or None}  # fmt: skip
         case AreaUpdate():
             body = _area(event)
+        case ZoneUpdate():
+            body = _zone(event)
+        case ZoneVisitEvent():
+            body = _zone_visit(event)
+        case LineUpdate():
+            body = _crossing(event)
+        case Crossing():
+            raise TypeError("a crossing is published with its line's counts, as the LineUpdate the state makes of it")
         case AreaAlert():
             body = _alert(event)
         case ConfigChanged():
@@ -142,9 +154,55 @@ def _area(event: AreaUpdate) -> Json:
         "people": event.people,
         "people_in_violation": event.people_in_violation,
         "cameras_reporting": event.cameras_reporting,
+        "estimated_people": event.estimated_people,
         "threshold": event.threshold,
         "over_threshold": event.over_threshold,
         "environment_score": round(event.environment_score, 3),
+    }
+
+
+def _zone(event: ZoneUpdate) -> Json:
+    return {
+        "type": "zone",
+        "t": event.timestamp,
+        "camera": event.camera_id,
+        "zone": event.zone_id,
+        "people": event.people,
+        "people_in_violation": event.people_in_violation,
+        "dwell_s": [round(d, 1) for d in event.dwell_s[:MAX_DWELL_LISTED]],
+    }
+
+
+def _zone_visit(event: ZoneVisitEvent) -> Json:
+    visit = event.visit
+    return {
+        "type": "zone_visit",
+        "t": event.timestamp,
+        "camera": visit.camera_id,
+        "zone": visit.zone_id,
+        "state": event.kind,
+        "track": visit.track_id,
+        "entered": visit.entered,
+        "left": visit.left,
+        "dwell_s": round(visit.dwell_s(event.timestamp), 3),
+    }
+
+
+def _crossing(event: LineUpdate) -> Json:
+    crossing, counts = event.crossing, event.counts
+    return {
+        "type": "crossing",
+        "t": crossing.timestamp,
+        "camera": crossing.camera_id,
+        "line": crossing.line_id,
+        "track": crossing.track_id,
+        "direction": crossing.direction,
+        "day": counts.day,
+        "hour": counts.hour,
+        "in_today": counts.in_today,
+        "out_today": counts.out_today,
+        "in_hour": counts.in_hour,
+        "out_hour": counts.out_hour,
     }
 
 

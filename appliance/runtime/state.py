@@ -13,8 +13,10 @@ from typing import Literal
 
 from appliance import __version__
 from appliance.config import LoadedProfile
+from appliance.config.model import AreaConfig
 from appliance.runtime.analysis.alerts import AreaAlerts
 from appliance.runtime.analysis.occupancy import CameraCounts, area_status
+from appliance.runtime.analysis.site import SitePlaces
 from appliance.runtime.events import (
     AreaUpdate,
     CameraLifecycle,
@@ -27,7 +29,9 @@ from appliance.runtime.events import (
     RunSummary,
     UpdateStatus,
     WorkerFailed,
+    ZoneUpdate,
 )
+from appliance.runtime.types import Crossing
 
 FPS_WINDOW_S = 5.0
 CameraPhase = Literal["starting", "online", "offline", "restarting", "failed", "finished", "disabled"]
@@ -90,6 +94,7 @@ class RuntimeSnapshot:
     cameras: Mapping[str, CameraState]
     areas: Mapping[str, AreaUpdate]
     update: UpdateStatus | None = None  # OTA, once the updater has reported
+    zones: Mapping[str, ZoneUpdate] = field(default_factory=dict)  # by CAMERA/ZONE
 
     @property
     def ready(self) -> bool:
@@ -137,6 +142,11 @@ class _Camera:
         return (len(times) - 1) / (times[-1] - times[0])
 
 
+def _counts_camera(area: AreaConfig, camera_id: str) -> bool:
+    """Whether a frame of this camera may change the area's counts."""
+    return camera_id in area.cameras or any(place.partition("/")[0] == camera_id for place in area.zones)
+
+
 class RuntimeState:
     """Fed on the supervisor's loop by `handle`; read from anywhere through `snapshot`."""
 
@@ -151,6 +161,7 @@ class RuntimeState:
         self._update: UpdateStatus | None = None
         self._started_at = time.time()
         self.output_stats: Callable[[], tuple[OutputStats, ...]] = tuple  # the bus sets it
+        self._places = SitePlaces(loaded.profile)
         self.set_profile(loaded)
 
     def set_profile(self, loaded: LoadedProfile) -> None:
@@ -166,6 +177,7 @@ class RuntimeState:
                 a.id: old[a.id] if a.id in old and old[a.id].area == a else AreaAlerts(a) for a in profile.areas
             }
             self._areas = {k: v for k, v in self._areas.items() if k in self._alerts}
+            self._places.configure(profile)
 
     @property
     def loaded(self) -> LoadedProfile:
@@ -179,6 +191,8 @@ class RuntimeState:
             match event:
                 case FrameResult():
                     return self._frame(event)
+                case Crossing():
+                    return self._crossing(event)
                 case CameraStatus():
                     self._status(event)
                 case WorkerFailed():
@@ -203,7 +217,7 @@ class RuntimeState:
                 device.id, device.display_name, self._loaded.name, __version__, self._generation,
                 self._started_at, self._last_change, stats,
             )  # fmt: skip
-            return RuntimeSnapshot(state, cameras, dict(self._areas), self._update)
+            return RuntimeSnapshot(state, cameras, dict(self._areas), self._update, self._places.zones())
 
     def run_summary(self, events_folder: str) -> RunSummary:
         """Each camera's figures over the run, and the alerts raised."""
@@ -255,18 +269,26 @@ class RuntimeState:
         camera.processed.append(event.processed_at)
         while event.processed_at - camera.processed[0] > FPS_WINDOW_S:
             camera.processed.popleft()
-        return self._update_areas(event.camera_id, event.timestamp)
+        zones: list[Event] = list(self._places.frame(event))
+        areas = [a for a in self._alerts.values() if _counts_camera(a.area, event.camera_id)]
+        return zones + self._update_areas([a.area.id for a in areas], event.timestamp)
 
-    def _update_areas(self, camera_id: str, timestamp: float) -> list[Event]:
-        counts = {i: c.counts for i, c in self._cameras.items() if c.status == "online"}
+    def _crossing(self, event: Crossing) -> list[Event]:
+        update, areas = self._places.crossing(event)
+        return ([update] if update else []) + self._update_areas(areas, event.timestamp)
+
+    def _update_areas(self, area_ids: list[str], timestamp: float) -> list[Event]:
+        online = {i for i, c in self._cameras.items() if c.status == "online"}
+        counts = {i: self._cameras[i].counts for i in online}
         derived: list[Event] = []
-        for area_id, alerts in self._alerts.items():
-            if camera_id in alerts.area.cameras:
-                status = area_status(alerts.area, counts, timestamp)
-                self._areas[area_id] = status
-                raised = alerts.update(status)
-                self._alerts_raised[area_id] += len(raised)
-                derived += [status, *raised]
+        for area_id in area_ids:
+            alerts = self._alerts[area_id]
+            zones, estimate = self._places.zone_counts(alerts.area, online), self._places.estimate(area_id, timestamp)
+            status = area_status(alerts.area, counts, timestamp, zones, estimate)
+            self._areas[area_id] = status
+            raised = alerts.update(status)
+            self._alerts_raised[area_id] += len(raised)
+            derived += [status, *raised]
         return derived
 
     def _status(self, event: CameraStatus) -> None:

@@ -21,7 +21,15 @@ from pathlib import Path
 from appliance.config import LoadedProfile
 from appliance.config.model import CameraConfig, Profile
 from appliance.runtime.detectors.service import DetectorService, uses_shared_detector
-from appliance.runtime.events import CameraLifecycle, CameraStatus, EpisodeEvent, Event, WorkerEvent, WorkerFailed
+from appliance.runtime.events import (
+    CameraLifecycle,
+    CameraStatus,
+    EpisodeEvent,
+    Event,
+    WorkerEvent,
+    WorkerFailed,
+    ZoneVisitEvent,
+)
 from appliance.runtime.processes import ChildSetup
 from appliance.runtime.tracking import detector_config_for
 from appliance.runtime.worker import WorkerSpec, run_worker
@@ -282,7 +290,12 @@ class Supervisor:
 
 
 def _camera_of(event: WorkerEvent) -> str:
-    return event.episode.camera_id if isinstance(event, EpisodeEvent) else event.camera_id
+    match event:
+        case EpisodeEvent():
+            return event.episode.camera_id
+        case ZoneVisitEvent():
+            return event.visit.camera_id
+    return event.camera_id
 
 
 def _detector_settings(profile: Profile) -> tuple[object, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -63,3 +64,50 @@ class ViolationEpisode:
     @property
     def duration(self) -> float | None:
         return None if self.end is None else self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    """A person crossed one of a camera's lines."""
+
+    camera_id: str
+    line_id: str
+    track_id: int
+    direction: Literal["in", "out"]
+    timestamp: float  # when the person was first seen on the new side
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneVisit:
+    """A person's time in a zone: `left` is None while they are still inside."""
+
+    camera_id: str
+    zone_id: str
+    track_id: int
+    entered: float
+    left: float | None
+
+    def dwell_s(self, now: float) -> float:
+        return (self.left if self.left is not None else now) - self.entered
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneCount:
+    """A zone as one frame found it."""
+
+    zone_id: str
+    people: int  # foot points inside in this frame
+    people_in_violation: int
+    dwell_s: tuple[float, ...]  # running time of each visit open now, longest first
+
+
+@dataclass(frozen=True, slots=True)
+class LineCounts:
+    """A line's crossings in local time."""
+
+    day: str  # local date, ISO
+    hour: str  # local start of the hour, ISO with its UTC offset
+    in_today: int
+    out_today: int
+    in_hour: int
+    out_hour: int

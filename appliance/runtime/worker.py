@@ -21,6 +21,7 @@ from appliance.models import ModelError
 from appliance.runtime.analysis.analyzer import CameraAnalyzer, FrameAnalysis
 from appliance.runtime.analysis.anonymizer import anonymize, boxes_to_hide
 from appliance.runtime.analysis.motion import MotionGate
+from appliance.runtime.analysis.places import PlacesFrame
 from appliance.runtime.detectors import Detector, DetectorError, create_detector
 from appliance.runtime.detectors.remote import RemoteDetector
 from appliance.runtime.events import (
@@ -114,8 +115,10 @@ class CameraWorker:
                     break
                 self._heartbeat()
         finally:
-            for episode in self.analyzer.finish():
+            episodes, places = self.analyzer.finish()
+            for episode in episodes:
                 self.events.put(EpisodeEvent(episode, "ended"))
+            self._put_places(places)
             self._heartbeat(force=True)
             self.source.stop()
             self.detector.close()
@@ -167,6 +170,7 @@ class CameraWorker:
             FrameResult(
                 self.camera_id, frame.index, frame.timestamp, len(analysis.tracks),
                 len(analysis.people_in_violation), stages, self._sample(frame.timestamp, analysis),
+                analysis.places.zones,
             )
         )  # fmt: skip
         if snapshot_asked and self.snapshot is not None:
@@ -177,7 +181,13 @@ class CameraWorker:
             self.events.put(EpisodeEvent(episode, "started"))
         for episode in analysis.episodes_ended:
             self.events.put(EpisodeEvent(episode, "ended"))
+        self._put_places(analysis.places)
         return True
+
+    def _put_places(self, places: PlacesFrame) -> None:
+        events: list[WorkerEvent] = [*places.crossings, *places.visits]
+        for event in events:
+            self.events.put(event)
 
     def _snapshot(self, image: Image, timestamp: float, people: list[Box]) -> Snapshot:
         """The frame as JPEG with every head that might be in it hidden. Only a frame the

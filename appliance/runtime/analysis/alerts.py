@@ -33,7 +33,7 @@ class AreaAlerts:
         alerts = []
         if self._occupancy_rule_met(status):
             detail = (
-                f"{status.people} people, more than the threshold of {status.threshold} "
+                f"{status.occupancy} people, more than the threshold of {status.threshold} "
                 f"for {self.area.occupancy_alert.min_duration_s:g} s or more"
             )
             alerts.append(self._alert("occupancy", status, detail))
@@ -47,9 +47,9 @@ class AreaAlerts:
 
     def _occupancy_rule_met(self, status: AreaUpdate) -> bool:
         rule, now, threshold = self.area.occupancy_alert, status.timestamp, status.threshold
-        if threshold is None or status.people <= threshold:
+        if threshold is None or status.occupancy <= threshold:
             self._over_since = None
-            if threshold is None or status.people <= threshold - rule.hysteresis:
+            if threshold is None or status.occupancy <= threshold - rule.hysteresis:
                 self._occupancy_armed = True
             return False
         if self._over_since is None:
@@ -67,7 +67,7 @@ class AreaAlerts:
         return _due(now, self._violating_since, self._last_violation_alert, rule.min_duration_s, rule.cooldown_s)
 
     def _alert(self, kind: AlertKind, status: AreaUpdate, detail: str) -> AreaAlert:
-        return AreaAlert(self.area.id, kind, status.timestamp, status.people, status.people_in_violation, detail)
+        return AreaAlert(self.area.id, kind, status.timestamp, status.occupancy, status.people_in_violation, detail)
 
 
 def _due(now: float, since: float, last_alert: float | None, min_duration_s: float, cooldown_s: float) -> bool:

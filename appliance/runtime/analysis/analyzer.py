@@ -10,6 +10,7 @@ from appliance.config.model import Profile
 from appliance.runtime.analysis.distance import DistanceMethod, create_distance_method
 from appliance.runtime.analysis.filtering import RegionOfInterest, select_people
 from appliance.runtime.analysis.occupancy import CameraCounts, environment_score
+from appliance.runtime.analysis.places import CameraPlaces, PlacesFrame
 from appliance.runtime.analysis.violations import (
     EpisodeTracker,
     Pair,
@@ -30,6 +31,7 @@ class FrameAnalysis:
     people_in_violation: frozenset[int]  # track ids
     episodes_started: list[ViolationEpisode]
     episodes_ended: list[ViolationEpisode]
+    places: PlacesFrame  # zones and lines
 
     @property
     def counts(self) -> CameraCounts:
@@ -54,6 +56,7 @@ class CameraAnalyzer:
             min_duration_s=distancing.min_episode_s,
             gap_s=distancing.episode_gap_s,
         )
+        self.places = CameraPlaces(profile.camera(camera_id))
         self.stage_seconds: dict[str, float] = {}
         self.configure(profile)
 
@@ -76,6 +79,7 @@ class CameraAnalyzer:
             method, distancing.person_height_cm, camera.distance.calibration
         )
         self.threshold_cm = distancing.threshold_cm
+        self.places.configure(camera)
         self.episodes.configure(
             distancing.threshold_cm,
             hysteresis_cm=distancing.hysteresis_cm,
@@ -92,11 +96,13 @@ class CameraAnalyzer:
         distances = pair_distances([t.track_id for t in tracks], self.distance.matrix(tracks))
         close = close_pairs(distances, self.threshold_cm)
         changes = self.episodes.update(timestamp, distances)
+        violating = people_involved(close)
+        places = self.places.update(timestamp, tracks, violating)
         self.stage_seconds = {"track": tracked - started, "analyse": time.perf_counter() - tracked}
         return FrameAnalysis(
-            self.camera_id, timestamp, tracks, close, people_involved(close), changes.started, changes.ended
+            self.camera_id, timestamp, tracks, close, violating, changes.started, changes.ended, places
         )
 
-    def finish(self) -> list[ViolationEpisode]:
-        """End the open episodes, at shutdown or the end of a recording."""
-        return self.episodes.finish()
+    def finish(self) -> tuple[list[ViolationEpisode], PlacesFrame]:
+        """End the open episodes and zone visits, at shutdown or the end of a recording."""
+        return self.episodes.finish(), self.places.finish()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from appliance.config.model import AreaConfig
@@ -21,12 +21,20 @@ def environment_score(people: int, people_in_violation: int) -> float:
     return 1.0 if people == 0 else 1.0 - people_in_violation / people
 
 
-def area_status(area: AreaConfig, cameras: Mapping[str, CameraCounts], timestamp: float = 0.0) -> AreaUpdate:
-    """Sum the counts of the area's cameras that are reporting."""
+def area_status(
+    area: AreaConfig,
+    cameras: Mapping[str, CameraCounts],
+    timestamp: float = 0.0,
+    zones: Sequence[CameraCounts] = (),
+    estimated_people: int | None = None,
+) -> AreaUpdate:
+    """Sum the counts of the area's cameras that are reporting, and of its zones; against the
+    threshold goes the estimate from its entrances where it has some."""
     reporting = [cameras[c] for c in area.cameras if c in cameras]
-    people = sum(c.people for c in reporting)
-    violating = sum(c.people_in_violation for c in reporting)
+    people = sum(c.people for c in (*reporting, *zones))
+    violating = sum(c.people_in_violation for c in (*reporting, *zones))
     threshold = area.occupancy_threshold
+    occupancy = people if estimated_people is None else estimated_people
     return AreaUpdate(
         area.id,
         timestamp,
@@ -34,6 +42,7 @@ def area_status(area: AreaConfig, cameras: Mapping[str, CameraCounts], timestamp
         violating,
         len(reporting),
         threshold,
-        threshold is not None and people > threshold,
+        threshold is not None and occupancy > threshold,
         environment_score(people, violating),
+        estimated_people,
     )

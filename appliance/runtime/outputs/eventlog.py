@@ -16,7 +16,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from appliance.config import LoadedProfile
-from appliance.runtime.events import AreaAlert, AreaUpdate, ConfigChanged, EpisodeEvent, Event, FrameResult, RunEvent
+from appliance.runtime.events import (
+    AreaAlert,
+    AreaUpdate,
+    ConfigChanged,
+    EpisodeEvent,
+    Event,
+    FrameResult,
+    LineUpdate,
+    RunEvent,
+    ZoneUpdate,
+    ZoneVisitEvent,
+)
 from appliance.runtime.outputs.base import Output
 from appliance.runtime.serialize import Json, to_json
 
@@ -52,7 +63,7 @@ class EventLog(Output):
         self._files: dict[str, _DayFile] = {}  # camera -> today's file
         self._run_started: Json | None = None  # the `run` record of this run, once it started
         self._marked: set[Path] = set()  # the files this run has marked
-        self._area_sampled: dict[str, float] = {}  # area -> time of its last sample
+        self._sampled: dict[str, float] = {}  # area or CAMERA/ZONE -> time of its last sample
         self._last_sync = self._last_prune = 0.0
         self._lost_before_problem = 0
         self._last_retry = float("-inf")
@@ -89,8 +100,14 @@ class EventLog(Output):
                 self._write(event.camera_id, to_json(event))
             case EpisodeEvent(kind="ended"):
                 self._write(event.episode.camera_id, to_json(event), sync=True)
-            case AreaUpdate() if self._area_due(event):
+            case AreaUpdate() if self._due(event.area_id, event.timestamp):
                 self._write(DEVICE_STREAM, to_json(event))
+            case ZoneUpdate() if self._due(f"{event.camera_id}/{event.zone_id}", event.timestamp):
+                self._write(event.camera_id, to_json(event))
+            case ZoneVisitEvent():
+                self._write(event.visit.camera_id, to_json(event), sync=True)
+            case LineUpdate():
+                self._write(event.crossing.camera_id, to_json(event), sync=True)
             case AreaAlert() | ConfigChanged():
                 self._write(DEVICE_STREAM, to_json(event), sync=True)
             case RunEvent(kind="started"):
@@ -100,13 +117,13 @@ class EventLog(Output):
                 self._end_run(to_json(event))
         self.idle()
 
-    def _area_due(self, event: AreaUpdate) -> bool:
-        """Areas are sampled as detections are: at most once per sample_interval_s (in the
-        events' own time; a recording that starts over starts sampling over)."""
-        last = self._area_sampled.get(event.area_id)
-        if last is not None and 0 <= event.timestamp - last < self.sample_interval_s:
+    def _due(self, key: str, timestamp: float) -> bool:
+        """Areas and zones are sampled as detections are: at most once per sample_interval_s
+        (in the events' own time; a recording that starts over starts sampling over)."""
+        last = self._sampled.get(key)
+        if last is not None and 0 <= timestamp - last < self.sample_interval_s:
             return False
-        self._area_sampled[event.area_id] = event.timestamp
+        self._sampled[key] = timestamp
         return True
 
     def _end_run(self, record: Json) -> None:

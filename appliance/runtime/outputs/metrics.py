@@ -24,13 +24,17 @@ from appliance.runtime.events import (
     EpisodeEvent,
     Event,
     FrameResult,
+    LineUpdate,
     UpdateResult,
     UpdateStatus,
+    ZoneUpdate,
+    ZoneVisitEvent,
 )
 from appliance.runtime.outputs.base import Output
 from appliance.runtime.state import RuntimeState
 
 log = logging.getLogger(__name__)
+DWELL_BUCKETS_S = (5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -60,6 +64,16 @@ class Metrics(Output):
         self.reconnects = Counter(
             "appliance_camera_reconnects", "Streams reopened after a loss", ["camera"], registry=r
         )
+        self.crossings = Counter(
+            "appliance_line_crossings", "People who crossed a line", ["camera", "line", "direction"], registry=r
+        )
+        self.visits = Counter("appliance_zone_visits", "Zone visits ended", ["camera", "zone"], registry=r)
+        self.dwell = Histogram(
+            "appliance_zone_dwell_seconds", "Time people spent in a zone, per visit", ["camera", "zone"],
+            buckets=DWELL_BUCKETS_S, registry=r,
+        )  # fmt: skip
+        self.loitering = Counter("appliance_zone_loitering", "Visits longer than loitering_s", ["camera", "zone"],
+                                 registry=r)  # fmt: skip
         self.reload_failures = Counter("appliance_config_reload_failures", "Rejected configuration changes", registry=r)
         self.ota_failures = Counter(
             "appliance_ota_failures", "OTA bundles refused or rolled back", ["reason"], registry=r
@@ -97,6 +111,13 @@ class Metrics(Output):
                 self._source_status(event)
             case EpisodeEvent(kind="started"):
                 self.episodes.labels(event.episode.camera_id).inc()
+            case LineUpdate(crossing=crossing):
+                self.crossings.labels(crossing.camera_id, crossing.line_id, crossing.direction).inc()
+            case ZoneVisitEvent(kind="ended", visit=visit):
+                self.visits.labels(visit.camera_id, visit.zone_id).inc()
+                self.dwell.labels(visit.camera_id, visit.zone_id).observe(event.visit.dwell_s(event.timestamp))
+            case ZoneVisitEvent(visit=visit):
+                self.loitering.labels(visit.camera_id, visit.zone_id).inc()
             case CameraLifecycle(kind="worker_restarting"):
                 self.restarts.labels(event.camera_id).inc()
             case ConfigChanged(kind="rejected"):
@@ -159,6 +180,14 @@ class StateCollector(Collector):
         yield _gauge("appliance_area_people", "People in the area", "area", {a.area_id: a.people for a in areas})
         yield _gauge("appliance_area_people_in_violation", "People in violation in the area", "area",
                      {a.area_id: a.people_in_violation for a in areas})  # fmt: skip
+        yield _gauge("appliance_area_estimated_people", "People inside estimated from the area's entrances", "area",
+                     {a.area_id: a.estimated_people for a in areas if a.estimated_people is not None})  # fmt: skip
+        zones = snapshot.zones.values()
+        yield _zone_gauge("appliance_zone_people", "People in the zone", {z: z.people for z in zones})
+        yield _zone_gauge("appliance_zone_people_in_violation", "People in violation in the zone",
+                          {z: z.people_in_violation for z in zones})  # fmt: skip
+        yield _zone_gauge("appliance_zone_longest_dwell_seconds", "The longest running visit of the zone",
+                          {z: max(z.dwell_s, default=0.0) for z in zones})  # fmt: skip
         yield _gauge("appliance_area_over_threshold", "1 when the area is over its occupancy threshold", "area",
                      {a.area_id: float(a.over_threshold) for a in areas})  # fmt: skip
         if snapshot.update is not None:
@@ -212,6 +241,13 @@ class StateCollector(Collector):
 def _increase(last: int, now: int) -> int:
     """How much a worker's counter grew; a restarted worker counts from zero again."""
     return now - last if now >= last else now
+
+
+def _zone_gauge(name: str, documentation: str, values: dict[ZoneUpdate, float]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=["camera", "zone"])
+    for zone, value in values.items():
+        family.add_metric([zone.camera_id, zone.zone_id], value)
+    return family
 
 
 def _gauge(name: str, documentation: str, label: str, values: dict[str, float]) -> GaugeMetricFamily:

@@ -28,9 +28,11 @@ from appliance.runtime.events import (
     EpisodeEvent,
     Event,
     FrameResult,
+    LineUpdate,
     Snapshot,
     UpdateStatus,
     WorkerFailed,
+    ZoneVisitEvent,
 )
 from appliance.runtime.outputs.base import Output
 from appliance.runtime.outputs.mqtt.commands import CommandIntake
@@ -95,6 +97,10 @@ class MqttOutput(Output):
                 self.views.area(event)
             case AreaAlert():
                 self._queue(self.topics.area(event.area_id, "alert"), to_json(event))
+            case LineUpdate(crossing=crossing):
+                self._queue(self.topics.camera(crossing.camera_id, f"line/{crossing.line_id}/crossing"), to_json(event))
+            case ZoneVisitEvent(visit=visit):
+                self._queue(self.topics.camera(visit.camera_id, f"zone/{visit.zone_id}/visit"), to_json(event))
             case ConfigChanged():
                 self._queue(self.topics.config, to_json(event))
                 self.views.device()

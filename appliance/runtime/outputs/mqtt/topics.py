@@ -61,7 +61,8 @@ class Topics:
         return (f"{self.base}/set", f"{self.base}/+/set", f"{self.base}/+/+/set", f"{self.base}/+/+/+/set")
 
     def camera(self, camera_id: str, leaf: str) -> str:
-        """`state`, `episode`, `detections`, `enabled`, `enabled/set`, `snapshot`, `snapshot/set`."""
+        """`state`, `episode`, `detections`, `enabled`, `enabled/set`, `snapshot`, `snapshot/set`,
+        `line/<id>/crossing`, `zone/<id>/visit`."""
         return f"{self.base}/camera/{camera_id}/{leaf}"
 
     def area(self, area_id: str, leaf: str) -> str:
