@@ -313,6 +313,14 @@ CASES = [
         ],
     ),
     Case(
+        "severity-out-of-order",
+        """
+        device: {id: test}
+        distancing: {severity: {low_s: 30, high_s: 10}}
+        """,
+        ["p.yaml:2:24 distancing.severity: expected low_s <= high_s <= critical_s"],
+    ),
+    Case(
         "roi-two-points",
         """
         device: {id: test}

@@ -16,6 +16,7 @@ from appliance.runtime.analysis.distance import CenterPointsDistance, FourCorner
 from appliance.runtime.analysis.occupancy import CameraCounts, area_status
 from appliance.runtime.analysis.violations import EpisodeTracker
 from appliance.runtime.types import Track
+from tests.test_violations import distancing
 
 coordinate = st.floats(min_value=0, max_value=2000, allow_nan=False)
 point = st.tuples(coordinate, coordinate)
@@ -69,7 +70,7 @@ def test_distance_matrices_are_symmetric_with_a_zero_diagonal(box_list: list, me
     st.floats(0, 50),
 )
 def test_episodes_of_a_pair_never_overlap(frames: list, min_duration: float, gap: float, hysteresis: float) -> None:  # type: ignore[type-arg]
-    tracker = EpisodeTracker("cam", 150, hysteresis_cm=hysteresis, min_duration_s=min_duration, gap_s=gap)
+    tracker = EpisodeTracker("cam", distancing(min_duration, gap, hysteresis))
     ended = []
     for index, distances in enumerate(frames):
         ended += tracker.update(index * 0.1, distances).ended

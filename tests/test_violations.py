@@ -7,10 +7,22 @@ from dataclasses import replace
 import numpy as np
 
 from appliance.config import load_profile
-from appliance.config.model import AreaConfig, OccupancyAlertConfig, ViolationAlertConfig
+from appliance.config.model import (
+    AreaConfig,
+    DistancingConfig,
+    OccupancyAlertConfig,
+    SeverityConfig,
+    ViolationAlertConfig,
+)
 from appliance.runtime.analysis.analyzer import CameraAnalyzer, FrameAnalysis
 from appliance.runtime.analysis.occupancy import CameraCounts, area_status, environment_score
-from appliance.runtime.analysis.violations import EpisodeTracker, close_pairs, pair_distances, people_involved
+from appliance.runtime.analysis.violations import (
+    EpisodeTracker,
+    close_pairs,
+    pair_distances,
+    people_involved,
+    severity_of,
+)
 from appliance.runtime.types import Detection
 from tests.conftest import PROFILES
 
@@ -18,7 +30,13 @@ FPS = 10
 
 
 def tracker(min_duration_s: float = 1.0, gap_s: float = 2.0, hysteresis_cm: float = 20.0) -> EpisodeTracker:
-    return EpisodeTracker("cam", 150.0, hysteresis_cm=hysteresis_cm, min_duration_s=min_duration_s, gap_s=gap_s)
+    return EpisodeTracker("cam", distancing(min_duration_s, gap_s, hysteresis_cm))
+
+
+def distancing(min_duration_s: float, gap_s: float, hysteresis_cm: float) -> DistancingConfig:
+    return DistancingConfig(default_method="center_points", threshold_cm=150.0, person_height_cm=170.0,
+                            min_episode_s=min_duration_s, episode_gap_s=gap_s, hysteresis_cm=hysteresis_cm,
+                            severity=SeverityConfig(low_s=10, high_s=30, critical_s=60))  # fmt: skip
 
 
 def run(episodes: EpisodeTracker, distances: list[float]) -> tuple[list, list]:  # type: ignore[type-arg]
@@ -116,3 +134,11 @@ def test_new_settings_keep_the_people_followed_and_the_open_episodes() -> None:
     assert min(t.track_id for t in step(5).tracks) > max(followed)
     analyzer.configure(replace(profile, distancing=replace(profile.distancing, threshold_cm=1)))
     assert not step(1).people_in_violation
+
+
+def test_an_ended_episode_has_a_severity_by_its_duration() -> None:
+    grades = SeverityConfig(low_s=10, high_s=30, critical_s=60)
+    graded = [severity_of(grades, d) for d in (9.9, 10, 29.9, 30, 60, 3600)]
+    assert graded == [None, "low", "low", "high", "critical", "critical"]
+    started, ended = run(tracker(), [100.0] * (FPS * 35) + [400.0] * (FPS * 3))
+    assert [e.severity for e in started] == [None] and [e.severity for e in ended] == ["high"]

@@ -96,6 +96,7 @@ class OccupancyAlertConfig:
 
 
 PlaneUnits = Literal["pixels", "floor_cm"]
+Severity = Literal["low", "high", "critical"]
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,13 @@ class AreaConfig:
 
 
 @dataclass(frozen=True)
+class SeverityConfig:
+    low_s: float
+    high_s: float
+    critical_s: float
+
+
+@dataclass(frozen=True)
 class DistancingConfig:
     default_method: DistanceMethod
     threshold_cm: float
@@ -157,6 +165,7 @@ class DistancingConfig:
     min_episode_s: float
     episode_gap_s: float
     hysteresis_cm: float
+    severity: SeverityConfig
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,16 @@ def _place_problem(cameras: dict[Any, dict[str, Any]], name: str, kind: str, who
     return None
 
 
+def severity_order(data: dict[str, Any]) -> Iterator[Finding]:
+    distancing = data.get("distancing")
+    grades = distancing.get("severity") if isinstance(distancing, dict) else None
+    if not isinstance(grades, dict):
+        return
+    values = [v for key in ("low_s", "high_s", "critical_s") if isinstance(v := grades.get(key), int | float)]
+    if len(values) == 3 and not values[0] <= values[1] <= values[2]:
+        yield ("distancing", "severity"), "expected low_s <= high_s <= critical_s"
+
+
 def time_zone(data: dict[str, Any]) -> Iterator[Finding]:
     device = data.get("device")
     name = device.get("timezone") if isinstance(device, dict) else None
@@ -341,6 +351,7 @@ RULES: tuple[Callable[[dict[str, Any]], Iterator[Finding]], ...] = (
     area_cameras_exist,
     area_places_exist,
     time_zone,
+    severity_order,
     camera_sources,
     roi_polygons,
     zones_and_lines,

@@ -105,6 +105,7 @@ def episode_json(episode: ViolationEpisode, state: str) -> Json:
         "end": episode.end,
         "duration_s": None if duration is None else round(duration, 3),
         "min_distance_cm": round(episode.min_distance_cm, 1),
+        "severity": episode.severity,
     }
 
 

@@ -60,6 +60,7 @@ class ViolationEpisode:
     start: float
     end: float | None
     min_distance_cm: float
+    severity: Literal["low", "high", "critical"] | None = None  # by its duration, once it ended
 
     @property
     def duration(self) -> float | None:

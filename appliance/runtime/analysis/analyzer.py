@@ -48,14 +48,7 @@ class CameraAnalyzer:
     def __init__(self, profile: Profile, camera_id: str) -> None:
         self.camera_id = camera_id
         self.tracker: Tracker = create_tracker(profile.tracker, profile.detector.min_score)
-        distancing = profile.distancing
-        self.episodes = EpisodeTracker(
-            camera_id,
-            distancing.threshold_cm,
-            hysteresis_cm=distancing.hysteresis_cm,
-            min_duration_s=distancing.min_episode_s,
-            gap_s=distancing.episode_gap_s,
-        )
+        self.episodes = EpisodeTracker(camera_id, profile.distancing)
         self.places = CameraPlaces(profile.camera(camera_id))
         self.stage_seconds: dict[str, float] = {}
         self.configure(profile)
@@ -80,12 +73,7 @@ class CameraAnalyzer:
         )
         self.threshold_cm = distancing.threshold_cm
         self.places.configure(camera)
-        self.episodes.configure(
-            distancing.threshold_cm,
-            hysteresis_cm=distancing.hysteresis_cm,
-            min_duration_s=distancing.min_episode_s,
-            gap_s=distancing.episode_gap_s,
-        )
+        self.episodes.configure(distancing)
 
     def process(self, timestamp: float, detections: Sequence[Detection]) -> FrameAnalysis:
         """Analyse one frame; `stage_seconds` then holds how long tracking and analysis took."""

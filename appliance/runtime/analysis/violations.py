@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from appliance.config.model import DistancingConfig, Severity, SeverityConfig
 from appliance.runtime.analysis.distance import Matrix
 from appliance.runtime.types import ViolationEpisode
 
@@ -50,17 +51,16 @@ class EpisodeTracker:
     before its episode starts (dated from when it became close), stays close until it is
     `hysteresis_cm` beyond the threshold, and the episode ends only after `gap_s` apart."""
 
-    def __init__(
-        self, camera_id: str, threshold_cm: float, *, hysteresis_cm: float, min_duration_s: float, gap_s: float
-    ) -> None:
+    def __init__(self, camera_id: str, config: DistancingConfig) -> None:
         self.camera_id = camera_id
-        self.configure(threshold_cm, hysteresis_cm=hysteresis_cm, min_duration_s=min_duration_s, gap_s=gap_s)
+        self.configure(config)
         self._pairs: dict[Pair, _PairState] = {}
 
-    def configure(self, threshold_cm: float, *, hysteresis_cm: float, min_duration_s: float, gap_s: float) -> None:
+    def configure(self, config: DistancingConfig) -> None:
         """New thresholds, from the next update on; open episodes stay open."""
-        self.threshold_cm, self.hysteresis_cm = threshold_cm, hysteresis_cm
-        self.min_duration_s, self.gap_s = min_duration_s, gap_s
+        self.threshold_cm, self.hysteresis_cm = config.threshold_cm, config.hysteresis_cm
+        self.min_duration_s, self.gap_s = config.min_episode_s, config.episode_gap_s
+        self.severity = config.severity
 
     def update(self, timestamp: float, distances: dict[Pair, float]) -> EpisodeChanges:
         changes = EpisodeChanges()
@@ -93,7 +93,15 @@ class EpisodeTracker:
         return [self._episode(pair, s, end=None) for pair, s in self._pairs.items() if s.active]
 
     def _episode(self, pair: Pair, state: _PairState, end: float | None) -> ViolationEpisode:
-        return ViolationEpisode(self.camera_id, pair, state.first_close, end, state.min_distance)
+        severity = None if end is None else severity_of(self.severity, end - state.first_close)
+        return ViolationEpisode(self.camera_id, pair, state.first_close, end, state.min_distance, severity)
+
+
+def severity_of(severity: SeverityConfig, duration_s: float) -> Severity | None:
+    """An episode's severity by its duration; None when shorter than low_s."""
+    levels: tuple[tuple[Severity, float], ...] = (
+        ("critical", severity.critical_s), ("high", severity.high_s), ("low", severity.low_s))  # fmt: skip
+    return next((name for name, at_least in levels if duration_s >= at_least), None)
 
 
 def _pair(a: int, b: int) -> Pair:
