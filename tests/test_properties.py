@@ -97,6 +97,7 @@ def test_occupancy_is_never_negative(counts: dict[str, tuple[int, int]]) -> None
             ViolationAlertConfig(True, 2, 5, 60),
         ),
         cameras,
+        threshold=5,
     )
     assert status.people >= 0 and 0 <= status.people_in_violation <= status.people
     assert 0.0 <= status.environment_score <= 1.0

@@ -4,13 +4,16 @@ alerts with their cooldown, readiness."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from appliance.config import load_profile
-from appliance.config.model import AreaConfig, OccupancyAlertConfig, ViolationAlertConfig
+from appliance.config.model import AreaConfig, OccupancyAlertConfig, OccupancyRuleConfig, ViolationAlertConfig
 from appliance.runtime.analysis.alerts import AreaAlerts
+from appliance.runtime.analysis.schedule import WEEKDAYS, threshold_at
 from appliance.runtime.events import (
     AreaAlert,
     AreaUpdate,
@@ -158,3 +161,27 @@ def test_area_alert_state_survives_an_unrelated_profile_change(write_files: Writ
     changed = PROFILE.replace("{id: b, source: b.avi}", "{id: b, source: b.avi, fps_cap: 5}")
     state.set_profile(load_profile(write_files(q__yaml=changed)))
     assert len(alerts_of(state.handle(frame("a", 2, 4, 2)))) == 1
+
+
+def test_occupancy_rules_follow_weekday_and_local_hour_across_a_daylight_saving_change() -> None:
+    """Paris: UTC+1 until 02:00 on Sunday 29 March 2026, UTC+2 after. Weekdays 08:00 to 18:00
+    allow 20, nights 22:00 to 06:00 allow 0, other times 5."""
+    rules = (
+        OccupancyRuleConfig(days=("mon", "tue", "wed", "thu", "fri"), start="08:00", end="18:00", threshold=20),
+        OccupancyRuleConfig(days=WEEKDAYS, start="22:00", end="06:00", threshold=0),
+    )
+    area = AreaConfig("hall", ("a",), (), (), "04:00", 5, NO_WAIT, ViolationAlertConfig(False, 2, 0, 0),
+                      occupancy_schedule=rules)  # fmt: skip
+    paris = ZoneInfo("Europe/Paris")
+
+    def at(utc: str) -> int | None:
+        return threshold_at(area, datetime.fromisoformat(utc).timestamp(), paris)
+
+    assert at("2026-03-27T07:30:00+00:00") == 20  # Friday 08:30 in Paris
+    assert at("2026-03-27T06:30:00+00:00") == 5  # Friday 07:30
+    assert at("2026-03-28T07:30:00+00:00") == 5  # Saturday 08:30: no weekday rule
+    assert at("2026-03-28T21:30:00+00:00") == 0  # Saturday 22:30: the night
+    assert at("2026-03-29T03:30:00+00:00") == 0  # Sunday 05:30 (UTC+2 now): the night, which lasted 7 hours
+    assert at("2026-03-29T04:00:00+00:00") == 5  # Sunday 06:00 local: the night ended
+    assert at("2026-03-30T06:00:00+00:00") == 20  # Monday 08:00 local, UTC+2
+    assert at("2026-03-30T05:59:00+00:00") == 5

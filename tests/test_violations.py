@@ -101,7 +101,8 @@ def test_area_occupancy_sums_its_reporting_cameras_against_the_threshold() -> No
         OccupancyAlertConfig(5, 1, 60),
         ViolationAlertConfig(True, 2, 5, 60),
     )
-    status = area_status(area, {"a": CameraCounts(6, 2), "b": CameraCounts(5, 0), "other": CameraCounts(9, 9)})
+    cameras = {"a": CameraCounts(6, 2), "b": CameraCounts(5, 0), "other": CameraCounts(9, 9)}
+    status = area_status(area, cameras, threshold=area.occupancy_threshold)
     assert (status.people, status.people_in_violation, status.cameras_reporting) == (11, 2, 2)
     assert status.over_threshold
     assert status.environment_score == 1 - 2 / 11

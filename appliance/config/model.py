@@ -138,6 +138,14 @@ class CameraConfig:
 
 
 @dataclass(frozen=True)
+class OccupancyRuleConfig:
+    days: tuple[str, ...]
+    start: str  # HH:MM, local
+    end: str
+    threshold: int | None
+
+
+@dataclass(frozen=True)
 class AreaConfig:
     id: str
     cameras: tuple[str, ...]
@@ -147,6 +155,7 @@ class AreaConfig:
     occupancy_threshold: int | None
     occupancy_alert: OccupancyAlertConfig
     violation_alert: ViolationAlertConfig
+    occupancy_schedule: tuple[OccupancyRuleConfig, ...] = ()
     name: str | None = None
 
 

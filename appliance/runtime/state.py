@@ -10,12 +10,14 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from appliance import __version__
 from appliance.config import LoadedProfile
 from appliance.config.model import AreaConfig
 from appliance.runtime.analysis.alerts import AreaAlerts
 from appliance.runtime.analysis.occupancy import CameraCounts, area_status
+from appliance.runtime.analysis.schedule import threshold_at
 from appliance.runtime.analysis.site import SitePlaces
 from appliance.runtime.events import (
     AreaUpdate,
@@ -178,6 +180,7 @@ class RuntimeState:
             }
             self._areas = {k: v for k, v in self._areas.items() if k in self._alerts}
             self._places.configure(profile)
+            self._time_zone = ZoneInfo(profile.device.timezone)
 
     @property
     def loaded(self) -> LoadedProfile:
@@ -284,7 +287,9 @@ class RuntimeState:
         for area_id in area_ids:
             alerts = self._alerts[area_id]
             zones, estimate = self._places.zone_counts(alerts.area, online), self._places.estimate(area_id, timestamp)
-            status = area_status(alerts.area, counts, timestamp, zones, estimate)
+            threshold = threshold_at(alerts.area, timestamp, self._time_zone)
+            status = area_status(alerts.area, counts, threshold=threshold, timestamp=timestamp, zones=zones,
+                                 estimated_people=estimate)  # fmt: skip
             self._areas[area_id] = status
             raised = alerts.update(status)
             self._alerts_raised[area_id] += len(raised)

@@ -24,16 +24,18 @@ def environment_score(people: int, people_in_violation: int) -> float:
 def area_status(
     area: AreaConfig,
     cameras: Mapping[str, CameraCounts],
+    *,
+    threshold: int | None,
     timestamp: float = 0.0,
     zones: Sequence[CameraCounts] = (),
     estimated_people: int | None = None,
 ) -> AreaUpdate:
     """Sum the counts of the area's cameras that are reporting, and of its zones; against the
-    threshold goes the estimate from its entrances where it has some."""
+    threshold in force (schedule.threshold_at) goes the estimate from its entrances where it has
+    some."""
     reporting = [cameras[c] for c in area.cameras if c in cameras]
     people = sum(c.people for c in (*reporting, *zones))
     violating = sum(c.people_in_violation for c in (*reporting, *zones))
-    threshold = area.occupancy_threshold
     occupancy = people if estimated_people is None else estimated_people
     return AreaUpdate(
         area.id,
