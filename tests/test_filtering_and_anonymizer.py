@@ -65,7 +65,7 @@ def test_camera_analyzer_counts_people_and_violations_on_real_ground_truth(data:
         assert len(r.people_in_violation) <= len(r.tracks)
         assert 0.0 <= r.environment_score <= 1.0
     started = [e for r in results for e in r.episodes_started]
-    ended = [e for r in results for e in r.episodes_ended] + analyzer.finish()
+    ended = [e for r in results for e in r.episodes_ended] + analyzer.finish()[0]
     assert len(started) == len(ended) > 0
     assert all(e.duration is not None and e.duration >= profile.distancing.min_episode_s for e in ended)
 

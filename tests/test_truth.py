@@ -62,7 +62,7 @@ def agreement(
         people = {t.track_id: t.box for t in analysis.tracks}
         reported[number] = FrameReport(people, frozenset(analysis.people_in_violation))
         ended += analysis.episodes_ended
-    ended += analyzer.finish()
+    ended += analyzer.finish()[0]
     expected = truth_figures(truth, profile.distancing, fps)
     numbers = range(1, max(truth) + 1)
     counted = [reported[n].counted(truth.get(n, [])) for n in numbers]
