@@ -4,6 +4,7 @@ alerts with their cooldown, readiness."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,7 +12,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from appliance.config import load_profile
-from appliance.config.model import AreaConfig, OccupancyAlertConfig, OccupancyRuleConfig, ViolationAlertConfig
+from appliance.config.model import (
+    AreaConfig,
+    LoiteringAlertConfig,
+    OccupancyAlertConfig,
+    OccupancyRuleConfig,
+    ViolationAlertConfig,
+)
 from appliance.runtime.analysis.alerts import AreaAlerts
 from appliance.runtime.analysis.schedule import WEEKDAYS, threshold_at
 from appliance.runtime.events import (
@@ -22,8 +29,10 @@ from appliance.runtime.events import (
     Event,
     FrameResult,
     WorkerFailed,
+    ZoneVisitEvent,
 )
 from appliance.runtime.state import RuntimeState
+from appliance.runtime.types import ZoneVisit
 from tests.conftest import WriteFiles
 
 PROFILE = """
@@ -185,3 +194,17 @@ def test_occupancy_rules_follow_weekday_and_local_hour_across_a_daylight_saving_
     assert at("2026-03-29T04:00:00+00:00") == 5  # Sunday 06:00 local: the night ended
     assert at("2026-03-30T06:00:00+00:00") == 20  # Monday 08:00 local, UTC+2
     assert at("2026-03-30T05:59:00+00:00") == 5
+
+
+def test_loitering_in_an_area_s_zones_alerts_at_most_once_per_cooldown() -> None:
+    area = AreaConfig("hall", (), ("cam/queue",), (), "04:00", None, NO_WAIT, ViolationAlertConfig(False, 2, 0, 0),
+                      loitering_alert=LoiteringAlertConfig(enabled=True, cooldown_s=60))  # fmt: skip
+    alerts = AreaAlerts(area)
+    raised = [
+        alert.timestamp
+        for t in (100, 110, 159, 161, 170, 300)
+        for alert in alerts.loitering(ZoneVisitEvent(ZoneVisit("cam", "queue", t, t - 30, None), "loitering", t), None)
+    ]
+    assert raised == [100, 161, 300]
+    off = AreaAlerts(replace(area, loitering_alert=LoiteringAlertConfig(enabled=False, cooldown_s=60)))
+    assert off.loitering(ZoneVisitEvent(ZoneVisit("cam", "queue", 1, 0, None), "loitering", 30), None) == []

@@ -138,6 +138,12 @@ class CameraConfig:
 
 
 @dataclass(frozen=True)
+class LoiteringAlertConfig:
+    enabled: bool
+    cooldown_s: float
+
+
+@dataclass(frozen=True)
 class OccupancyRuleConfig:
     days: tuple[str, ...]
     start: str  # HH:MM, local
@@ -156,6 +162,7 @@ class AreaConfig:
     occupancy_alert: OccupancyAlertConfig
     violation_alert: ViolationAlertConfig
     occupancy_schedule: tuple[OccupancyRuleConfig, ...] = ()
+    loitering_alert: LoiteringAlertConfig = LoiteringAlertConfig(enabled=True, cooldown_s=60)
     name: str | None = None
 
 

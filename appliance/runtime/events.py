@@ -141,12 +141,13 @@ class LineUpdate:
     counts: LineCounts
 
 
-AlertKind = Literal["occupancy", "violation"]
+AlertKind = Literal["occupancy", "violation", "loitering"]
 
 
 @dataclass(frozen=True, slots=True)
 class AreaAlert:
-    """An area went over its occupancy threshold, or met its violation alert rule."""
+    """An area went over its occupancy threshold, met its violation alert rule, or someone
+    loitered in one of its zones."""
 
     area_id: str
     kind: AlertKind

@@ -32,6 +32,7 @@ from appliance.runtime.events import (
     UpdateStatus,
     WorkerFailed,
     ZoneUpdate,
+    ZoneVisitEvent,
 )
 from appliance.runtime.types import Crossing
 
@@ -196,6 +197,8 @@ class RuntimeState:
                     return self._frame(event)
                 case Crossing():
                     return self._crossing(event)
+                case ZoneVisitEvent(kind="loitering"):
+                    return self._loitering(event)
                 case CameraStatus():
                     self._status(event)
                 case WorkerFailed():
@@ -279,6 +282,16 @@ class RuntimeState:
     def _crossing(self, event: Crossing) -> list[Event]:
         update, areas = self._places.crossing(event)
         return ([update] if update else []) + self._update_areas(areas, event.timestamp)
+
+    def _loitering(self, event: ZoneVisitEvent) -> list[Event]:
+        place = f"{event.visit.camera_id}/{event.visit.zone_id}"
+        raised: list[Event] = []
+        for area_id, alerts in self._alerts.items():
+            if place in alerts.area.zones:
+                alerts_now = alerts.loitering(event, self._areas.get(area_id))
+                self._alerts_raised[area_id] += len(alerts_now)
+                raised += alerts_now
+        return raised
 
     def _update_areas(self, area_ids: list[str], timestamp: float) -> list[Event]:
         online = {i for i, c in self._cameras.items() if c.status == "online"}

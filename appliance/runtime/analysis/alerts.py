@@ -3,12 +3,14 @@ does not flood: an occupancy alert when the area stays over `occupancy_threshold
 `occupancy_alert.min_duration_s` (then not again until it falls `hysteresis` people below the
 threshold, and never within `cooldown_s`), and a distancing alert by `areas[].violation_alert`
 (at least `min_people` in violation at once for `min_duration_s`, at most once per
-`cooldown_s`). Pure: counts and event times in, alerts out."""
+`cooldown_s`), and a loitering alert when someone stays in one of its zones longer than the
+zone's `loitering_s` (at most once per `loitering_alert.cooldown_s`). Pure: counts and event
+times in, alerts out."""
 
 from __future__ import annotations
 
 from appliance.config.model import AreaConfig
-from appliance.runtime.events import AlertKind, AreaAlert, AreaUpdate
+from appliance.runtime.events import AlertKind, AreaAlert, AreaUpdate, ZoneVisitEvent
 
 
 class AreaAlerts:
@@ -21,6 +23,7 @@ class AreaAlerts:
         self._last_occupancy_alert: float | None = None
         self._violating_since: float | None = None
         self._last_violation_alert: float | None = None
+        self._last_loitering_alert: float | None = None
         self._last_time = float("-inf")
 
     def update(self, status: AreaUpdate) -> list[AreaAlert]:
@@ -44,6 +47,19 @@ class AreaAlerts:
             alerts.append(self._alert("violation", status, detail))
             self._last_violation_alert = now
         return alerts
+
+    def loitering(self, event: ZoneVisitEvent, status: AreaUpdate | None) -> list[AreaAlert]:
+        """An alert for someone loitering in one of the area's zones, at most once per cooldown."""
+        rule, now = self.area.loitering_alert, event.timestamp
+        last = self._last_loitering_alert
+        if not rule.enabled or (last is not None and 0 <= now - last < rule.cooldown_s):
+            return []
+        self._last_loitering_alert = now
+        visit = event.visit
+        detail = (f"a person in zone {visit.camera_id}/{visit.zone_id} for {visit.dwell_s(now):.0f} s, "
+                  "longer than its loitering_s")  # fmt: skip
+        people, violating = (status.occupancy, status.people_in_violation) if status else (0, 0)
+        return [AreaAlert(self.area.id, "loitering", now, people, violating, detail)]
 
     def _occupancy_rule_met(self, status: AreaUpdate) -> bool:
         rule, now, threshold = self.area.occupancy_alert, status.timestamp, status.threshold
