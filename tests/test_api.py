@@ -297,6 +297,11 @@ ROUTES = [  # method, path, role needed
     ("DELETE", "/areas/hall", "admin"),
     ("GET", "/ota/status", "viewer"),
     ("GET", "/ota/history", "viewer"),
+    ("GET", "/cameras/cam-a/zones", "viewer"),
+    ("POST", "/cameras/cam-a/zones", "admin"),
+    ("GET", "/cameras/cam-a/lines", "viewer"),
+    ("PATCH", "/cameras/cam-a/lines/door", "admin"),
+    ("DELETE", "/cameras/cam-a/zones/queue", "admin"),
 ]
 
 
@@ -479,6 +484,34 @@ def test_cameras_are_created_disabled_enabled_and_deleted(api: Api, data: Path) 
     assert deleted.status_code == 200 and deleted.json()["removed"] == ["cam-c"]
     assert "cam-c" not in api.appliance.profile_path.read_text()
     assert "# the second camera" in api.appliance.profile_path.read_text()
+
+
+def test_zones_and_lines_are_created_changed_and_deleted_in_place(api: Api) -> None:
+    token = api.token("admin")
+
+    def write(method: str, path: str, body: dict[str, object] | None = None) -> requests.Response:
+        return api.call(method, f"/cameras/cam-a/{path}", token, headers={"If-Match": api.etag(token)}, json=body)
+
+    zone = {"id": "queue", "polygon": [[0, 0], [300, 0], [300, 500], [0, 500]], "loitering_s": 30}
+    created = write("POST", "zones", zone)
+    assert created.status_code == 200 and created.json()["restarted"] == [], created.text
+    assert write("POST", "zones", zone).status_code == 409  # exists
+    assert write("POST", "lines", {"id": "door", "points": [[0, 300], [700, 300]]}).status_code == 200
+    assert write("PATCH", "lines/door", {"in_side": "right"}).status_code == 200
+    assert api.call("GET", "/cameras/cam-a/lines/door", token).json()["in_side"] == "right"
+    crossed = write("PATCH", "zones/queue", {"polygon": [[0, 0], [100, 100], [100, 0], [0, 100]]})
+    assert crossed.status_code == 422, crossed.text
+    assert any("self-intersection" in d and "zones[0].polygon" in d for d in crossed.json()["error"]["details"])
+    area = api.call("POST", "/areas", token, headers={"If-Match": api.etag(token)},
+                    json={"id": "queue-area", "zones": ["cam-a/queue"], "entrances": ["cam-a/door"]})  # fmt: skip
+    assert area.status_code == 200, area.text
+    assert set(api.call("GET", "/counts", token).json()) == {"cameras", "areas", "zones", "lines"}
+    assert write("DELETE", "zones/nowhere").status_code == 404
+    in_use = write("DELETE", "zones/queue")  # the area names it
+    assert in_use.status_code == 422 and any("has no zone 'queue'" in d for d in in_use.json()["error"]["details"])
+    assert api.call("DELETE", "/areas/queue-area", token, headers={"If-Match": api.etag(token)}).status_code == 200
+    assert write("DELETE", "zones/queue").status_code == 200 and write("DELETE", "lines/door").status_code == 200
+    assert api.call("GET", "/cameras/cam-a/zones", token).json() == {"items": []}
 
 
 def test_areas_are_created_changed_and_deleted(api: Api) -> None:

@@ -489,3 +489,47 @@ def test_protocol_5_and_sampled_detections(
         assert any(body["people"] for body in bodies)
     finally:
         running.kill()
+
+
+PLACES = """    zones: [{id: left, name: Left half, polygon: [[0, 0], [384, 0], [384, 576], [0, 576]], loitering_s: 5}]
+    lines: [{id: middle, points: [[0, 330], [768, 330]]}]
+"""
+
+
+def test_zones_and_lines_reach_mqtt_and_home_assistant_in_their_shapes(
+    data: Path, tmp_path: Path, broker: Mosquitto, subscriber: Subscriber
+) -> None:
+    text = profile_text(data, broker, spare=False).replace(
+        "    source: " + str(data / PETS_VIDEO) + "\n", "    source: " + str(data / PETS_VIDEO) + "\n" + PLACES, 1
+    )
+    hall = "{id: hall, entrances: [lobby/middle], zones: [lobby/left], occupancy_threshold: 3}"
+    text = text.replace("{id: hall, cameras: [lobby], occupancy_threshold: 3}", hall)
+    (tmp_path / "appliance").mkdir()
+    running = RunningAppliance(tmp_path / "appliance", text)
+    try:
+        for leaf in ("line/middle/crossing", "zone/left/visit", "zone/left/state", "line/middle/state"):
+            assert subscriber.wait_for(f"{BASE}/camera/lobby/{leaf}", timeout=90), (leaf, running.log)
+        assert subscriber.wait_for(f"{BASE}/area/hall/alert", timeout=60), running.log
+    finally:
+        running.kill()
+    shapes = {"line/middle/crossing": "crossing", "line/middle/state": "crossing", "zone/left/visit": "zone_visit",
+              "zone/left/state": "zone"}  # fmt: skip
+    for leaf, name in shapes.items():
+        for message in subscriber.on(f"{BASE}/camera/lobby/{leaf}"):
+            jsonschema.validate(payload(message), schema(name))
+            assert message.retain == leaf.endswith("/state")
+    kinds = {payload(m)["kind"] for m in subscriber.on(f"{BASE}/area/hall/alert")}
+    assert kinds <= {"occupancy", "loitering"} and "estimated_people" in payload(
+        subscriber.last(f"{BASE}/area/hall/state"))  # fmt: skip
+    configs = {m.topic: payload(m) for m in subscriber.on("homeassistant/+/test-mqtt/+/config") if m.payload}
+    templates = SandboxedEnvironment()
+    places = {t: c for t, c in configs.items() if "_zone_" in t or "_line_" in t or "estimated" in t}
+    assert len(places) == 2 + 3 + 1, sorted(places)  # zone: people, visit; line: in, out, crossing; the estimate
+    for topic, config in places.items():
+        states = subscriber.on(config["state_topic"])
+        assert states, f"{topic} names {config['state_topic']}, where nothing is published"
+        rendered = templates.from_string(config["value_template"]).render(value_json=payload(states[-1]))
+        if topic.split("/")[1] == "event":
+            assert json.loads(rendered)["event_type"] in config["event_types"], (topic, rendered)
+        else:
+            assert float(rendered) >= 0 and config["unit_of_measurement"] == "people"

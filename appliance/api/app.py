@@ -18,6 +18,7 @@ from appliance.api.routes.cameras import collection_routes
 from appliance.api.routes.events import events_routes
 from appliance.api.routes.media import media_routes
 from appliance.api.routes.ota import ota_routes
+from appliance.api.routes.places import place_routes
 from appliance.api.routes.profile import profile_routes
 from appliance.api.routes.system import system_routes
 from appliance.api.users import UserStore
@@ -91,6 +92,8 @@ def create_app(context: ApiContext, users: UserStore) -> OpenAPI:
         profile_routes(),
         collection_routes("cameras"),
         collection_routes("areas"),
+        place_routes("zones"),
+        place_routes("lines"),
         media_routes(),
         calibration_routes(),
         events_routes(),

@@ -21,6 +21,7 @@ from appliance.config.secrets import MASK
 from appliance.config.unmask import patch_keeping_secrets
 
 Collection = Literal["cameras", "areas"]
+PlaceKind = Literal["zones", "lines"]
 Section = Literal["detector", "tracker", "motion", "distancing", "anonymizer"]
 
 
@@ -140,6 +141,58 @@ class RemoveEntry(ProfileEdit):
 
 
 @dataclass(frozen=True)
+class AddPlace(ProfileEdit):
+    """A zone or a line added to a camera."""
+
+    camera_id: str
+    kind: PlaceKind
+    entry: dict[str, Any]
+
+    def apply(self, document: CommentedMap, running: LoadedProfile) -> None:
+        places = _places(document, running, self.camera_id, self.kind)
+        item_id = self.entry.get("id")
+        if any(isinstance(p, dict) and p.get("id") == item_id for p in places):
+            raise EditError("exists", f"camera '{self.camera_id}' has a {self.kind[:-1]} '{item_id}' already")
+        places.append(self.entry)
+
+    def describe(self) -> str:
+        return f"add {self.kind[:-1]} '{self.entry.get('id')}' to camera '{self.camera_id}'"
+
+
+@dataclass(frozen=True)
+class PatchPlace(ProfileEdit):
+    """A JSON merge patch of one of a camera's zones or lines."""
+
+    camera_id: str
+    kind: PlaceKind
+    place_id: str
+    patch: dict[str, Any]
+
+    def apply(self, document: CommentedMap, running: LoadedProfile) -> None:
+        if self.patch.get("id", self.place_id) != self.place_id:
+            raise EditError("id_changed", "an id cannot change; create a new entry and delete this one")
+        places = _places(document, running, self.camera_id, self.kind)
+        _patch(places[_place_index(places, self.camera_id, self.kind, self.place_id)], self.patch, None)
+
+    def describe(self) -> str:
+        return f"change {self.kind[:-1]} '{self.place_id}' of camera '{self.camera_id}'"
+
+
+@dataclass(frozen=True)
+class RemovePlace(ProfileEdit):
+    camera_id: str
+    kind: PlaceKind
+    place_id: str
+
+    def apply(self, document: CommentedMap, running: LoadedProfile) -> None:
+        places = _places(document, running, self.camera_id, self.kind)
+        places.pop(_place_index(places, self.camera_id, self.kind, self.place_id))
+
+    def describe(self) -> str:
+        return f"remove {self.kind[:-1]} '{self.place_id}' of camera '{self.camera_id}'"
+
+
+@dataclass(frozen=True)
 class PatchProfile(ProfileEdit):
     """A JSON merge patch of the whole profile file, or of one of its sections."""
 
@@ -177,6 +230,21 @@ def _entries(document: CommentedMap, kind: Collection) -> CommentedSeq:
         document[kind] = CommentedSeq()
     entries: CommentedSeq = document[kind]
     return entries
+
+
+def _places(document: CommentedMap, running: LoadedProfile, camera_id: str, kind: PlaceKind) -> CommentedSeq:
+    camera = _camera_in_file(document, running, camera_id)
+    if not isinstance(camera.get(kind), list):
+        camera[kind] = CommentedSeq()
+    places: CommentedSeq = camera[kind]
+    return places
+
+
+def _place_index(places: CommentedSeq, camera_id: str, kind: PlaceKind, place_id: str) -> int:
+    for index, place in enumerate(places):
+        if isinstance(place, dict) and place.get("id") == place_id:
+            return index
+    raise EditError("not_found", f"camera '{camera_id}' has no {kind[:-1]} '{place_id}'")
 
 
 def _camera_in_file(document: CommentedMap, running: LoadedProfile, camera_id: str) -> CommentedMap:

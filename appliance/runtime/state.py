@@ -28,6 +28,7 @@ from appliance.runtime.events import (
     EpisodeEvent,
     Event,
     FrameResult,
+    LineUpdate,
     RunSummary,
     UpdateStatus,
     WorkerFailed,
@@ -98,6 +99,7 @@ class RuntimeSnapshot:
     areas: Mapping[str, AreaUpdate]
     update: UpdateStatus | None = None  # OTA, once the updater has reported
     zones: Mapping[str, ZoneUpdate] = field(default_factory=dict)  # by CAMERA/ZONE
+    lines: Mapping[str, LineUpdate] = field(default_factory=dict)  # by CAMERA/LINE: the last crossing and counts
 
     @property
     def ready(self) -> bool:
@@ -223,7 +225,8 @@ class RuntimeState:
                 device.id, device.display_name, self._loaded.name, __version__, self._generation,
                 self._started_at, self._last_change, stats,
             )  # fmt: skip
-            return RuntimeSnapshot(state, cameras, dict(self._areas), self._update, self._places.zones())
+            return RuntimeSnapshot(state, cameras, dict(self._areas), self._update, self._places.zones(),
+                                   self._places.lines())  # fmt: skip
 
     def run_summary(self, events_folder: str) -> RunSummary:
         """Each camera's figures over the run, and the alerts raised."""

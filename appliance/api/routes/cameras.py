@@ -40,7 +40,7 @@ def _one(kind: Collection, item_id: str) -> dict[str, Any]:
     raise ApiError(404, "not_found", f"no {kind[:-1]} '{item_id}'")
 
 
-def _change(edit: ProfileEdit) -> Response:
+def change(edit: ProfileEdit) -> Response:
     return changed(context().change(EditProfile(edit, source="api", revision=if_match())))
 
 
@@ -61,18 +61,18 @@ def collection_routes(kind: Collection) -> APIBlueprint:
 
     @routes.post("", responses={200: Outcome, 409: ErrorResponse, **WRITE_ERRORS}, operation_id=f"create_{singular}")
     def create(header: IfMatch, body: JsonObject) -> Response:
-        return _change(AddEntry(kind, body.root))
+        return change(AddEntry(kind, body.root))
 
     @routes.patch("/<item_id>", responses={200: Outcome, 404: ErrorResponse, 409: ErrorResponse, **WRITE_ERRORS},
                   operation_id=f"update_{singular}")  # fmt: skip
     def update(path: ItemPath, header: IfMatch, body: JsonObject) -> Response:
         """Merge-patch one entry (RFC 7396); its id cannot change."""
-        return _change(PatchEntry(kind, path.item_id, body.root))
+        return change(PatchEntry(kind, path.item_id, body.root))
 
     @routes.delete("/<item_id>", responses={200: Outcome, 404: ErrorResponse, 409: ErrorResponse, **WRITE_ERRORS},
                    operation_id=f"delete_{singular}")  # fmt: skip
     def delete(path: ItemPath, header: IfMatch) -> Response:
-        return _change(RemoveEntry(kind, path.item_id))
+        return change(RemoveEntry(kind, path.item_id))
 
     if kind == "cameras":
         for action, enabled in (("enable", True), ("disable", False)):
@@ -84,4 +84,4 @@ def _toggle_route(routes: APIBlueprint, action: str, enabled: bool) -> None:
     @routes.post(f"/<item_id>/{action}", responses={200: Outcome, 404: ErrorResponse, 409: ErrorResponse,
                  **WRITE_ERRORS}, operation_id=f"{action}_camera", endpoint=f"{action}_camera")  # fmt: skip
     def toggle(path: ItemPath, header: IfMatch) -> Response:
-        return _change(SetCameraEnabled(path.item_id, enabled))
+        return change(SetCameraEnabled(path.item_id, enabled))

@@ -35,6 +35,8 @@ class Version(BaseModel):
 class Counts(BaseModel):
     cameras: dict[str, dict[str, object]]
     areas: dict[str, dict[str, object]]
+    zones: dict[str, dict[str, object]]  # by CAMERA/ZONE
+    lines: dict[str, dict[str, object]]  # by CAMERA/LINE: the last crossing, with the line's counts after it
 
 
 def system_routes() -> APIBlueprint:
@@ -70,13 +72,16 @@ def system_routes() -> APIBlueprint:
 
     @routes.get("/counts", responses={200: Counts, 401: ErrorResponse}, security=SECURITY)
     def counts() -> Response:
-        """People and people in violation now, per camera and per area. Each `t` is the time of the
-        frame counted, as on MQTT: Unix time for live cameras, video time for recordings; a camera
-        with no frame yet has the time of the answer."""
+        """People and people in violation now, per camera, area and zone, and each line's counts
+        after its last crossing (CAMERA/ZONE, CAMERA/LINE). Each `t` is the time of the frame
+        counted, as on MQTT: Unix time for live cameras, video time for recordings; a camera with
+        no frame yet has the time of the answer."""
         snapshot = context().state.snapshot()
         now = time.time()
         cameras = {i: camera_state_json(c, now if c.t is None else c.t) for i, c in snapshot.cameras.items()}
         areas = {i: to_json(a) for i, a in snapshot.areas.items()}
-        return jsonify({"cameras": cameras, "areas": areas})
+        zones = {i: to_json(z) for i, z in snapshot.zones.items()}
+        lines = {i: to_json(line) for i, line in snapshot.lines.items()}
+        return jsonify({"cameras": cameras, "areas": areas, "zones": zones, "lines": lines})
 
     return routes

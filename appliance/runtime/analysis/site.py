@@ -18,6 +18,7 @@ class SitePlaces:
     def __init__(self, profile: Profile) -> None:
         self._zones: dict[Place, ZoneUpdate] = {}
         self._lines: dict[Place, LineTotals] = {}
+        self._latest: dict[Place, LineUpdate] = {}  # each line's last crossing, with its counts
         self._estimates: dict[str, EntranceEstimate] = {}
         self._entrances: dict[Place, list[str]] = {}  # line -> areas it is an entrance of
         self.configure(profile)
@@ -30,6 +31,7 @@ class SitePlaces:
         self._zones = {k: v for k, v in self._zones.items() if k in zones}
         kept = {k: v for k, v in self._lines.items() if k in lines and v.zone == zone}
         self._lines = {k: kept.get(k) or LineTotals(zone) for k in lines}
+        self._latest = {k: v for k, v in self._latest.items() if k in kept}
         old = self._estimates
         self._estimates = {a.id: _estimate(old.get(a.id), a, zone) for a in profile.areas if a.entrances}
         self._entrances = {}
@@ -56,7 +58,8 @@ class SitePlaces:
         areas = self._entrances.get(place, [])
         for area_id in areas:
             self._estimates[area_id].add(crossing.direction, crossing.timestamp)
-        return LineUpdate(crossing, counts), areas
+        self._latest[place] = LineUpdate(crossing, counts)
+        return self._latest[place], areas
 
     def zone_counts(self, area: AreaConfig, online: set[str]) -> list[CameraCounts]:
         """The counts of the area's zones whose camera is online."""
@@ -72,6 +75,9 @@ class SitePlaces:
 
     def zones(self) -> dict[Place, ZoneUpdate]:
         return dict(self._zones)
+
+    def lines(self) -> dict[Place, LineUpdate]:
+        return dict(self._latest)
 
 
 def _estimate(old: EntranceEstimate | None, area: AreaConfig, zone: ZoneInfo) -> EntranceEstimate:

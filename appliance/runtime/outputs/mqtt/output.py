@@ -32,6 +32,7 @@ from appliance.runtime.events import (
     Snapshot,
     UpdateStatus,
     WorkerFailed,
+    ZoneUpdate,
     ZoneVisitEvent,
 )
 from appliance.runtime.outputs.base import Output
@@ -97,8 +98,11 @@ class MqttOutput(Output):
                 self.views.area(event)
             case AreaAlert():
                 self._queue(self.topics.area(event.area_id, "alert"), to_json(event))
+            case ZoneUpdate():
+                self.views.zone(event)
             case LineUpdate(crossing=crossing):
                 self._queue(self.topics.camera(crossing.camera_id, f"line/{crossing.line_id}/crossing"), to_json(event))
+                self.views.line(event)
             case ZoneVisitEvent(visit=visit):
                 self._queue(self.topics.camera(visit.camera_id, f"zone/{visit.zone_id}/visit"), to_json(event))
             case ConfigChanged():
@@ -176,7 +180,7 @@ class MqttOutput(Output):
                 self.views.switches()
         self.delivery.forward(self.connection, self.config.qos)
         self.views.refresh()
-        self.views.flush_areas()
+        self.views.flush_counts()
         self.commands.report_refused()
         self.delivered, self.lost = self.delivery.delivered, self.delivery.lost
         self.problem, self.spooled = self.connection.problem or self.delivery.problem, self.delivery.spool.count

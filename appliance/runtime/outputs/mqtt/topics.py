@@ -4,6 +4,7 @@ the profile; docs/mqtt.md lists every topic with an example payload."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,6 +123,10 @@ def discovery_configs(profile: Profile, topics: Topics) -> dict[str, str]:
             "content_type": "image/jpeg", "device": device})  # fmt: skip
         add("button", f"{key}_take_snapshot", {"name": "Take snapshot", "device": device,
             "command_topic": topics.camera(camera.id, "snapshot/set"), "payload_press": "PRESS"})  # fmt: skip
+        for zone in camera.zones:
+            _zone_entities(add, topics, camera.id, zone.id, zone.name or zone.id, device)
+        for line in camera.lines:
+            _line_entities(add, topics, camera.id, line.id, line.name or line.id, device)
     if profile.ota.active:
         add("update", "update", {"name": "Update", "state_topic": topics.update, "value_template": UPDATE_TEMPLATE,
             "device_class": "firmware", "entity_category": "diagnostic", "device": appliance})  # fmt: skip
@@ -135,9 +140,37 @@ def discovery_configs(profile: Profile, topics: Topics) -> dict[str, str]:
         add("sensor", f"area_{area.id}_people_in_violation", {**counts, "name": f"{name} people in violation",
             "value_template": "{{ value_json.people_in_violation }}"})  # fmt: skip
         add("event", f"area_{area.id}_alert", {"name": f"{name} alert", "device": appliance,
-            "state_topic": topics.area(area.id, "alert"), "event_types": ["occupancy", "violation"],
+            "state_topic": topics.area(area.id, "alert"), "event_types": ["occupancy", "violation", "loitering"],
             "value_template": EVENT_TEMPLATE % "kind"})  # fmt: skip
         add("binary_sensor", f"area_{area.id}_over_threshold", {"name": f"{name} over threshold",
             "state_topic": state, "device_class": "occupancy", "device": appliance,
             "value_template": "{{ 'ON' if value_json.over_threshold else 'OFF' }}"})  # fmt: skip
+        if area.entrances:
+            add("sensor", f"area_{area.id}_estimated_occupancy", {**counts, "name": f"{name} estimated occupancy",
+                "value_template": "{{ value_json.estimated_people }}"})  # fmt: skip
     return configs
+
+
+Add = Callable[[str, str, dict[str, Any]], None]
+
+
+def _zone_entities(add: Add, topics: Topics, camera_id: str, zone_id: str, name: str, device: dict[str, Any]) -> None:
+    state = topics.camera(camera_id, f"zone/{zone_id}/state")
+    key = f"{camera_id}_zone_{zone_id}"
+    add("sensor", f"{key}_people", {"name": f"{name} people", "state_topic": state, "state_class": "measurement",
+        "unit_of_measurement": "people", "value_template": "{{ value_json.people }}", "device": device})  # fmt: skip
+    add("event", f"{key}_visit", {"name": f"{name} visit", "device": device, "event_types": ["ended", "loitering"],
+        "state_topic": topics.camera(camera_id, f"zone/{zone_id}/visit"),
+        "value_template": EVENT_TEMPLATE % "state"})  # fmt: skip
+
+
+def _line_entities(add: Add, topics: Topics, camera_id: str, line_id: str, name: str, device: dict[str, Any]) -> None:
+    state = topics.camera(camera_id, f"line/{line_id}/state")
+    key = f"{camera_id}_line_{line_id}"
+    for direction in ("in", "out"):
+        add("sensor", f"{key}_{direction}_today", {"name": f"{name} {direction} today", "state_topic": state,
+            "state_class": "total_increasing", "unit_of_measurement": "people", "device": device,
+            "value_template": f"{{{{ value_json.{direction}_today }}}}"})  # fmt: skip
+    add("event", f"{key}_crossing", {"name": f"{name} crossing", "device": device, "event_types": ["in", "out"],
+        "state_topic": topics.camera(camera_id, f"line/{line_id}/crossing"),
+        "value_template": EVENT_TEMPLATE % "direction"})  # fmt: skip

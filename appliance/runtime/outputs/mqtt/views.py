@@ -1,5 +1,5 @@
-"""The retained state on the broker: the device, each camera and its switch, each area, the last
-update, and Home Assistant's discovery configs. A view is published when it changed (at most
+"""The retained state on the broker: the device, each camera and its switch, each area, zone and
+line, the last update, and Home Assistant's discovery configs. A view is published when it changed (at most
 every `state_interval_s`, a change of status at once), and every view again on each new session."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from appliance.config.model import Profile
-from appliance.runtime.events import AreaUpdate, FrameResult, UpdateStatus
+from appliance.runtime.events import AreaUpdate, FrameResult, LineUpdate, UpdateStatus, ZoneUpdate
 from appliance.runtime.outputs.mqtt.delivery import Delivery
 from appliance.runtime.outputs.mqtt.topics import OFF, ON, Topics, discovery_configs
 from appliance.runtime.serialize import camera_state_json, device_json, to_json
@@ -51,16 +51,20 @@ class _CameraView:
 
 
 @dataclass
-class _AreaView:
-    """An area's latest state, and what was published last."""
+class _CountsView:
+    """An area's or a zone's latest state, its retained topic, and what was published last."""
 
-    latest: AreaUpdate
+    topic: str
+    latest: AreaUpdate | ZoneUpdate
     published: tuple[Any, ...] | None = None
     published_at: float = float("-inf")
 
     def key(self) -> tuple[Any, ...]:
-        area = self.latest
-        return area.people, area.people_in_violation, area.over_threshold, area.cameras_reporting
+        counts = self.latest
+        if isinstance(counts, ZoneUpdate):
+            return counts.people, counts.people_in_violation
+        return (counts.people, counts.people_in_violation, counts.over_threshold, counts.cameras_reporting,
+                counts.estimated_people)  # fmt: skip
 
     def due(self, now: float, interval: float) -> bool:
         return self.key() != self.published and now - self.published_at >= interval
@@ -76,7 +80,7 @@ class RetainedViews:
         self.delivery = delivery
         self.publish = publish
         self._cameras: dict[str, _CameraView] = {}
-        self._areas: dict[str, _AreaView] = {}
+        self._counts: dict[str, _CountsView] = {}  # by area id, or CAMERA/ZONE
         self._refreshed_at = self._device_at = float("-inf")
 
     def republish(self) -> None:
@@ -86,11 +90,13 @@ class RetainedViews:
         self.switches()
         for view in self._cameras.values():
             view.published, view.published_at = None, float("-inf")
-        self._areas.clear()
+        self._counts.clear()
         self.refresh(force=True)
         snapshot = self.state.snapshot()
         for area in snapshot.areas.values():
             self.area(area)
+        for zone in snapshot.zones.values():
+            self.zone(zone)
         if snapshot.update is not None:
             self.update(snapshot.update)
 
@@ -103,7 +109,10 @@ class RetainedViews:
             self._cameras.pop(camera_id, None)
         for area_id in {a.id for a in before.areas} - {a.id for a in profile.areas}:
             self.publish(self.topics.area(area_id, "state"), b"", retain=True)
-            self._areas.pop(area_id, None)
+            self._counts.pop(area_id, None)
+        for camera_id, leaf in _places(before) - _places(profile):
+            self.publish(self.topics.camera(camera_id, leaf), b"", retain=True)
+            self._counts.pop(f"{camera_id}/{leaf.split('/')[1]}", None)
         self.discovery()
         self.switches()
         self.refresh(force=True)
@@ -145,15 +154,28 @@ class RetainedViews:
             self.device()
 
     def area(self, event: AreaUpdate) -> None:
-        view = self._areas.setdefault(event.area_id, _AreaView(event))
-        view.latest = event
-        self._publish_area(view, time.monotonic())
+        self._counts_changed(event.area_id, self.topics.area(event.area_id, "state"), event)
 
-    def flush_areas(self) -> None:
-        """The areas whose last change waited for their interval."""
+    def zone(self, event: ZoneUpdate) -> None:
+        topic = self.topics.camera(event.camera_id, f"zone/{event.zone_id}/state")
+        self._counts_changed(f"{event.camera_id}/{event.zone_id}", topic, event)
+
+    def line(self, event: LineUpdate) -> None:
+        """A line's counts, retained: Home Assistant's sensors of it read them."""
+        crossing = event.crossing
+        topic = self.topics.camera(crossing.camera_id, f"line/{crossing.line_id}/state")
+        self.publish(topic, self.delivery.payload(to_json(event)), retain=True)
+
+    def flush_counts(self) -> None:
+        """The areas and zones whose last change waited for their interval."""
         now = time.monotonic()
-        for view in self._areas.values():
-            self._publish_area(view, now)
+        for view in self._counts.values():
+            self._publish_counts(view, now)
+
+    def _counts_changed(self, key: str, topic: str, event: AreaUpdate | ZoneUpdate) -> None:
+        view = self._counts.setdefault(key, _CountsView(topic, event))
+        view.latest = event
+        self._publish_counts(view, time.monotonic())
 
     def device(self) -> None:
         self._device_at = time.monotonic()
@@ -195,8 +217,14 @@ class RetainedViews:
         self.publish(self.topics.camera(camera_id, "state"), self.delivery.payload(body), retain=True)
         view.published, view.published_at = view.key(), time.monotonic()
 
-    def _publish_area(self, view: _AreaView, now: float) -> None:
+    def _publish_counts(self, view: _CountsView, now: float) -> None:
         if view.due(now, self.profile.mqtt.state_interval_s):
-            topic = self.topics.area(view.latest.area_id, "state")
-            self.publish(topic, self.delivery.payload(to_json(view.latest)), retain=True)
+            self.publish(view.topic, self.delivery.payload(to_json(view.latest)), retain=True)
             view.published, view.published_at = view.key(), now
+
+
+def _places(profile: Profile) -> set[tuple[str, str]]:
+    """The retained topics of every zone and line: (camera, leaf)."""
+    return {(c.id, f"zone/{z.id}/state") for c in profile.cameras for z in c.zones} | {
+        (c.id, f"line/{line.id}/state") for c in profile.cameras for line in c.lines
+    }
