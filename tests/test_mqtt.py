@@ -510,8 +510,14 @@ def test_zones_and_lines_reach_mqtt_and_home_assistant_in_their_shapes(
         for leaf in ("line/middle/crossing", "zone/left/visit", "zone/left/state", "line/middle/state"):
             assert subscriber.wait_for(f"{BASE}/camera/lobby/{leaf}", timeout=90), (leaf, running.log)
         assert subscriber.wait_for(f"{BASE}/area/hall/alert", timeout=60), running.log
+        metrics = running.metrics()
     finally:
         running.kill()
+    crossings = [v for k, v in metrics.items() if k.startswith('appliance_line_crossings_total{camera="lobby"')]
+    assert crossings and sum(crossings) >= 1, sorted(metrics)
+    assert 'appliance_zone_people{camera="lobby",zone="left"}' in metrics
+    assert metrics['appliance_zone_dwell_seconds_count{camera="lobby",zone="left"}'] >= 1
+    assert metrics['appliance_zone_loitering_total{camera="lobby",zone="left"}'] >= 1
     shapes = {"line/middle/crossing": "crossing", "line/middle/state": "crossing", "zone/left/visit": "zone_visit",
               "zone/left/state": "zone"}  # fmt: skip
     for leaf, name in shapes.items():
