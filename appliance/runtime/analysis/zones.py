@@ -54,23 +54,23 @@ class ZoneTracker:
     def update(self, timestamp: float, positions: Mapping[int, Point], violating: Collection[int]) -> ZoneFrame:
         """This frame's count, the visits that ended and those that became loitering."""
         inside = self.inside(positions)
-        frame = ZoneFrame(ZoneCount(self.zone.id, len(inside), len(inside & set(violating)), ()))
         if any(timestamp < visit.last_inside for visit in self._visits.values()):  # a recording started over
             self._visits = {}
         for track_id in inside:
             visit = self._visits.setdefault(track_id, _Visit(timestamp, timestamp))
             visit.last_inside = timestamp
+        events = []
         for track_id, visit in list(self._visits.items()):
             if timestamp - visit.last_inside > self.zone.exit_after_s:
-                frame.visits.append(self._ended(track_id, visit))
+                events.append(self._ended(track_id, visit))
                 del self._visits[track_id]
             elif self._loiters(visit, timestamp):
                 visit.loitering_reported = True
                 record = ZoneVisit(self.camera_id, self.zone.id, track_id, visit.entered, None)
-                frame.visits.append(ZoneVisitEvent(record, "loitering", timestamp))
-        dwell = sorted((timestamp - v.entered for v in self._visits.values()), reverse=True)
-        frame.count = ZoneCount(self.zone.id, len(inside), frame.count.people_in_violation, tuple(dwell))
-        return frame
+                events.append(ZoneVisitEvent(record, "loitering", timestamp))
+        dwell = tuple(sorted((timestamp - v.entered for v in self._visits.values()), reverse=True))
+        count = ZoneCount(self.zone.id, len(inside), len(inside & set(violating)), dwell)
+        return ZoneFrame(count, events)
 
     def finish(self) -> list[ZoneVisitEvent]:
         """End every open visit, at shutdown or the end of a recording."""
