@@ -65,8 +65,7 @@ def truth_figures(truth: dict[int, list[GroundTruthBox]], distancing: Distancing
     """People, people in violation per frame and violation episodes of the ground truth, by the
     appliance's rules (threshold, hysteresis, minimum duration, gap) on the true floor positions;
     frame k is at video time (k - 1) / fps."""
-    episodes = EpisodeTracker("truth", distancing.threshold_cm, hysteresis_cm=distancing.hysteresis_cm,
-                              min_duration_s=distancing.min_episode_s, gap_s=distancing.episode_gap_s)  # fmt: skip
+    episodes = EpisodeTracker("truth", distancing)
     people, in_violation, ended = {}, {}, []
     for number in range(1, max(truth) + 1):
         counted = [b for b in truth.get(number, []) if b.counts]
