@@ -64,6 +64,7 @@ def run_appliance(
     site = folder / f"{sequence}.yaml"
     site.write_text(
         f"extends: {profile.resolve()}\n" + camera_yaml(DATA / video, width, height)
+        + "areas: [{id: all, cameras: [cam]}]\n"
         + f"storage: {{data_dir: {folder / sequence}, event_log: {{sample_interval_s: 0}}}}\n"
         "metrics: {enabled: false}\nmqtt: {enabled: false}\napi: {enabled: false}\nota: {enabled: false}\n"
         "logging: {level: warning}\n"

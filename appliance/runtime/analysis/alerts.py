@@ -1,7 +1,8 @@
 """Area alerts, each with a minimum duration and a cooldown so that a count hovering at a limit
 does not flood: an occupancy alert when the area stays over `occupancy_threshold` for
-`occupancy_alert.min_duration_s` (then not again until it falls `hysteresis` people below the
-threshold, and never within `cooldown_s`), and a distancing alert by `areas[].violation_alert`
+`occupancy_alert.min_duration_s`, a time over that ends only when the count falls `hysteresis`
+people below the threshold (so a person missed for a frame does not restart it), then not again
+until it has fallen that far, and never within `cooldown_s`, and a distancing alert by `areas[].violation_alert`
 (at least `min_people` in violation at once for `min_duration_s`, at most once per
 `cooldown_s`), and a loitering alert when someone stays in one of its zones longer than the
 zone's `loitering_s` (at most once per `loitering_alert.cooldown_s`). Pure: counts and event
@@ -63,10 +64,10 @@ class AreaAlerts:
 
     def _occupancy_rule_met(self, status: AreaUpdate) -> bool:
         rule, now, threshold = self.area.occupancy_alert, status.timestamp, status.threshold
-        if threshold is None or status.occupancy <= threshold:
-            self._over_since = None
-            if threshold is None or status.occupancy <= threshold - rule.hysteresis:
-                self._occupancy_armed = True
+        if threshold is None or status.occupancy <= threshold - rule.hysteresis:
+            self._over_since, self._occupancy_armed = None, True
+            return False
+        if status.occupancy <= threshold:  # within the hysteresis: a time over goes on, none begins
             return False
         if self._over_since is None:
             self._over_since = now
