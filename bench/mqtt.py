@@ -34,6 +34,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from appliance.config import load_profile
 from appliance.runtime.bus import EventBus
 from appliance.runtime.changes import ProfileChanges
+from appliance.runtime.commands import Dispatcher
 from appliance.runtime.events import EpisodeEvent
 from appliance.runtime.outputs.mqtt import MqttOutput
 from appliance.runtime.serialize import to_json
@@ -85,7 +86,8 @@ def start_output(folder: Path, port: int) -> EventBus:
     loaded = load_profile(profile(folder, port))
     state = RuntimeState(loaded)
     bus = EventBus(state)
-    bus.add(MqttOutput(loaded, state, ProfileChanges(loaded.path)))
+    dispatcher = Dispatcher(ProfileChanges(loaded.path, lambda: loaded), lambda _camera: False)
+    bus.add(MqttOutput(loaded, state, dispatcher))
     bus.start()
     return bus
 
