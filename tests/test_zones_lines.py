@@ -5,16 +5,29 @@ from __future__ import annotations
 import collections
 import itertools
 import json
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.config.model import LineConfig, Point, ZoneConfig
+from appliance.config.model import (
+    BoxFilterConfig,
+    CalibrationPoint,
+    CameraConfig,
+    CameraDistanceConfig,
+    LineConfig,
+    Point,
+    ZoneConfig,
+)
+from appliance.runtime.analysis.counting import EntranceEstimate, LineTotals
 from appliance.runtime.analysis.lines import LineCounter
+from appliance.runtime.analysis.places import CameraPlaces
 from appliance.runtime.analysis.zones import ZoneTracker
-from appliance.runtime.types import Crossing
+from appliance.runtime.types import Crossing, Track
 from tests.conftest import PETS_VIDEO
 from tests.runtime import RunningAppliance
 from tests.test_events import schema_for
@@ -197,3 +210,39 @@ def test_zones_and_lines_reach_the_event_log_in_their_schemas_in_a_real_runtime(
     assert below and all(r["estimated_people"] >= 0 for r in below) and ins > 0
     ended = [r for r in records if r["type"] == "zone_visit" and r["state"] == "ended"]
     assert all(r["dwell_s"] == pytest.approx(r["left"] - r["entered"], abs=1e-3) for r in ended)
+
+
+def test_line_counts_start_again_each_local_day_and_hour_and_the_estimate_at_its_reset_time() -> None:
+    paris = ZoneInfo("Europe/Paris")
+
+    def at(local: str) -> float:
+        return datetime.fromisoformat(local).replace(tzinfo=paris).timestamp()
+
+    totals = LineTotals(paris)
+    totals.add("in", at("2026-03-28T23:10"))
+    totals.add("out", at("2026-03-28T23:50"))
+    counts = totals.add("in", at("2026-03-29T00:05"))  # a new day in Paris, still the 28th in UTC
+    assert (counts.day, counts.in_today, counts.out_today, counts.in_hour) == ("2026-03-29", 1, 0, 1)
+    counts = totals.add("in", at("2026-03-29T03:01"))  # the hour after the clocks went forward
+    assert counts.hour == "2026-03-29T03:00:00+02:00" and (counts.in_today, counts.in_hour) == (2, 1)
+    estimate = EntranceEstimate("04:00", paris)
+    for direction in ("in", "in", "in", "out"):
+        estimate.add(direction, at("2026-03-29T03:30"))
+    assert estimate.at(at("2026-03-29T03:59")) == 2 and estimate.at(at("2026-03-29T04:00")) == 0
+    assert estimate.add("out", at("2026-03-29T05:00")) == 0  # never below zero
+
+
+def test_a_zone_in_floor_centimetres_places_people_by_the_calibration() -> None:
+    """Image (x, y) maps to floor (10 x, 10 y) cm; a zone of floor x 0-1000 cm holds image x 0-100."""
+    calibration = tuple(
+        CalibrationPoint(image=(x, y), floor=(10 * x, 10 * y)) for x, y in ((0, 0), (400, 0), (400, 300), (0, 300))
+    )
+    floor_zone = replace(ROOM, id="floor", polygon=((0, 0), (1000, 0), (1000, 3000), (0, 3000)), units="floor_cm")
+    camera = CameraConfig(
+        id="cam", source="x", enabled=True, fps_cap=None, resolution=None, roi=None, tags=(), live_view=False,
+        distance=CameraDistanceConfig(calibration=calibration), box_filter=BoxFilterConfig(None, None, None, None),
+        zones=(floor_zone,), lines=(),
+    )  # fmt: skip
+    places = CameraPlaces(camera)
+    tracks = [Track(1, (40, 100, 60, 200), 0.9, 5), Track(2, (240, 100, 260, 200), 0.9, 5)]  # feet at x 50, x 250
+    assert places.update(0.0, tracks, violating=()).zones[0].people == 1

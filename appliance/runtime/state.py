@@ -148,8 +148,10 @@ class _Camera:
 
 
 def _counts_camera(area: AreaConfig, camera_id: str) -> bool:
-    """Whether a frame of this camera may change the area's counts."""
-    return camera_id in area.cameras or any(place.partition("/")[0] == camera_id for place in area.zones)
+    """Whether a frame of this camera may change the area's counts (an estimate from entrances
+    goes back to zero at its reset time, which a frame may be the first to pass)."""
+    places = (*area.zones, *area.entrances)
+    return camera_id in area.cameras or any(place.partition("/")[0] == camera_id for place in places)
 
 
 class RuntimeState:
