@@ -94,7 +94,7 @@ def test_occupancy_is_never_negative(counts: dict[str, tuple[int, int]]) -> None
             "04:00",
             5,
             OccupancyAlertConfig(5, 1, 60),
-            ViolationAlertConfig(True, 2, 5, 60),
+            ViolationAlertConfig(True, 2, 5, 60, 2),
         ),
         cameras,
         threshold=5,

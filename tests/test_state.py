@@ -117,7 +117,7 @@ def test_occupancy_alert_once_per_crossing(write_files: WriteFiles) -> None:
 
 def occupancy_alerts(rule: OccupancyAlertConfig, counts: list[tuple[float, int]]) -> list[float]:
     """The times of the occupancy alerts of an area with threshold 8 over these (time, people)."""
-    alerts = AreaAlerts(AreaConfig("hall", ("a",), (), (), "04:00", 8, rule, ViolationAlertConfig(False, 2, 0, 0)))
+    alerts = AreaAlerts(AreaConfig("hall", ("a",), (), (), "04:00", 8, rule, ViolationAlertConfig(False, 2, 0, 0, 0)))
     return [a.timestamp for t, n in counts for a in alerts.update(AreaUpdate("hall", t, n, 0, 1, 8, n > 8, 1.0))]
 
 
@@ -146,7 +146,7 @@ def test_an_occupancy_alert_needs_the_duration_the_hysteresis_and_the_cooldown()
 
 
 def test_violation_alert_needs_duration_and_respects_the_cooldown() -> None:
-    rule = ViolationAlertConfig(enabled=True, min_people=2, min_duration_s=2, cooldown_s=10)
+    rule = ViolationAlertConfig(enabled=True, min_people=2, min_duration_s=2, cooldown_s=10, clear_after_s=0)
     alerts = AreaAlerts(AreaConfig("hall", ("a",), (), (), "04:00", None, NO_WAIT, rule))
 
     def at(t: float, violating: int) -> int:
@@ -161,7 +161,7 @@ def test_violation_alert_needs_duration_and_respects_the_cooldown() -> None:
 
 
 def test_a_disabled_violation_alert_never_fires() -> None:
-    rule = ViolationAlertConfig(enabled=False, min_people=2, min_duration_s=0, cooldown_s=0)
+    rule = ViolationAlertConfig(enabled=False, min_people=2, min_duration_s=0, cooldown_s=0, clear_after_s=0)
     alerts = AreaAlerts(AreaConfig("hall", ("a",), (), (), "04:00", None, NO_WAIT, rule))
     assert not alerts.update(AreaUpdate("hall", 1, 9, 9, 1, None, False, 0.0))
 
@@ -182,7 +182,7 @@ def test_occupancy_rules_follow_weekday_and_local_hour_across_a_daylight_saving_
         OccupancyRuleConfig(days=("mon", "tue", "wed", "thu", "fri"), start="08:00", end="18:00", threshold=20),
         OccupancyRuleConfig(days=WEEKDAYS, start="22:00", end="06:00", threshold=0),
     )
-    area = AreaConfig("hall", ("a",), (), (), "04:00", 5, NO_WAIT, ViolationAlertConfig(False, 2, 0, 0),
+    area = AreaConfig("hall", ("a",), (), (), "04:00", 5, NO_WAIT, ViolationAlertConfig(False, 2, 0, 0, 0),
                       occupancy_schedule=rules)  # fmt: skip
     paris = ZoneInfo("Europe/Paris")
 
@@ -200,7 +200,7 @@ def test_occupancy_rules_follow_weekday_and_local_hour_across_a_daylight_saving_
 
 
 def test_loitering_in_an_area_s_zones_alerts_at_most_once_per_cooldown() -> None:
-    area = AreaConfig("hall", (), ("cam/queue",), (), "04:00", None, NO_WAIT, ViolationAlertConfig(False, 2, 0, 0),
+    area = AreaConfig("hall", (), ("cam/queue",), (), "04:00", None, NO_WAIT, ViolationAlertConfig(False, 2, 0, 0, 0),
                       loitering_alert=LoiteringAlertConfig(enabled=True, cooldown_s=60))  # fmt: skip
     alerts = AreaAlerts(area)
     raised = [
@@ -211,3 +211,18 @@ def test_loitering_in_an_area_s_zones_alerts_at_most_once_per_cooldown() -> None
     assert raised == [100, 161, 300]
     off = AreaAlerts(replace(area, loitering_alert=LoiteringAlertConfig(enabled=False, cooldown_s=60)))
     assert off.loitering(ZoneVisitEvent(ZoneVisit("cam", "queue", 1, 0, None), "loitering", 30), None) == []
+
+
+def test_a_short_gap_neither_ends_nor_restarts_a_time_in_violation() -> None:
+    rule = ViolationAlertConfig(enabled=True, min_people=2, min_duration_s=5, cooldown_s=60, clear_after_s=2)
+
+    def alerted(counts: list[tuple[float, int]]) -> list[float]:
+        alerts = AreaAlerts(AreaConfig("hall", ("a",), (), (), "04:00", None, NO_WAIT, rule))
+        return [a.timestamp for t, n in counts for a in alerts.update(AreaUpdate("hall", t, 4, n, 1, None, False, 0.5))]
+
+    flicker = [(t / 10, 0 if t % 15 == 7 else 2) for t in range(70)]  # a frame with nobody close, every 1.5 s
+    assert alerted(flicker) == [5.0]
+    short_gap = [(0.0, 2), (3.0, 2), (3.5, 0), (4.5, 0), (5.0, 2), (6.0, 2)]  # apart 2 s at most: goes on
+    assert alerted(short_gap) == [5.0]
+    long_gap = [(0.0, 2), (3.0, 2), (3.5, 0), (5.5, 0), (6.0, 2), (10.0, 2), (11.0, 2)]  # apart 3 s: starts again
+    assert alerted(long_gap) == [11.0]

@@ -99,7 +99,7 @@ def test_area_occupancy_sums_its_reporting_cameras_against_the_threshold() -> No
         "04:00",
         10,
         OccupancyAlertConfig(5, 1, 60),
-        ViolationAlertConfig(True, 2, 5, 60),
+        ViolationAlertConfig(True, 2, 5, 60, 2),
     )
     cameras = {"a": CameraCounts(6, 2), "b": CameraCounts(5, 0), "other": CameraCounts(9, 9)}
     status = area_status(area, cameras, threshold=area.occupancy_threshold)

@@ -86,6 +86,7 @@ class ViolationAlertConfig:
     min_people: int
     min_duration_s: float
     cooldown_s: float
+    clear_after_s: float
 
 
 @dataclass(frozen=True)

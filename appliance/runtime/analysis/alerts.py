@@ -1,12 +1,17 @@
-"""Area alerts, each with a minimum duration and a cooldown so that a count hovering at a limit
-does not flood: an occupancy alert when the area stays over `occupancy_threshold` for
-`occupancy_alert.min_duration_s`, a time over that ends only when the count falls `hysteresis`
-people below the threshold (so a person missed for a frame does not restart it), then not again
-until it has fallen that far, and never within `cooldown_s`, and a distancing alert by `areas[].violation_alert`
-(at least `min_people` in violation at once for `min_duration_s`, at most once per
-`cooldown_s`), and a loitering alert when someone stays in one of its zones longer than the
-zone's `loitering_s` (at most once per `loitering_alert.cooldown_s`). Pure: counts and event
-times in, alerts out."""
+"""Area alerts, each with a minimum duration, a hysteresis and a cooldown, so that a count
+hovering at a limit does not flood:
+
+- occupancy: the area stays over its threshold for `occupancy_alert.min_duration_s`; a time over
+  ends only when the count falls `hysteresis` people below the threshold (a person missed for a
+  frame does not restart it), and it alerts again only after falling that far, never within
+  `cooldown_s`;
+- distancing (`violation_alert`): at least `min_people` in violation at once for
+  `min_duration_s`, gaps shorter than `clear_after_s` neither ending nor restarting it, at most
+  once per `cooldown_s`;
+- loitering: someone stays in one of its zones longer than the zone's `loitering_s` (once per
+  visit), at most once per `loitering_alert.cooldown_s`.
+
+Pure: counts and event times in, alerts out."""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ class AreaAlerts:
         self._occupancy_armed = True
         self._last_occupancy_alert: float | None = None
         self._violating_since: float | None = None
+        self._last_violating = float("-inf")
         self._last_violation_alert: float | None = None
         self._last_loitering_alert: float | None = None
         self._last_time = float("-inf")
@@ -32,6 +38,7 @@ class AreaAlerts:
         if now < self._last_time:  # a recording started over: its clock went back
             self._over_since = self._last_occupancy_alert = None
             self._violating_since = self._last_violation_alert = None
+            self._last_violating = float("-inf")
             self._occupancy_armed = True
         self._last_time = now
         alerts = []
@@ -76,9 +83,13 @@ class AreaAlerts:
 
     def _violation_rule_met(self, status: AreaUpdate) -> bool:
         rule, now = self.area.violation_alert, status.timestamp
-        if not rule.enabled or status.people_in_violation < rule.min_people:
-            self._violating_since = None
+        if not rule.enabled:
             return False
+        if status.people_in_violation < rule.min_people:
+            if self._violating_since is not None and now - self._last_violating > rule.clear_after_s:
+                self._violating_since = None
+            return False
+        self._last_violating = now
         if self._violating_since is None:
             self._violating_since = now
         return _due(now, self._violating_since, self._last_violation_alert, rule.min_duration_s, rule.cooldown_s)
