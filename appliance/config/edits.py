@@ -118,8 +118,7 @@ class PatchEntry(ProfileEdit):
     patch: dict[str, Any]
 
     def apply(self, document: CommentedMap, running: LoadedProfile) -> None:
-        if self.patch.get("id", self.item_id) != self.item_id:
-            raise EditError("id_changed", "an id cannot change; create a new entry and delete this one")
+        _refuse_id_change(self.patch, self.item_id)
         index = _index_in_file(document, running, self.kind, self.item_id)
         shown = next(entry for entry in running.masked_data()[self.kind] if entry["id"] == self.item_id)
         _patch(_entries(document, self.kind)[index], self.patch, shown)
@@ -169,8 +168,7 @@ class PatchPlace(ProfileEdit):
     patch: dict[str, Any]
 
     def apply(self, document: CommentedMap, running: LoadedProfile) -> None:
-        if self.patch.get("id", self.place_id) != self.place_id:
-            raise EditError("id_changed", "an id cannot change; create a new entry and delete this one")
+        _refuse_id_change(self.patch, self.place_id)
         places = _places(document, running, self.camera_id, self.kind)
         _patch(places[_place_index(places, self.camera_id, self.kind, self.place_id)], self.patch, None)
 
@@ -217,6 +215,11 @@ def _patch(target: CommentedMap, patch: dict[str, Any], shown: Any) -> None:
         patch_keeping_secrets(target, patch, shown)
     except ValueError as error:
         raise EditError("masked_secret", str(error)) from None
+
+
+def _refuse_id_change(patch: dict[str, Any], item_id: str) -> None:
+    if patch.get("id", item_id) != item_id:
+        raise EditError("id_changed", "an id cannot change; create a new entry and delete this one")
 
 
 def _refuse_masks(entry: dict[str, Any]) -> None:

@@ -34,8 +34,11 @@ class CameraPlaces:
     def configure(self, camera: CameraConfig) -> None:
         """Take the camera's zones and lines; those kept keep their visits and sides."""
         calibration = camera.distance.calibration
-        self._floor: Homography | None = (
-            fit_homography([p.image for p in calibration], [p.floor for p in calibration]) if calibration else None
+        on_floor = any(z.units == "floor_cm" for z in camera.zones) or any(x.units == "floor_cm" for x in camera.lines)
+        self._floor: Homography | None = (  # only what is drawn on the floor maps feet there, each frame
+            fit_homography([p.image for p in calibration], [p.floor for p in calibration])
+            if calibration and on_floor
+            else None
         )
         zones, lines = self._zones, self._lines
         self._zones, self._lines = {}, {}

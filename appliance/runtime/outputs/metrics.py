@@ -6,7 +6,7 @@ queues) are read from the runtime state when Prometheus scrapes, so they always 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from threading import Thread
 from wsgiref.simple_server import WSGIServer
 
@@ -183,11 +183,11 @@ class StateCollector(Collector):
         yield _gauge("appliance_area_estimated_people", "People inside estimated from the area's entrances", "area",
                      {a.area_id: a.estimated_people for a in areas if a.estimated_people is not None})  # fmt: skip
         zones = snapshot.zones.values()
-        yield _zone_gauge("appliance_zone_people", "People in the zone", {z: z.people for z in zones})
-        yield _zone_gauge("appliance_zone_people_in_violation", "People in violation in the zone",
-                          {z: z.people_in_violation for z in zones})  # fmt: skip
-        yield _zone_gauge("appliance_zone_longest_dwell_seconds", "The longest running visit of the zone",
-                          {z: max(z.dwell_s, default=0.0) for z in zones})  # fmt: skip
+        yield _zone_gauge("appliance_zone_people", "People in the zone", zones, lambda z: z.people)
+        yield _zone_gauge("appliance_zone_people_in_violation", "People in violation in the zone", zones,
+                          lambda z: z.people_in_violation)  # fmt: skip
+        yield _zone_gauge("appliance_zone_longest_dwell_seconds", "The longest running visit of the zone", zones,
+                          lambda z: max(z.dwell_s, default=0.0))  # fmt: skip
         yield _gauge("appliance_area_over_threshold", "1 when the area is over its occupancy threshold", "area",
                      {a.area_id: float(a.over_threshold) for a in areas})  # fmt: skip
         if snapshot.update is not None:
@@ -243,10 +243,12 @@ def _increase(last: int, now: int) -> int:
     return now - last if now >= last else now
 
 
-def _zone_gauge(name: str, documentation: str, values: dict[ZoneUpdate, float]) -> GaugeMetricFamily:
+def _zone_gauge(
+    name: str, documentation: str, zones: Iterable[ZoneUpdate], value: Callable[[ZoneUpdate], float]
+) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, documentation, labels=["camera", "zone"])
-    for zone, value in values.items():
-        family.add_metric([zone.camera_id, zone.zone_id], value)
+    for zone in zones:
+        family.add_metric([zone.camera_id, zone.zone_id], value(zone))
     return family
 
 
