@@ -21,6 +21,7 @@ def build_runtime(
     profile_path: Path,
     *,
     input_file: Path | None = None,
+    input_start: float = 0.0,
     log_level: str | None = None,
     extra_outputs: Sequence[Output] = (),
 ) -> Runtime:
@@ -42,4 +43,4 @@ def build_runtime(
                                     ota_lock))  # fmt: skip
         return [*built, *extra_outputs]
 
-    return Runtime(profile_path, input_file=input_file, log_level=log_level, outputs=outputs)
+    return Runtime(profile_path, input_file=input_file, input_start=input_start, log_level=log_level, outputs=outputs)

@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from appliance import __version__, models
@@ -17,6 +18,7 @@ from appliance.api.users_cli import add_users_commands
 from appliance.cli_profile import HELP as PROFILE_HELP
 from appliance.cli_profile import add_profile_argument, settle_profile
 from appliance.files import regular_file_problem
+from appliance.history.cli import add_history_commands
 from appliance.image.cli import add_build_command
 from appliance.ota.cli import add_ota_commands
 
@@ -88,11 +90,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_profile_argument(run)
     run.add_argument("--input", type=Path, help="historical mode: a recorded video to process")
+    run.add_argument("--start", type=_iso_time, default=0.0, metavar="TIME",
+                     help="historical mode: when the video's first frame was taken, ISO 8601 with its UTC offset "
+                          "(e.g. 2026-12-01T09:00+01:00); default: the video's own time, from 1970")  # fmt: skip
     run.set_defaults(command=_run)
 
     _add_models_commands(commands)
     add_users_commands(commands)
     add_certs_command(commands)
+    add_history_commands(commands)
     add_ota_commands(commands)
     add_build_command(commands)
 
@@ -178,7 +184,7 @@ def _run(args: argparse.Namespace) -> int:
     from appliance.config import ProfileError
 
     try:
-        runtime = build_runtime(args.profile, input_file=args.input, log_level=args.log_level)
+        runtime = build_runtime(args.profile, input_file=args.input, input_start=args.start, log_level=args.log_level)
     except ProfileError as error:
         print(error, file=sys.stderr)
         return EXIT_INVALID
@@ -189,6 +195,17 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{args.profile}: --input uses the first camera's settings, and the profile has none", file=sys.stderr)
         return EXIT_INVALID
     return runtime.run()
+
+
+def _iso_time(text: str) -> float:
+    """Unix time of an ISO 8601 time that says its offset."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset (add Z or +HH:MM)")
+    return moment.timestamp()
 
 
 def _catalog(path: Path | None) -> dict[str, models.KnownModel]:

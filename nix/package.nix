@@ -7,7 +7,7 @@ let
   locked = workspace.mkPyprojectOverlay { sourcePreference = "wheel"; };
   # manylinux wheels expect libraries a NixOS system keeps in the store: autoPatchelf finds them.
   native = final: prev: lib.genAttrs
-    (lib.filter (name: prev ? ${name}) [ "opencv-python-headless" "openvino" "onnxruntime" "shapely" "ai-edge-litert" ])
+    (lib.filter (name: prev ? ${name}) [ "opencv-python-headless" "openvino" "onnxruntime" "shapely" "ai-edge-litert" "matplotlib" "kiwisolver" "pillow" ])
     (name: prev.${name}.overrideAttrs (old: {
       nativeBuildInputs = (old.nativeBuildInputs or [ ]) ++ [ pkgs.autoPatchelfHook ];
       buildInputs = (old.buildInputs or [ ]) ++ [ pkgs.stdenv.cc.cc.lib pkgs.zlib pkgs.libGL pkgs.glib ];

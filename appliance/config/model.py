@@ -274,9 +274,18 @@ class EventLogConfig:
 
 
 @dataclass(frozen=True)
+class HistoryConfig:
+    enabled: bool
+    retention_days: int
+    max_disk_mb: int
+    max_query_days: int
+
+
+@dataclass(frozen=True)
 class StorageConfig:
     data_dir: str
     event_log: EventLogConfig
+    history: HistoryConfig
 
 
 @dataclass(frozen=True)

@@ -64,11 +64,12 @@ class Runtime:
         profile_path: Path,
         *,
         input_file: Path | None = None,
+        input_start: float = 0.0,
         log_level: str | None = None,
         outputs: OutputsFactory = lambda _services: (),
     ) -> None:
-        """`log_level` overrides the profile's logging.level; `outputs` makes the outputs from
-        what the runtime offers them."""
+        """`input_start`: the Unix time of the input's first frame; `log_level` overrides the
+        profile's logging.level; `outputs` makes the outputs from what the runtime offers them."""
         self.profile_path = profile_path
         self.input_file = input_file
         self.log_level = log_level
@@ -86,7 +87,8 @@ class Runtime:
                                    historical=input_file is not None)  # fmt: skip
         for output in outputs(services):
             self.bus.add(output)
-        self.supervisor = Supervisor(self.loaded, self._child_setup(), self.bus.publish, input_file=input_file)
+        self.supervisor = Supervisor(self.loaded, self._child_setup(), self.bus.publish, input_file=input_file,
+                                     input_start=input_start)  # fmt: skip
         self.console = Console(self.state, input_file)
         self.systemd = SystemdNotifier()
         self.watcher = ProfileWatcher(self._file_changed)

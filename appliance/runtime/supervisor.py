@@ -74,8 +74,10 @@ class Supervisor:
         publish: Callable[[Event], None],
         *,
         input_file: Path | None = None,
+        input_start: float = 0.0,
     ) -> None:
         self.loaded = loaded
+        self.input_start = input_start
         self.child_setup = child_setup
         self.publish = publish
         self.input_file = input_file
@@ -205,7 +207,7 @@ class Supervisor:
     def _spec(self, camera: CameraConfig) -> WorkerSpec:
         return WorkerSpec(
             self.profile, camera.id, self.child_setup, realtime=self.input_file is None,
-            source_override=str(self.input_file.resolve()) if self.input_file else None,
+            source_override=str(self.input_file.resolve()) if self.input_file else None, source_start=self.input_start,
             detector_address=self.detector.address if self.detector else None,
         )  # fmt: skip
 

@@ -54,6 +54,7 @@ class WorkerSpec:
     setup: ChildSetup
     realtime: bool = True  # files at their own rate; False: as fast as possible (historical mode)
     source_override: str | None = None  # historical mode: this file instead of the camera's source
+    source_start: float = 0.0  # historical mode: the Unix time of the file's first frame
     detector_address: str | None = None  # the shared detector service's socket, when there is one
 
 
@@ -101,7 +102,7 @@ class CameraWorker:
         self._motion_skipped = 0
         self.source: FrameSource = open_source(
             camera.id, spec.source_override or camera.source, realtime=spec.realtime,
-            fps_cap=camera.fps_cap, resolution=camera.resolution,
+            fps_cap=camera.fps_cap, resolution=camera.resolution, start_time=spec.source_start,
         )  # fmt: skip
         self._last_sample = float("-inf")
         self._last_heartbeat = 0.0

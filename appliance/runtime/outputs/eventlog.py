@@ -2,7 +2,8 @@
 number of days and within a disk budget. Per camera (`<camera>/<day>.jsonl`): sampled detections
 and every finished violation episode. For the device (`_device/<day>.jsonl`): sampled area
 counts, every alert and configuration change. Each run is marked in every file it writes to:
-a `run` record when it starts (before its first line there) and when it ends, with its summary."""
+a `run` record when it starts (before its first line there) and when it ends, with its summary.
+The history store (appliance/history) is kept up with the log after each flush, on this thread."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ import contextlib
 import json
 import logging
 import os
+import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from appliance.config import LoadedProfile
+from appliance.config.model import HistoryConfig
+from appliance.history.store import HistoryUnavailableError, HistoryWriter, store_path
 from appliance.runtime.events import (
     AreaAlert,
     AreaUpdate,
@@ -37,6 +42,9 @@ PRUNE_INTERVAL_S = 3600.0
 RETRY_INTERVAL_S = 2.0
 DEVICE_STREAM = "_device"  # camera ids cannot start with '_'
 RESERVE_FRACTION, RESERVE_MAX_BYTES = 0.05, 64 * 1024 * 1024  # free space that counts as recovered
+HISTORY_LINES_PER_FLUSH = 50_000  # a rebuild goes on a slice per flush, never holding the log up
+HISTORY_LINES_AT_CLOSE = 1_000_000
+HISTORY_ERROR_LOG_INTERVAL_S = 300.0
 
 
 def event_log_folder(loaded: LoadedProfile) -> Path:
@@ -56,8 +64,18 @@ class EventLog(Output):
 
     name = "event_log"
 
-    def __init__(self, folder: Path, *, retention_days: int, max_disk_mb: int, sample_interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        retention_days: int,
+        max_disk_mb: int,
+        sample_interval_s: float = 1.0,
+        history: HistoryConfig | None = None,
+    ) -> None:
         self.folder = folder
+        self.history_settings = history
+        self.history: HistoryWriter | None = None
         self.retention_days, self.max_bytes = retention_days, max_disk_mb * 1024 * 1024
         self.sample_interval_s = sample_interval_s
         self._files: dict[str, _DayFile] = {}  # camera -> today's file
@@ -67,12 +85,13 @@ class EventLog(Output):
         self._last_sync = self._last_prune = 0.0
         self._lost_before_problem = 0
         self._last_retry = float("-inf")
+        self._last_history_error = float("-inf")
 
     @classmethod
     def for_profile(cls, loaded: LoadedProfile) -> EventLog:
         settings = loaded.profile.storage.event_log
         return cls(event_log_folder(loaded), retention_days=settings.retention_days, max_disk_mb=settings.max_disk_mb,
-                   sample_interval_s=settings.sample_interval_s)  # fmt: skip
+                   sample_interval_s=settings.sample_interval_s, history=loaded.profile.storage.history)  # fmt: skip
 
     def start(self) -> None:
         try:
@@ -80,18 +99,26 @@ class EventLog(Output):
         except OSError as error:
             self._failed(error)
         self.prune()
+        if self.history_settings is not None and self.history_settings.enabled:
+            try:
+                self.history = HistoryWriter(store_path(self.folder.parent), self.folder)
+            except (HistoryUnavailableError, OSError, sqlite3.Error) as error:
+                log.error("history: cannot keep the store: %s; reports show nothing new until it can", error)
 
     def reconfigure(self, loaded: LoadedProfile) -> None:
         settings = loaded.profile.storage.event_log
         self.retention_days, self.max_bytes = settings.retention_days, settings.max_disk_mb * 1024 * 1024
         self.sample_interval_s = settings.sample_interval_s
         folder = event_log_folder(loaded)
-        if folder != self.folder:
+        history = loaded.profile.storage.history
+        if folder != self.folder or history.enabled != (self.history is not None):
+            self.history_settings = history
             self.close()
-            log.info("event log: now in %s", folder)
+            log.info("event log: now in %s, history %s", folder, "kept" if history.enabled else "off")
             self.folder = folder
             self.start()
         else:
+            self.history_settings = history
             self.prune()
 
     def handle(self, event: Event) -> None:
@@ -140,24 +167,42 @@ class EventLog(Output):
         if now - self._last_prune >= PRUNE_INTERVAL_S:
             self.prune()
 
-    def flush(self) -> None:
-        """Make everything written so far durable."""
+    def flush(self, history_lines: int = HISTORY_LINES_PER_FLUSH) -> None:
+        """Make everything written so far durable, then bring the history store up with it."""
         self._last_sync = time.monotonic()
         for file in self._files.values():
             try:
                 os.fsync(file.descriptor)
             except OSError as error:
                 self._failed(error)
+        self._update_history(lambda history: history.catch_up(history_lines))
 
     def close(self) -> None:
-        self.flush()
+        self.flush(HISTORY_LINES_AT_CLOSE)
         for file in self._files.values():
             os.close(file.descriptor)
         self._files.clear()
+        self._update_history(HistoryWriter.close)
+        self.history = None
+
+    def _update_history(self, action: Callable[[HistoryWriter], object]) -> None:
+        if self.history is None:
+            return
+        try:
+            action(self.history)
+        except (OSError, sqlite3.Error) as error:
+            now = time.monotonic()
+            if now - self._last_history_error >= HISTORY_ERROR_LOG_INTERVAL_S:
+                self._last_history_error = now
+                log.error("history: cannot update %s: %s; it reads the log again when it can", self.history.path, error)
 
     def prune(self) -> None:
-        """Delete files older than the retention, then the oldest beyond the disk budget."""
+        """Delete files older than the retention, then the oldest beyond the disk budget; the
+        history store likewise by its own settings."""
         self._last_prune = time.monotonic()
+        if self.history_settings is not None:
+            days, max_bytes = self.history_settings.retention_days, self.history_settings.max_disk_mb * 1024 * 1024
+            self._update_history(lambda history: history.prune(retention_days=days, max_bytes=max_bytes))
         try:
             files = sorted(((p, p.stat()) for p in self.folder.glob("*/*.jsonl")), key=lambda f: f[0].name)
             cutoff = time.time() - self.retention_days * 86400

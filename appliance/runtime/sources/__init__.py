@@ -31,13 +31,14 @@ def open_source(
     realtime: bool = True,
     fps_cap: float | None = None,
     resolution: tuple[int, int] | None = None,
+    start_time: float = 0.0,
 ) -> FrameSource:
     """The source for a camera's `source` setting (not yet started). Files play at their own rate
-    when `realtime`, else as fast as they decode."""
+    when `realtime`, else as fast as they decode; their frames are timed from `start_time`."""
     live = isinstance(location, int) or location.startswith("/dev/")
     if live or urlsplit(str(location)).scheme.lower() in LIVE_SCHEMES:
         return LiveSource(camera_id, location, fps_cap=fps_cap, resolution=resolution)
     assert isinstance(location, str)
     parts = urlsplit(location)
     path = Path(unquote(parts.path)) if parts.scheme.lower() == "file" else Path(location).expanduser()
-    return FileSource(camera_id, path, realtime=realtime, fps_cap=fps_cap, resolution=resolution)
+    return FileSource(camera_id, path, realtime=realtime, fps_cap=fps_cap, resolution=resolution, start_time=start_time)

@@ -39,10 +39,13 @@ class FileSource(FrameSource):
         realtime: bool,
         fps_cap: float | None = None,
         resolution: tuple[int, int] | None = None,
+        start_time: float = 0.0,
     ) -> None:
+        """`start_time`: the Unix time of the first frame (0: the video's own time)."""
         super().__init__(camera_id, fps_cap=fps_cap, resolution=resolution)
         self.path = path
         self.realtime = realtime
+        self.start_time = start_time
         self.fps = FALLBACK_FPS
         self.frame_count = 0
         self._decoded: queue.Queue[tuple[int, Image, float] | None] = queue.Queue(maxsize=DECODE_AHEAD)
@@ -93,7 +96,7 @@ class FileSource(FrameSource):
             time.sleep(max(0.0, self._started + video_time - time.monotonic()))
         self._delivered += 1
         self._position = index + 1
-        return Frame(self.camera_id, index, video_time, image, decode_seconds)
+        return Frame(self.camera_id, index, self.start_time + video_time, image, decode_seconds)
 
     def stop(self) -> None:
         self._stopping.set()
