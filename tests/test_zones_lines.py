@@ -8,6 +8,7 @@ import json
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,7 +29,7 @@ from appliance.runtime.analysis.lines import LineCounter
 from appliance.runtime.analysis.places import CameraPlaces
 from appliance.runtime.analysis.zones import ZoneTracker
 from appliance.runtime.types import Crossing, Track
-from tests.conftest import PETS_VIDEO
+from tests.conftest import PETS_VIDEO, run_cli
 from tests.runtime import RunningAppliance
 from tests.test_events import schema_for
 
@@ -187,10 +188,13 @@ metrics: {listen: "127.0.0.1:@METRICS_PORT@"}
 """
 
 
-def test_zones_and_lines_reach_the_event_log_in_their_schemas_in_a_real_runtime(data: Path, tmp_path: Path) -> None:
+def test_zones_and_lines_reach_the_event_log_and_the_history_in_a_real_runtime(data: Path, tmp_path: Path) -> None:
+    """Historical mode from a minute before the spring change to summer time in Paris: the
+    history's reports count exactly what the event log holds."""
     profile = PLACES_PROFILE.replace("@MODEL@", str(data / "models/yolox_nano_onnx/yolox_nano.onnx"))
     running = RunningAppliance(tmp_path, profile.replace("@VIDEO@", str(data / PETS_VIDEO)),
-                               extra_args=("--input", str(data / PETS_VIDEO)))  # fmt: skip
+                               extra_args=("--input", str(data / PETS_VIDEO), "--start", "2026-03-29T01:59:00+01:00"),
+                               )  # fmt: skip
     try:
         assert running.process.wait(300) == 0, running.log
     finally:
@@ -205,11 +209,34 @@ def test_zones_and_lines_reach_the_event_log_in_their_schemas_in_a_real_runtime(
     crossings = [r for r in records if r["type"] == "crossing"]
     ins = sum(r["direction"] == "in" for r in crossings)
     assert crossings[-1]["in_today"] + crossings[-1]["out_today"] == len(crossings)  # video time: one day
-    assert crossings[-1]["day"] == "1970-01-01" and crossings[-1]["hour"] == "1970-01-01T01:00:00+01:00"
+    assert crossings[-1]["day"] == "2026-03-29" and crossings[-1]["hour"] == "2026-03-29T03:00:00+02:00"
     below = [r for r in records if r["type"] == "area" and r["area"] == "below"]
     assert below and all(r["estimated_people"] >= 0 for r in below) and ins > 0
     ended = [r for r in records if r["type"] == "zone_visit" and r["state"] == "ended"]
     assert all(r["dwell_s"] == pytest.approx(r["left"] - r["entered"], abs=1e-3) for r in ended)
+    assert_history_holds_the_log(running.profile_path, records)
+
+
+def assert_history_holds_the_log(profile: Path, records: list[dict[str, Any]]) -> None:
+    def report(*args: str) -> list[dict[str, Any]]:
+        done = run_cli("report", str(profile), *args, "--from", "2026-03-29", "--to", "2026-03-30", "--format", "json")
+        assert done.returncode == 0, done.stderr
+        return list(json.loads(done.stdout)["rows"])
+
+    hours = report("--line", "cam-a/middle", "--every", "hour")
+    assert len(hours) == 23 and [h["start"][11:16] for h in hours[1:3]] == ["01:00", "03:00"]
+    crossings = collections.Counter(r["direction"] for r in records if r["type"] == "crossing")
+    assert (sum(h["in"] for h in hours), sum(h["out"] for h in hours)) == (crossings["in"], crossings["out"])
+    assert hours[1]["in"] + hours[1]["out"] > 0 and hours[2]["in"] + hours[2]["out"] > 0  # both sides of 02:00
+    [camera] = report("--camera", "cam-a", "--every", "day")
+    episodes = [r for r in records if r["type"] == "episode" and r["state"] == "ended"]
+    frames = [r for r in records if r["type"] == "detections"]
+    assert camera["episodes"] == len(episodes) and camera["people_max"] == max(len(r["people"]) for r in frames)
+    assert camera["people_mean"] == pytest.approx(sum(len(r["people"]) for r in frames) / len(frames), abs=1e-3)
+    [zone] = report("--zone", "cam-a/left", "--every", "day")
+    assert zone["visits"] == sum(r["type"] == "zone_visit" and r["state"] == "ended" for r in records)
+    [area] = report("--area", "left-side", "--every", "day")
+    assert area["alerts"] == sum(r["type"] == "alert" and r["area"] == "left-side" for r in records)
 
 
 def test_line_counts_start_again_each_local_day_and_hour_and_the_estimate_at_its_reset_time() -> None:

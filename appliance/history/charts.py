@@ -26,6 +26,7 @@ from appliance.history.store import Entity, HistoryReader
 
 FLOOR_CELL_CM = 50.0
 CHART_SIZE_IN, DPI = (10, 4.5), 100
+SPARSE_MINUTES = 120
 
 
 def day_chart(reader: HistoryReader, entity: Entity, day: date, zone: ZoneInfo) -> bytes:
@@ -53,15 +54,17 @@ def _people(axes: Any, reader: HistoryReader, entity: Entity, start: datetime, e
     minutes = reader.minutes(entity, start.timestamp(), end.timestamp())
     rows = [(datetime.fromtimestamp(m * MINUTE_S, zone), r) for m, r in minutes if r.samples]
     times = [t for t, _ in rows]
-    axes.plot(times, [r.people_sum / r.samples for _, r in rows], color="tab:blue", label="people (mean per minute)")
-    axes.plot(times, [r.violating_sum / r.samples for _, r in rows], color="tab:red",
+    marker = "o" if len(rows) < SPARSE_MINUTES else None  # a few minutes of a day: points, not invisible lines
+    axes.plot(times, [r.people_sum / r.samples for _, r in rows], color="tab:blue", marker=marker, markersize=3,
+              label="people (mean per minute)")  # fmt: skip
+    axes.plot(times, [r.violating_sum / r.samples for _, r in rows], color="tab:red", marker=marker, markersize=3,
               label="people in violation (mean per minute)")  # fmt: skip
     if entity.kind == "area" and any(r.threshold for _, r in rows):
         axes.step(times, [r.threshold or np.nan for _, r in rows], where="post", color="black", linestyle="--",
                   label="occupancy threshold")  # fmt: skip
-        for t, r in rows:
+        for t, r in rows:  # each minute with time over, drawn at least a pixel wide
             if r.over_s > 0:
-                axes.axvspan(t, t + timedelta(seconds=r.over_s), color="tab:orange", alpha=0.3, linewidth=0)
+                axes.axvspan(t, t + timedelta(minutes=1), color="tab:orange", alpha=0.3, linewidth=1)
     axes.set_ylabel("people")
     axes.set_ylim(bottom=0)
     if not rows:
