@@ -198,9 +198,8 @@ def test_one_writer_at_a_time(known: Path) -> None:
 
 def test_the_report_command_refuses_a_range_too_long_and_an_unknown_entity(known: Path) -> None:
     profile = known / "site.yaml"
-    profile.write_text(
-        f"device: {{id: site, timezone: Europe/Paris}}\nstorage: {{data_dir: {known}, history: {{max_query_days: 31}}}}\n"
-    )
+    settings = f"storage: {{data_dir: {known}, history: {{max_query_days: 31}}}}\n"
+    profile.write_text("device: {id: site, timezone: Europe/Paris}\n" + settings)
     csv = run_cli(
         "report", str(profile), "--line", "cam/gate", "--from", AUTUMN, "--to", "2026-10-26", "--format", "csv"
     )

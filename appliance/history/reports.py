@@ -127,9 +127,9 @@ def range_problem(start: datetime, end: datetime, max_days: int) -> str | None:
     """Why a request for [start, end) is refused, or None."""
     if end <= start:
         return f"the range ends ({end.isoformat()}) before it starts ({start.isoformat()})"
-    if end.timestamp() - start.timestamp() > max_days * 86400:
-        return (f"the range covers {(end.timestamp() - start.timestamp()) / 86400:.1f} days; at most {max_days} are allowed "
-                "(storage.history.max_query_days)")  # fmt: skip
+    days = (end.timestamp() - start.timestamp()) / 86400
+    if days > max_days:
+        return f"the range covers {days:.1f} days; at most {max_days} are allowed (storage.history.max_query_days)"
     return None
 
 
