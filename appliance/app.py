@@ -21,7 +21,7 @@ def build_runtime(
     profile_path: Path,
     *,
     input_file: Path | None = None,
-    input_start: float = 0.0,
+    input_start: float | None = None,
     log_level: str | None = None,
     extra_outputs: Sequence[Output] = (),
 ) -> Runtime:

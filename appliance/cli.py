@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_profile_argument(run)
     run.add_argument("--input", type=Path, help="historical mode: a recorded video to process")
-    run.add_argument("--start", type=_iso_time, default=0.0, metavar="TIME",
+    run.add_argument("--start", type=_iso_time, default=None, metavar="TIME",
                      help="historical mode: when the video's first frame was taken, ISO 8601 with its UTC offset "
                           "(e.g. 2026-12-01T09:00+01:00); default: the video's own time, from 1970")  # fmt: skip
     run.set_defaults(command=_run)

@@ -302,6 +302,9 @@ ROUTES = [  # method, path, role needed
     ("GET", "/cameras/cam-a/lines", "viewer"),
     ("PATCH", "/cameras/cam-a/lines/door", "admin"),
     ("DELETE", "/cameras/cam-a/zones/queue", "admin"),
+    ("GET", "/reports?camera=cam-a&from=2020-01-01&to=2020-01-02", "viewer"),
+    ("GET", "/reports/chart.png?area=hall&day=2020-01-01", "viewer"),
+    ("GET", "/reports/heatmap.png?camera=cam-a&from=2020-01-01&to=2020-01-02&snapshot=false", "viewer"),
 ]
 
 
@@ -598,6 +601,37 @@ def test_recent_episodes_are_paged_and_the_event_log_exported(api: Api) -> None:
         assert any(json.loads(line)["type"] == "episode" for line in bundle.read(names[0]).splitlines())
     too_long = api.call("GET", "/events/export?from=2026-01-01&to=2026-03-01", token)
     assert too_long.status_code == 422
+
+
+def test_reports_charts_and_heatmaps_from_the_live_history(api: Api) -> None:
+    token = api.token("viewer")
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
+    query = f"camera=cam-a&from={today}&to={tomorrow}"
+
+    def people_seen() -> bool:
+        reply = api.call("GET", f"/reports?{query}&every=day", token)
+        return reply.status_code == 200 and (reply.json()["rows"][0]["people_max"] or 0) > 0
+
+    assert wait_until(people_seen, 60)
+    hours = api.call("GET", f"/reports?{query}&every=hour&per_page=5", token).json()
+    assert hours["more"] and len(hours["rows"]) == 5 and hours["timezone"] == "UTC" and "episodes" in hours["columns"]
+    csv = api.call("GET", f"/reports?area=hall&from={today}&to={tomorrow}&every=day&format=csv", token)
+    assert csv.headers["Content-Type"].startswith("text/csv") and csv.text.startswith("start,end,people_mean")
+    for path in (f"/reports/chart.png?camera=cam-a&day={today}", f"/reports/heatmap.png?{query}"):
+        picture = api.call("GET", path, token)
+        assert picture.status_code == 200 and picture.content.startswith(b"\x89PNG"), picture.text
+        assert cv2.imdecode(np.frombuffer(picture.content, np.uint8), cv2.IMREAD_COLOR) is not None
+    refused = {
+        "/reports?camera=cam-a&from=2026-01-01&to=2026-12-31": (422, "max_query_days"),
+        f"/reports?camera=cam-a&area=hall&from={today}&to={tomorrow}": (422, "exactly one"),
+        f"/reports?zone=cam-a/nowhere&from={today}&to={tomorrow}": (404, "no zone"),
+        f"/reports?camera=cam-a&from=0001-01-01&to={tomorrow}": (422, "between"),
+        f"/reports/heatmap.png?camera=cam-b&from={today}&to={tomorrow}&floor=true": (422, "no calibration"),
+    }
+    for path, (status, reason) in refused.items():
+        reply = api.call("GET", path, token)
+        assert reply.status_code == status and reason in reply.text, (path, reply.text)
 
 
 def test_errors_have_one_shape_and_no_stack_trace(api: Api) -> None:

@@ -20,6 +20,7 @@ from appliance.api.routes.media import media_routes
 from appliance.api.routes.ota import ota_routes
 from appliance.api.routes.places import place_routes
 from appliance.api.routes.profile import profile_routes
+from appliance.api.routes.reports import reports_routes
 from appliance.api.routes.system import system_routes
 from appliance.api.users import UserStore
 from appliance.config.yamlio import MAX_DEPTH
@@ -97,6 +98,7 @@ def create_app(context: ApiContext, users: UserStore) -> OpenAPI:
         media_routes(),
         calibration_routes(),
         events_routes(),
+        reports_routes(),
         ota_routes(),
     ):
         app.register_api(routes)

@@ -31,6 +31,7 @@ COLUMNS_BY_KIND = {
              "threshold", "over_threshold_s", "alerts", "observed_s"),
 }  # fmt: skip
 ReportRow = dict[str, Any]
+FIRST_YEAR, LAST_YEAR = 1971, 2999  # times a report may ask for
 
 
 @dataclass(frozen=True)
@@ -136,4 +137,6 @@ def range_problem(start: datetime, end: datetime, max_days: int) -> str | None:
 def parse_time(text: str, zone: ZoneInfo) -> datetime:
     """A date (local midnight) or an ISO 8601 date and time (local unless it has an offset)."""
     value = datetime.fromisoformat(text.strip())
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"{text.strip()!r} is not between {FIRST_YEAR} and {LAST_YEAR}")
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)

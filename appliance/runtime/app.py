@@ -64,7 +64,7 @@ class Runtime:
         profile_path: Path,
         *,
         input_file: Path | None = None,
-        input_start: float = 0.0,
+        input_start: float | None = None,
         log_level: str | None = None,
         outputs: OutputsFactory = lambda _services: (),
     ) -> None:

@@ -74,7 +74,7 @@ class Supervisor:
         publish: Callable[[Event], None],
         *,
         input_file: Path | None = None,
-        input_start: float = 0.0,
+        input_start: float | None = None,
     ) -> None:
         self.loaded = loaded
         self.input_start = input_start

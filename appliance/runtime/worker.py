@@ -54,7 +54,7 @@ class WorkerSpec:
     setup: ChildSetup
     realtime: bool = True  # files at their own rate; False: as fast as possible (historical mode)
     source_override: str | None = None  # historical mode: this file instead of the camera's source
-    source_start: float = 0.0  # historical mode: the Unix time of the file's first frame
+    source_start: float | None = None  # historical mode: the Unix time of the file's first frame
     detector_address: str | None = None  # the shared detector service's socket, when there is one
 
 

@@ -31,7 +31,7 @@ def open_source(
     realtime: bool = True,
     fps_cap: float | None = None,
     resolution: tuple[int, int] | None = None,
-    start_time: float = 0.0,
+    start_time: float | None = None,
 ) -> FrameSource:
     """The source for a camera's `source` setting (not yet started). Files play at their own rate
     when `realtime`, else as fast as they decode; their frames are timed from `start_time`."""

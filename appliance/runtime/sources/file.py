@@ -39,13 +39,15 @@ class FileSource(FrameSource):
         realtime: bool,
         fps_cap: float | None = None,
         resolution: tuple[int, int] | None = None,
-        start_time: float = 0.0,
+        start_time: float | None = None,
     ) -> None:
-        """`start_time`: the Unix time of the first frame (0: the video's own time)."""
+        """`start_time`: the Unix time of the first frame; by default the time the file starts
+        playing when `realtime` (a file standing in for a camera), else 0 (the video's own time)."""
         super().__init__(camera_id, fps_cap=fps_cap, resolution=resolution)
         self.path = path
         self.realtime = realtime
         self.start_time = start_time
+        self._first_frame_at = 0.0
         self.fps = FALLBACK_FPS
         self.frame_count = 0
         self._decoded: queue.Queue[tuple[int, Image, float] | None] = queue.Queue(maxsize=DECODE_AHEAD)
@@ -80,6 +82,7 @@ class FileSource(FrameSource):
         )
         self._thread.start()
         self._started = time.monotonic()
+        self._first_frame_at = self.start_time if self.start_time is not None else time.time() if self.realtime else 0.0
         log.info("camera %s: %s, %d frames at %.2f fps", self.camera_id, self.path, self.frame_count, self.fps)
 
     def read(self, timeout: float = 0.0) -> Frame | None:
@@ -96,7 +99,7 @@ class FileSource(FrameSource):
             time.sleep(max(0.0, self._started + video_time - time.monotonic()))
         self._delivered += 1
         self._position = index + 1
-        return Frame(self.camera_id, index, self.start_time + video_time, image, decode_seconds)
+        return Frame(self.camera_id, index, self._first_frame_at + video_time, image, decode_seconds)
 
     def stop(self) -> None:
         self._stopping.set()
