@@ -598,9 +598,21 @@ def test_recent_episodes_are_paged_and_the_event_log_exported(api: Api) -> None:
     with zipfile.ZipFile(io.BytesIO(export.content)) as bundle:
         names = bundle.namelist()
         assert f"cam-a/{today}.jsonl" in names
-        assert any(json.loads(line)["type"] == "episode" for line in bundle.read(names[0]).splitlines())
+        assert any(json.loads(line)["type"] == "episode" for line in bundle.read(f"cam-b/{today}.jsonl").splitlines())
     too_long = api.call("GET", "/events/export?from=2026-01-01&to=2026-03-01", token)
     assert too_long.status_code == 422
+    chosen = api.call("GET", f"/events/export?from={today}&to={today}&camera=cam-b&type=episode&type=run&reports=true",
+                      token)  # fmt: skip
+    assert chosen.status_code == 200, chosen.text
+    with zipfile.ZipFile(io.BytesIO(chosen.content)) as bundle:
+        names = bundle.namelist()
+        assert f"cam-b/{today}.jsonl" in names and f"cam-a/{today}.jsonl" not in names, names
+        types = {json.loads(line)["type"] for line in bundle.read(f"cam-b/{today}.jsonl").splitlines()}
+        assert types <= {"episode", "run"} and "episode" in types, types
+        assert "reports/camera-cam-b-day.csv" in names and "reports/camera-cam-a-day.csv" not in names, names
+        assert "reports/area-hall-hour.csv" in names
+        day = bundle.read("reports/camera-cam-b-day.csv").decode().splitlines()
+        assert day[0].startswith("start,end,people_mean") and len(day) == 2
 
 
 def test_reports_charts_and_heatmaps_from_the_live_history(api: Api) -> None:
@@ -627,7 +639,7 @@ def test_reports_charts_and_heatmaps_from_the_live_history(api: Api) -> None:
         f"/reports?camera=cam-a&area=hall&from={today}&to={tomorrow}": (422, "exactly one"),
         f"/reports?zone=cam-a/nowhere&from={today}&to={tomorrow}": (404, "no zone"),
         f"/reports?camera=cam-a&from=0001-01-01&to={tomorrow}": (422, "between"),
-        f"/reports/heatmap.png?camera=cam-b&from={today}&to={tomorrow}&floor=true": (422, "no calibration"),
+        f"/reports/heatmap.png?{query}&floor=true": (422, "no calibration"),  # only cam-b is calibrated, by a test
     }
     for path, (status, reason) in refused.items():
         reply = api.call("GET", path, token)

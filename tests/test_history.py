@@ -13,10 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
+from appliance.geometry import fit_homography
 from appliance.history.charts import day_chart, heatmap
 from appliance.history.reports import periods, report
 from appliance.history.store import Entity, HistoryReader, HistoryUnavailableError, HistoryWriter, store_path
 from evaluation import load_mot_ground_truth
+from evaluation.truth import calibration_points
 from tests.conftest import run_cli
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -230,7 +232,9 @@ HUES = {  # (B, G, R) pixels of each series: people blue, in violation red, time
 
 def test_a_day_chart_draws_what_was_recorded(known: Path, tmp_path: Path) -> None:
     reader = build(known)
-    drawn = png(day_chart(reader, Entity("area", "hall"), datetime(2026, 3, 29).date(), PARIS))
+    chart = day_chart(reader, Entity("area", "hall"), datetime(2026, 3, 29).date(), PARIS)
+    (tmp_path / "chart-hall.png").write_bytes(chart)  # an artefact to look at
+    drawn = png(chart)
     empty = png(day_chart(reader, Entity("area", "hall"), datetime(2026, 3, 28).date(), PARIS))
     for series, hue in HUES.items():  # the legend shows each colour in both
         channels = [image.astype(int).transpose(2, 0, 1) for image in (drawn, empty)]
@@ -258,6 +262,9 @@ def test_a_heatmap_is_hot_where_the_ground_truth_people_stood(data: Path, tmp_pa
         reader = build(folder)
         window = (datetime.fromtimestamp(start, PARIS), datetime.fromtimestamp(start + 3600, PARIS))
         hot = png(heatmap(reader, "cam", *window, background=background))
+        floor = heatmap(reader, "cam", *window, floor=fit_homography(*zip(*calibration_points(truth), strict=True)))
+        (tmp_path / f"heatmap-{half}-floor.png").write_bytes(floor)
+        assert png(floor).shape[0] > 100
         reader.close()
         (tmp_path / f"heatmap-{half}.png").write_bytes(cv2.imencode(".png", hot)[1].tobytes())
         plain = np.all(hot == green, axis=2)  # the background left as it was

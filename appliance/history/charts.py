@@ -27,6 +27,7 @@ from appliance.history.store import Entity, HistoryReader
 FLOOR_CELL_CM = 50.0
 CHART_SIZE_IN, DPI = (10, 4.5), 100
 SPARSE_MINUTES = 120
+SPREAD = 4  # floor heatmaps: samples per image cell side
 
 
 def day_chart(reader: HistoryReader, entity: Entity, day: date, zone: ZoneInfo) -> bytes:
@@ -111,7 +112,7 @@ def heatmap(
         if floor is None:
             _image_heat(axes, centres, counts[:, 1], background)
         else:
-            _floor_heat(axes, floor.to_floor(centres) if len(centres) else centres, counts[:, 1])
+            _floor_heat(axes, floor, centres, counts[:, 1])
         axes.set_title(f"camera {camera}: where {what} stood\n{start.isoformat()} to {end.isoformat()}")
         if not len(counts):
             axes.text(0.5, 0.5, "nothing recorded", transform=axes.transAxes, ha="center", va="center", color="gray")
@@ -144,7 +145,14 @@ def _image_heat(axes: Any, centres: npt.NDArray[np.float64], weights: npt.NDArra
     axes.figure.colorbar(image, ax=axes, label="person-samples")
 
 
-def _floor_heat(axes: Any, points: npt.NDArray[np.float64], weights: npt.NDArray[np.int64]) -> None:
+def _floor_heat(axes: Any, floor: Homography, centres: npt.NDArray[np.float64], counts: npt.NDArray[np.int64]) -> None:
+    """Each image cell spread over its floor footprint (sampled 4 x 4), so that far cells, large
+    on the floor, do not show as isolated dots."""
+    offsets = (np.arange(SPREAD) + 0.5) / SPREAD * HEAT_CELL_PX - HEAT_CELL_PX / 2
+    grid = np.stack(np.meshgrid(offsets, offsets), axis=-1).reshape(-1, 2)
+    samples = (centres[:, None, :] + grid[None, :, :]).reshape(-1, 2)
+    points = floor.to_floor(samples) if len(samples) else samples
+    weights = np.repeat(counts / len(grid), len(grid))
     finite = np.isfinite(points).all(axis=1) if len(points) else np.zeros(0, dtype=bool)
     points, weights = points[finite], weights[finite]
     if len(points):
