@@ -3,7 +3,8 @@
 day's hourly and a month's daily aggregate of one entity. Each engine runs in its own process,
 whose peak memory is reported.
 
-    .tools/bin/uv run --with duckdb .venv/bin/python bench/history_engines.py
+    .tools/bin/uv venv /tmp/duck && .tools/bin/uv pip install --python /tmp/duck/bin/python duckdb
+    /tmp/duck/bin/python bench/history_engines.py
 
 (DuckDB is not a dependency of the appliance; this benchmark is why.)
 """
@@ -79,7 +80,7 @@ def run_engine(engine: str, folder: Path) -> dict[str, float]:
     results = {"write 30 days (s)": written}
     timed: dict[str, Callable[[], object]] = {
         "a day, hourly (ms)": lambda: query(10 * 1440, 11 * 1440),
-        "30 days, hourly (ms)": lambda: query(0, DAYS * 1440),
+        "30 days by hour (ms)": lambda: query(0, DAYS * 1440),
     }
     for name, action in timed.items():
         times = []

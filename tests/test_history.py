@@ -274,3 +274,13 @@ def test_a_heatmap_is_hot_where_the_ground_truth_people_stood(data: Path, tmp_pa
         changed[half] = (np.flatnonzero(heated.any(axis=0)) / (plot_right - plot_left)) * width
     assert changed["left"].max() <= width / 2 + 32 and changed["right"].min() >= width / 2 - 32
     assert len(changed["left"]) > 50 and len(changed["right"]) > 50
+
+
+def test_a_sample_with_a_tally_stands_for_every_frame_since_the_previous_one(tmp_path: Path) -> None:
+    t = at(f"{SPRING}T11:00:00+02:00")
+    tallied = {**detections("cam", t + 1, 2, 0), "tally": {"frames": 10, "people_sum": 50, "people_max": 9,
+                                                          "in_violation_sum": 20, "in_violation_max": 4}}  # fmt: skip
+    write_log(tmp_path, {"cam": [detections("cam", t, 1, 1), tallied]})
+    [(_, row)] = build(tmp_path).minutes(Entity("camera", "cam"), t, t + 60)
+    assert (row.samples, row.people_sum, row.people_max, row.violating_max) == (11, 51, 9, 4)
+    assert row.violating_person_s == 2.0  # 20 / 10 frames in violation on average, for the 1 s since the last

@@ -24,7 +24,7 @@ EntityKey = tuple[str, str]  # (kind, name): ("camera", "cam1"), ("zone", "cam1/
 class MinuteRow:
     """One entity's figures in one minute; every field adds up, except the maxima."""
 
-    samples: int = 0
+    samples: int = 0  # frames the samples stand for
     people_sum: float = 0.0
     people_max: int = 0
     violating_sum: float = 0.0
@@ -47,6 +47,21 @@ class MinuteRow:
 
 
 COLUMNS = tuple(f.name for f in fields(MinuteRow))
+
+
+@dataclass(frozen=True)
+class Tally:
+    """The frames one sample stands for (a `detections` record's `tally`; one frame otherwise)."""
+
+    frames: int
+    people_sum: int
+    people_max: int
+    in_violation_sum: int
+    in_violation_max: int
+
+    @classmethod
+    def of(cls, people: int, violating: int) -> Tally:
+        return cls(1, people, people, violating, violating)
 
 
 @dataclass(frozen=True)
@@ -99,10 +114,10 @@ class Rollup:
                 self._detections(stream, t, record)
             case "zone":
                 key = ("zone", f"{record['camera']}/{record['zone']}")
-                self._sample(stream, key, t, record["people"], record["people_in_violation"])
+                self._sample(stream, key, t, Tally.of(record["people"], record["people_in_violation"]))
             case "area":
                 key = ("area", record["area"])
-                row, weight = self._sample(stream, key, t, record["people"], record["people_in_violation"])
+                row, weight = self._sample(stream, key, t, Tally.of(record["people"], record["people_in_violation"]))
                 row.threshold = max(row.threshold, record["threshold"] or 0)
                 if record["over_threshold"]:
                     row.over_s += weight
@@ -126,7 +141,8 @@ class Rollup:
     def _detections(self, stream: str, t: float, record: Json) -> None:
         people = record["people"]
         violating = sum(1 for person in people if person["violation"])
-        self._sample(stream, ("camera", record["camera"]), t, len(people), violating)
+        tally = Tally(**record["tally"]) if "tally" in record else Tally.of(len(people), violating)
+        self._sample(stream, ("camera", record["camera"]), t, tally)
         hour = int(t // HOUR_S)
         for person in people:
             x1, _, x2, y2 = person["box"]
@@ -135,19 +151,20 @@ class Rollup:
             cell[0] += 1
             cell[1] += 1 if person["violation"] else 0
 
-    def _sample(self, stream: str, key: EntityKey, t: float, people: int, violating: int) -> tuple[MinuteRow, float]:
-        """Add one sample; the row it went to and the seconds it weighs."""
+    def _sample(self, stream: str, key: EntityKey, t: float, tally: Tally) -> tuple[MinuteRow, float]:
+        """Add one sample (standing for `tally.frames` frames); the row it went to and the
+        seconds it weighs."""
         last = self.last_sample.get((stream, key))
         weight = t - last if last is not None and 0 < t - last <= MAX_GAP_S else 0.0
         self.last_sample[(stream, key)] = t
         row = self._row(key, t)
-        row.samples += 1
-        row.people_sum += people
-        row.people_max = max(row.people_max, people)
-        row.violating_sum += violating
-        row.violating_max = max(row.violating_max, violating)
+        row.samples += tally.frames
+        row.people_sum += tally.people_sum
+        row.people_max = max(row.people_max, tally.people_max)
+        row.violating_sum += tally.in_violation_sum
+        row.violating_max = max(row.violating_max, tally.in_violation_max)
         row.seconds += weight
-        row.violating_person_s += violating * weight
+        row.violating_person_s += tally.in_violation_sum / tally.frames * weight
         return row, weight
 
     def _row(self, key: EntityKey, t: float) -> MinuteRow:

@@ -20,6 +20,18 @@ class TrackRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class FrameTally:
+    """Every frame of a camera since its previous sampled frame, the sampled one included: what
+    a sample stands for, so that history's means and maxima count every frame."""
+
+    frames: int
+    people_sum: int
+    people_max: int
+    in_violation_sum: int
+    in_violation_max: int
+
+
+@dataclass(frozen=True, slots=True)
 class FrameResult:
     """One processed frame of a camera."""
 
@@ -31,6 +43,7 @@ class FrameResult:
     stage_seconds: dict[str, float]  # wait, decode, queue, detect, track, analyse
     tracks: tuple[TrackRecord, ...] | None = None  # present on sampled frames only
     zones: tuple[ZoneCount, ...] = ()  # the camera's zones, as this frame found them
+    tally: FrameTally | None = None  # on sampled frames: the frames since the previous sample
     # when the worker finished it: CLOCK_MONOTONIC, one clock for every process of the machine,
     # so a supervisor that was held up still measures the worker's own rate
     processed_at: float = field(default_factory=time.monotonic)

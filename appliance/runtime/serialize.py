@@ -6,6 +6,7 @@ historical mode). Numbers are rounded to what is meaningful, so payloads stay sm
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from appliance.runtime.events import (
@@ -125,8 +126,11 @@ def _detections(event: FrameResult) -> Json:
         {"id": t.track_id, "box": [round(v, 1) for v in t.box], "score": round(t.score, 3), "violation": t.in_violation}
         for t in event.tracks or ()
     ]
-    return {"type": "detections", "t": event.timestamp, "camera": event.camera_id, "frame": event.index,
+    body = {"type": "detections", "t": event.timestamp, "camera": event.camera_id, "frame": event.index,
             "people": people}  # fmt: skip
+    if event.tally is not None:
+        body["tally"] = dataclasses.asdict(event.tally)
+    return body
 
 
 def _camera_status(event: CameraStatus) -> Json:

@@ -28,6 +28,7 @@ from appliance.runtime.events import (
     CameraStatus,
     EpisodeEvent,
     FrameResult,
+    FrameTally,
     Snapshot,
     TrackRecord,
     WorkerEvent,
@@ -105,6 +106,7 @@ class CameraWorker:
             fps_cap=camera.fps_cap, resolution=camera.resolution, start_time=spec.source_start,
         )  # fmt: skip
         self._last_sample = float("-inf")
+        self._tally: FrameTally | None = None  # the frames since the last sample
         self._last_heartbeat = 0.0
 
     def run(self) -> None:
@@ -167,12 +169,13 @@ class CameraWorker:
         analysis = self.analyzer.process(frame.timestamp, detections)
         stages = {"wait": read - started, "decode": frame.decode_seconds, "queue": queued,
                   "detect": detected - read - queued, **self.analyzer.stage_seconds}  # fmt: skip
+        people, violating = len(analysis.tracks), len(analysis.people_in_violation)
+        self._tally = _add(self._tally, people, violating)
+        sampled = self._sample(frame.timestamp, analysis)
+        tally, self._tally = (self._tally, None) if sampled is not None else (None, self._tally)
         self.events.put(
-            FrameResult(
-                self.camera_id, frame.index, frame.timestamp, len(analysis.tracks),
-                len(analysis.people_in_violation), stages, self._sample(frame.timestamp, analysis),
-                analysis.places.zones,
-            )
+            FrameResult(self.camera_id, frame.index, frame.timestamp, people, violating, stages, sampled,
+                        analysis.places.zones, tally)
         )  # fmt: skip
         if snapshot_asked and self.snapshot is not None:
             self.snapshot.clear()
@@ -219,3 +222,10 @@ class CameraWorker:
                 motion_skipped=self._motion_skipped,
             )
         )  # fmt: skip
+
+
+def _add(tally: FrameTally | None, people: int, violating: int) -> FrameTally:
+    if tally is None:
+        return FrameTally(1, people, people, violating, violating)
+    return FrameTally(tally.frames + 1, tally.people_sum + people, max(tally.people_max, people),
+                      tally.in_violation_sum + violating, max(tally.in_violation_max, violating))  # fmt: skip
