@@ -62,7 +62,7 @@ def _people(axes: Any, reader: HistoryReader, entity: Entity, start: datetime, e
               label="people in violation (mean per minute)")  # fmt: skip
     if entity.kind == "area" and any(r.threshold for _, r in rows):
         axes.step(times, [r.threshold or np.nan for _, r in rows], where="post", color="black", linestyle="--",
-                  label="occupancy threshold")  # fmt: skip
+                  marker="_" if marker else None, markersize=12, label="occupancy threshold")  # fmt: skip
         for t, r in rows:  # each minute with time over, drawn at least a pixel wide
             if r.over_s > 0:
                 axes.axvspan(t, t + timedelta(minutes=1), color="tab:orange", alpha=0.3, linewidth=1)
