@@ -161,12 +161,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
-    from appliance.config import ProfileError, load_profile
-
-    try:
-        loaded = load_profile(args.profile)
-    except ProfileError as error:
-        print(error, file=sys.stderr)
+    loaded = _load(args)
+    if loaded is None:
         return EXIT_BAD_INPUT
     data_dir = Path(loaded.profile.storage.data_dir)
     path = store_path(data_dir)
@@ -181,12 +177,8 @@ def _rebuild(args: argparse.Namespace) -> int:
 
 
 def _with_reader(args: argparse.Namespace, run: Callable[[LoadedProfile, HistoryReader], None]) -> int:
-    from appliance.config import ProfileError, load_profile
-
-    try:
-        loaded = load_profile(args.profile)
-    except ProfileError as error:
-        print(error, file=sys.stderr)
+    loaded = _load(args)
+    if loaded is None:
         return EXIT_BAD_INPUT
     data_dir = Path(loaded.profile.storage.data_dir)
     try:
@@ -206,6 +198,17 @@ def _with_reader(args: argparse.Namespace, run: Callable[[LoadedProfile, History
     finally:
         reader.close()
     return EXIT_OK
+
+
+def _load(args: argparse.Namespace) -> LoadedProfile | None:
+    """The profile, or None when it is invalid (said on stderr)."""
+    from appliance.config import ProfileError, load_profile
+
+    try:
+        return load_profile(args.profile)
+    except ProfileError as error:
+        print(error, file=sys.stderr)
+        return None
 
 
 def _catch_up(path: Path, events: Path, *, required: bool) -> None:

@@ -97,24 +97,16 @@ class HistoryWriter:
         if not path.exists():
             return
         HistoryWriter(path, path.parent).close()  # takes the lock: refuses while the runtime writes
-        aside = path.with_name(f"{path.name}.set-aside-{time.strftime('%Y%m%dT%H%M%S')}")
-        path.rename(aside)
-        for suffix in ("-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        log.warning("history: %s set aside as %s", path, aside.name)
+        log.warning("history: %s set aside as %s", path, _move_aside(path, "set-aside").name)
 
     def _open(self) -> sqlite3.Connection:
         if self.path.exists():
             problem = _check(self.path)
             if problem is None:
                 return _connect(self.path)
-            aside = self.path.with_name(f"{self.path.name}.unusable-{time.strftime('%Y%m%dT%H%M%S')}")
-            log.error(
-                "history: %s %s; set aside as %s, rebuilding it from the event log", self.path, problem, aside.name
-            )
-            self.path.rename(aside)
-            for suffix in ("-wal", "-shm"):
-                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            aside = _move_aside(self.path, "unusable")
+            log.error("history: %s %s; set aside as %s, rebuilding it from the event log", self.path, problem,
+                      aside.name)  # fmt: skip
         else:
             log.info("history: no store at %s yet; building it from the event log", self.path)
         db = _connect(self.path)
@@ -341,6 +333,15 @@ class HistoryReader:
                 "kind = 'camera' AND name = ?) AND hour >= ? AND hour < ? GROUP BY cell",
                 (camera, int(start // HOUR_S), -(-int(end) // HOUR_S)),
             ).fetchall()
+
+
+def _move_aside(path: Path, label: str) -> Path:
+    """Rename the store to `<name>.<label>-<time>`, dropping its WAL files; the new name."""
+    aside = path.with_name(f"{path.name}.{label}-{time.strftime('%Y%m%dT%H%M%S')}")
+    path.rename(aside)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return aside
 
 
 def _first_minute(t: float) -> int:
