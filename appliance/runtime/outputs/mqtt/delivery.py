@@ -12,14 +12,14 @@ import time
 from paho.mqtt.client import MQTT_ERR_SUCCESS
 
 from appliance.runtime.outputs.mqtt.connection import MAX_INFLIGHT, Connection
-from appliance.runtime.outputs.mqtt.spool import Spool
+from appliance.runtime.outputs.mqtt.spool import MqttSpool
 from appliance.runtime.serialize import Json
 
 log = logging.getLogger(__name__)
 
 
 class Delivery:
-    def __init__(self, spool: Spool) -> None:
+    def __init__(self, spool: MqttSpool) -> None:
         self.spool = spool
         self.delivered = 0
         self._inflight: dict[int, int] = {}  # paho message id -> spool row

@@ -46,9 +46,10 @@ from appliance.runtime.outputs.mqtt.connection import (
     Received,
 )
 from appliance.runtime.outputs.mqtt.delivery import Delivery
-from appliance.runtime.outputs.mqtt.spool import Spool, SpoolLimits
+from appliance.runtime.outputs.mqtt.spool import MqttSpool
 from appliance.runtime.outputs.mqtt.topics import Topics
 from appliance.runtime.outputs.mqtt.views import RetainedViews
+from appliance.runtime.outputs.spool import SpoolLimits
 from appliance.runtime.serialize import Json, command_error_json, to_json
 from appliance.runtime.state import RuntimeState
 
@@ -145,7 +146,7 @@ class MqttOutput(Output):
         profile, config = self.loaded.profile, self.config
         self.topics = Topics.for_profile(profile)
         limits = SpoolLimits(config.spool.max_messages, config.spool.max_bytes, config.spool.max_age_s)
-        self.delivery = Delivery(Spool(Path(profile.storage.data_dir) / "mqtt" / "spool.sqlite3", limits))
+        self.delivery = Delivery(MqttSpool(Path(profile.storage.data_dir) / "mqtt" / "spool.sqlite3", limits))
         self.views = RetainedViews(profile, self.topics, self.state, self.delivery, self._publish)
         self.connection = Connection(config, config.client_id or f"appliance-{profile.device.id}",
                                      self.topics.availability)  # fmt: skip
