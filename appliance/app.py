@@ -15,6 +15,8 @@ from appliance.runtime.outputs.base import Output
 from appliance.runtime.outputs.eventlog import EventLog
 from appliance.runtime.outputs.metrics import Metrics
 from appliance.runtime.outputs.mqtt import MqttOutput
+from appliance.runtime.outputs.notifications import NotificationsOutput
+from appliance.runtime.outputs.s3 import S3Output
 
 
 def build_runtime(
@@ -37,6 +39,8 @@ def build_runtime(
             EventLog.for_profile(services.loaded),
             MqttOutput(services.loaded, services.state, services.dispatcher),
             ApiServer(services.loaded, services.state, services.dispatcher),
+            NotificationsOutput(services.loaded, services.dispatcher, historical=services.historical),
+            S3Output(services.loaded, services.dispatcher),
         ]
         if not services.historical:
             built.append(OtaUpdater(profile_path, services.loaded, services.state, services.dispatcher, services.post,

@@ -87,6 +87,7 @@ class ViolationAlertConfig:
     min_duration_s: float
     cooldown_s: float
     clear_after_s: float
+    channels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class OccupancyAlertConfig:
     min_duration_s: float
     hysteresis: int
     cooldown_s: float
+    channels: tuple[str, ...] = ()
 
 
 PlaneUnits = Literal["pixels", "floor_cm"]
@@ -142,6 +144,7 @@ class CameraConfig:
 class LoiteringAlertConfig:
     enabled: bool
     cooldown_s: float
+    channels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,104 @@ class ApiConfig:
 
 
 @dataclass(frozen=True)
+class EmailChannelConfig:
+    id: str
+    host: str
+    port: int
+    security: Literal["starttls", "tls", "none"]
+    ca_file: str | None
+    username: str | None
+    sender: str
+    to: tuple[str, ...]
+    timeout_s: float
+    password: str | None = None
+    password_file: str | None = None
+
+
+@dataclass(frozen=True)
+class SlackChannelConfig:
+    id: str
+    url: str
+    timeout_s: float
+    url_file: str | None = None
+
+
+@dataclass(frozen=True)
+class RawDataConfig:
+    enabled: bool
+    interval_s: float
+    format: Literal["appliance", "reference"]
+
+
+@dataclass(frozen=True)
+class WebhookChannelConfig:
+    id: str
+    url: str
+    ca_file: str | None
+    timeout_s: float
+    raw_data: RawDataConfig
+    authorization: str | None = None
+    authorization_file: str | None = None
+
+
+ChannelConfig = EmailChannelConfig | SlackChannelConfig | WebhookChannelConfig
+
+
+@dataclass(frozen=True)
+class ReportScheduleConfig:
+    enabled: bool
+    at: str  # HH:MM, local
+    channels: tuple[str, ...]
+    day: str = "mon"  # weekly reports only
+
+
+@dataclass(frozen=True)
+class NotificationsConfig:
+    email: tuple[EmailChannelConfig, ...]
+    slack: tuple[SlackChannelConfig, ...]
+    webhooks: tuple[WebhookChannelConfig, ...]
+    daily_report: ReportScheduleConfig
+    weekly_report: ReportScheduleConfig
+    snapshot_wait_s: float
+    queue: SpoolConfig
+
+    @property
+    def channels(self) -> tuple[ChannelConfig, ...]:
+        return (*self.email, *self.slack, *self.webhooks)
+
+
+@dataclass(frozen=True)
+class ScreenshotsConfig:
+    enabled: bool
+    interval_s: float
+    cameras: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    enabled: bool
+    interval_s: float
+    keep: int
+
+
+@dataclass(frozen=True)
+class S3Config:
+    enabled: bool
+    bucket: str
+    prefix: str
+    endpoint_url: str | None
+    region: str | None
+    ca_file: str | None
+    access_key_id: str | None
+    timeout_s: float
+    screenshots: ScreenshotsConfig
+    backup: BackupConfig
+    queue: SpoolConfig
+    secret_access_key: str | None = None
+    secret_access_key_file: str | None = None
+
+
+@dataclass(frozen=True)
 class EventLogConfig:
     sample_interval_s: float
     retention_days: int
@@ -339,6 +440,8 @@ class Profile:
     mqtt: MqttConfig
     metrics: MetricsConfig
     api: ApiConfig
+    notifications: NotificationsConfig
+    s3: S3Config
     storage: StorageConfig
     ota: OtaConfig
     logging: LoggingConfig

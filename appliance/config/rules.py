@@ -346,6 +346,73 @@ def _is_point_list(value: Any) -> TypeGuard[list[list[float]]]:
     )
 
 
+CHANNEL_KINDS = ("email", "slack", "webhooks")
+
+
+def channels(data: dict[str, Any]) -> Iterator[Finding]:
+    """Channel ids are unique across kinds, and every alert rule and report names known ones."""
+    notifications = _mapping(data, "notifications")
+    known: dict[str, JsonPath] = {}
+    for kind in CHANNEL_KINDS:
+        for index, channel in _dicts(notifications.get(kind)):
+            channel_id = channel.get("id")
+            if not isinstance(channel_id, str):
+                continue
+            if channel_id in known:
+                where = ".".join(str(part) for part in known[channel_id])
+                yield ("notifications", kind, index, "id"), f"duplicate channel id '{channel_id}' (also {where})"
+            known.setdefault(channel_id, ("notifications", kind, index))
+    names = ", ".join(known) or "none"
+    routes: list[tuple[JsonPath, Any]] = [
+        (("notifications", report, "channels"), _mapping(notifications, report).get("channels"))
+        for report in ("daily_report", "weekly_report")
+    ]
+    for index, area in _dicts(data.get("areas")):
+        for rule in ("occupancy_alert", "violation_alert", "loitering_alert"):
+            routes.append((("areas", index, rule, "channels"), _mapping(area, rule).get("channels")))
+    for path, named in routes:
+        for position, name in enumerate(named if isinstance(named, list) else []):
+            if isinstance(name, str) and name not in known:
+                yield (*path, position), f"unknown channel '{name}' (channels: {names})"
+
+
+def channel_urls(data: dict[str, Any]) -> Iterator[Finding]:
+    """Webhook, Slack and S3 endpoint URLs are http(s) with a host; a Slack URL is a secret, so
+    its message never quotes it."""
+    notifications = _mapping(data, "notifications")
+    for kind, secret in (("webhooks", False), ("slack", True)):
+        for index, channel in _dicts(notifications.get(kind)):
+            if isinstance(channel.get("url"), str) and (problem := _http_url_problem(channel["url"], secret=secret)):
+                yield ("notifications", kind, index, "url"), problem
+    s3 = _mapping(data, "s3")
+    if isinstance(s3.get("endpoint_url"), str) and (problem := _http_url_problem(s3["endpoint_url"], secret=False)):
+        yield ("s3", "endpoint_url"), problem
+    if (s3.get("access_key_id") is None) != (s3.get("secret_access_key") is None):
+        yield ("s3",), "set access_key_id and secret_access_key together, or neither (boto3 then finds them)"
+    cameras = [c.get("id") for _, c in _dicts(data.get("cameras"))]
+    named = _mapping(s3, "screenshots").get("cameras")
+    for position, name in enumerate(named if isinstance(named, list) else []):
+        if isinstance(name, str) and name not in cameras:
+            yield ("s3", "screenshots", "cameras", position), f"unknown camera '{name}'"
+
+
+def _mapping(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _http_url_problem(url: str, *, secret: bool) -> str | None:
+    shown = "the URL" if secret else f"URL '{url}'"
+    parts = urlsplit(url)
+    if any(ch.isspace() for ch in url) or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return f"{shown} is not an http:// or https:// URL with a host"
+    try:
+        parts.port  # noqa: B018 - parsing the port validates it
+    except ValueError:
+        return f"{shown} has an invalid port"
+    return None
+
+
 RULES: tuple[Callable[[dict[str, Any]], Iterator[Finding]], ...] = (
     unique_ids,
     area_cameras_exist,
@@ -361,4 +428,6 @@ RULES: tuple[Callable[[dict[str, Any]], Iterator[Finding]], ...] = (
     tls_pairs,
     listen_addresses,
     api_without_auth,
+    channels,
+    channel_urls,
 )

@@ -46,7 +46,7 @@ class EventBus:
         return [runner.name for runner in self.runners]
 
     def stats(self) -> tuple[OutputStats, ...]:
-        return tuple(runner.stats for runner in self.runners)
+        return tuple(stats for runner in self.runners for stats in (runner.stats, *runner.output.parts()))
 
     def close(self, timeout: float) -> None:
         """Let every output finish what is queued, all at once, for at most `timeout`."""

@@ -54,6 +54,11 @@ class Output(ABC):
     def close(self) -> None:  # noqa: B027 - most outputs hold nothing to release
         """Flush and release everything."""
 
+    def parts(self) -> tuple[OutputStats, ...]:
+        """The ends an output delivers to, each reported as an output of its own (a notification
+        channel, an S3 bucket); called from other threads."""
+        return ()
+
 
 class OutputRunner:
     """An output on its own thread, fed batches of events through a bounded backlog."""
