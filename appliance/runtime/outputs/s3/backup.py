@@ -194,8 +194,8 @@ def _entry(relative: str, source: Path, cache: dict[str, Any], uploader: _Upload
     chunks the bucket holds is not read again. A growing event-log file is taken up to its size
     when opened, cut after its last whole line."""
     stat = source.stat()
-    known = cache.get(relative)
-    unchanged = known and (known["size"], known["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns)
+    known: dict[str, Any] = cache.get(relative) or {}
+    unchanged = bool(known) and (known["size"], known["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns)
     if unchanged and all(digest in uploader.stored for digest in known["chunks"]):
         return FileEntry(relative, known["size"], known["sha256"], tuple(known["chunks"]))
     whole, chunks, size = hashlib.sha256(), [], 0
