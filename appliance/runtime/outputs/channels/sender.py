@@ -32,6 +32,7 @@ class ChannelSender:
         self.problem: str | None = None
         self._refused: str | None = None
         self._backoff_s = 0.0
+        self._draining = False
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"send-{transport.name}", daemon=True)
@@ -55,8 +56,16 @@ class ChannelSender:
         if self.spool.amend(row, message.encode(), not_before=not_before):
             self._wake.set()
 
+    def drain(self, deadline: float) -> None:
+        """Before stopping: send what waits, held-back messages too, until `deadline` (monotonic)."""
+        self._draining = True
+        self._wake.set()
+        while self.spool.count and self.problem is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def stop(self) -> None:
         self._stop.set()
+        self._backoff_s = 0.0
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(JOIN_TIMEOUT_S)
@@ -74,7 +83,9 @@ class ChannelSender:
     def _run(self) -> None:
         while not self._stop.is_set():
             wait = self._step()
-            if wait > 0:
+            if self._backoff_s > 0:  # an outage: new messages do not cut the backoff short
+                self._stop.wait(wait)
+            elif wait > 0:
                 self._wake.wait(wait)
                 self._wake.clear()
 
@@ -85,7 +96,7 @@ class ChannelSender:
         spooled = self.spool.oldest()
         if spooled is None:
             return IDLE_POLL_S
-        if (held := spooled.not_before - time.time()) > 0:
+        if (held := spooled.not_before - time.time()) > 0 and not self._draining:
             return min(held, IDLE_POLL_S)
         try:
             self.transport.send(Message.decode(spooled.payload))

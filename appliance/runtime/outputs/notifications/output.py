@@ -28,6 +28,7 @@ from appliance.runtime.state import OutputStats
 log = logging.getLogger(__name__)
 REPORT_CHECK_S = 20.0
 SNAPSHOT_SOURCE = "notifications"
+DRAIN_S = 5.0  # on stop, what waits may still go out this long; the rest goes at the next start
 
 
 @dataclass
@@ -91,6 +92,9 @@ class NotificationsOutput(Output):
 
     def close(self) -> None:
         self._flush_feeds(time.time(), force=True)
+        deadline = time.monotonic() + DRAIN_S
+        for sender in self.senders.values():
+            sender.drain(deadline)
         self._close_senders()
 
     def parts(self) -> tuple[OutputStats, ...]:

@@ -1,5 +1,2 @@
-"""S3: anonymized screenshots and incremental backups in a bucket."""
-
-from appliance.runtime.outputs.s3.output import S3Output
-
-__all__ = ["S3Output"]
+"""S3: anonymized screenshots and incremental backups in a bucket (output.py), and the backup
+commands (cli.py, which imports boto3 only when one runs)."""
