@@ -107,7 +107,9 @@ def test_a_webhook_away_gets_every_message_in_order_once_it_is_back(receiver: Ht
         receiver.start()
         assert wait_until(lambda: sender.delivered == 5, 30), sender.problem
         bodies = receiver.bodies()
-        assert [b["id"] for b in bodies] == [m.id for m in sent] and [b["body"]["number"] for b in bodies] == list(range(5))
+        assert [b["id"] for b in bodies] == [m.id for m in sent] and [b["body"]["number"] for b in bodies] == list(
+            range(5)
+        )
         assert all(r["headers"]["Authorization"] == "Bearer tok-123" for r in receiver.requests)
         assert all(b["type"] == "notification" and b["kind"] == "alert" for b in bodies)
         assert sender.problem is None and sender.spool.count == 0

@@ -54,8 +54,13 @@ class SmtpServer:
         self.messages.append(email.message_from_bytes(content, policy=email.policy.default))  # type: ignore[arg-type]
         return "250 OK"
 
-    def _authenticate(self, _server: Any, _session: Session, _envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and (data.login.decode(), data.password.decode()) == (self.user, self.password)
+    def _authenticate(
+        self, _server: Any, _session: Session, _envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login.decode(), data.password.decode()) == (
+            self.user,
+            self.password,
+        )
         self.logins.append(f"{mechanism}:{'ok' if ok else 'refused'}")
         return AuthResult(success=ok, handled=False)
 
