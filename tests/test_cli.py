@@ -104,6 +104,8 @@ def test_show_yaml_lists_sections_in_schema_order() -> None:
         "mqtt",
         "metrics",
         "api",
+        "notifications",
+        "s3",
         "storage",
         "ota",
         "logging",

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 from jsonschema import Draft202012Validator
 
+from appliance.config.model import RawDataConfig, WebhookChannelConfig
 from appliance.runtime import events
 from appliance.runtime.events import (
     AreaAlert,
@@ -31,6 +32,9 @@ from appliance.runtime.events import (
     ZoneUpdate,
     ZoneVisitEvent,
 )
+from appliance.runtime.outputs.channels.base import Attachment, Message, message_id
+from appliance.runtime.outputs.channels.webhook import WebhookTransport
+from appliance.runtime.outputs.notifications.rawdata import RawFeed
 from appliance.runtime.serialize import VERSION, camera_state_json, command_error_json, device_json, to_json
 from appliance.runtime.state import CameraState, DeviceState
 from appliance.runtime.types import Crossing, LineCounts, ViolationEpisode, ZoneVisit
@@ -123,7 +127,31 @@ def test_every_event_class_and_every_schema_is_covered() -> None:
     with pytest.raises(TypeError):
         to_json(Crossing("cam", "door", 5, "in", 1.7e9))
     used = {to_json(example)["type"] for example in EXAMPLES} | {body["type"] for body in STATES}
+    used |= {body["type"] for body in webhook_bodies()}
     assert used == {path.name.removesuffix(".schema.json") for path in SCHEMAS.glob("*.schema.json")}
+
+
+def webhook_bodies() -> list[dict[str, typing.Any]]:
+    """What a webhook channel receives: a notification (an alert with a snapshot) and a raw-data batch."""
+    config = WebhookChannelConfig(id="crm", url="http://127.0.0.1:9/hook", ca_file=None, timeout_s=5,
+                                  raw_data=RawDataConfig(enabled=True, interval_s=1, format="appliance"))  # fmt: skip
+    alert = next(e for e in EXAMPLES if isinstance(e, events.AreaAlert))
+    message = Message(message_id(), "alert", "Occupancy", "Nine people.", to_json(alert), 1.7e9,
+                      (Attachment("cam.jpg", "image/jpeg", b"\xff\xd8"),))  # fmt: skip
+    feed = RawFeed(config.raw_data, "dev", 0.0)
+    for example in EXAMPLES:
+        feed.take(example)
+    [batch] = feed.flush(2.0)
+    return [WebhookTransport(config, "dev").notification(message), batch.body]
+
+
+@pytest.mark.parametrize("body", webhook_bodies(), ids=lambda body: str(body["type"]))
+def test_webhook_bodies_match_their_schemas(body: dict[str, typing.Any]) -> None:
+    assert not list(schema_for(body["type"]).iter_errors(body))
+    for event in body.get("events", []):
+        assert not list(schema_for(event["type"]).iter_errors(event))
+    assert body["type"] != "batch" or {e["type"] for e in body["events"]} == {"detections", "episode", "crossing",
+                                                                             "zone_visit"}  # fmt: skip
 
 
 def test_numbers_are_rounded_to_what_is_meaningful() -> None:

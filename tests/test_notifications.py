@@ -47,9 +47,9 @@ def receiver() -> Iterator[HttpReceiver]:
 
 
 def email_config(smtp: SmtpServer, password: str) -> EmailChannelConfig:
-    return EmailChannelConfig(id="ops", host="127.0.0.1", port=smtp.port, security="starttls", ca_file=str(smtp.ca_file),
-                              username=smtp.user, sender="appliance@site.example", to=("ops@site.example",),
-                              timeout_s=5, password=password)  # fmt: skip
+    return EmailChannelConfig(id="ops", host="127.0.0.1", port=smtp.port, security="starttls",
+                              ca_file=str(smtp.ca_file), username=smtp.user, sender="appliance@site.example",
+                              to=("ops@site.example",), timeout_s=5, password=password)  # fmt: skip
 
 
 def sender_for(transport: EmailTransport | WebhookTransport | SlackTransport, tmp_path: Path) -> ChannelSender:
@@ -67,7 +67,7 @@ def test_an_email_goes_through_starttls_and_auth_with_its_snapshot(smtp: SmtpSer
         [received] = smtp.messages
         assert received["Subject"] == "Alert 1" and received["To"] == "ops@site.example"
         assert smtp.ids() == [sent.id] and len(smtp.logins) == 1 and smtp.logins[0].endswith(":ok")
-        [part] = [p for p in received.iter_attachments()]
+        [part] = list(received.iter_attachments())
         assert part.get_filename() == "cam.jpg" and part.get_content() == JPEG
         assert sender.spool.count == 0 and sender.stats.problem is None
     finally:
@@ -94,8 +94,8 @@ def test_a_refused_login_stops_the_channel_keeps_the_messages_and_says_it_once(
 
 
 def test_a_webhook_away_gets_every_message_in_order_once_it_is_back(receiver: HttpReceiver, tmp_path: Path) -> None:
-    config = WebhookChannelConfig(id="crm", url=receiver.url, ca_file=None, timeout_s=5,
-                                  raw_data=RawDataConfig(False, 10, "appliance"), authorization="Bearer tok-123")  # fmt: skip
+    config = WebhookChannelConfig(id="crm", url=receiver.url, ca_file=None, timeout_s=5, authorization="Bearer tok-123",
+                                  raw_data=RawDataConfig(False, 10, "appliance"))  # fmt: skip
     sender = sender_for(WebhookTransport(config, "dev"), tmp_path)
     try:
         receiver.stop()

@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import PETS_VIDEO, run_cli
 from tests.runtime import RunningAppliance
 from tests.servers.receivers import HttpReceiver, S3Server, SmtpServer
+from tests.test_events import schema_for
 
 PROFILE = """
 device: {id: notify, timezone: Europe/Paris}
@@ -99,6 +100,8 @@ def assert_webhook_got_everything(hook: HttpReceiver, records: list[dict[str, An
     seen: set[str] = set()
     unique = [r for r in hook.requests if not (r["headers"]["X-Appliance-Message-Id"] in seen
                                                or seen.add(r["headers"]["X-Appliance-Message-Id"]))]  # fmt: skip
+    for request in unique:
+        assert not list(schema_for(request["json"]["type"]).iter_errors(request["json"]))
     notifications = [r["json"] for r in unique if r["json"]["type"] == "notification"]
     assert len(notifications) == sum(r["type"] == "alert" and r["kind"] == "occupancy" for r in records)
     events = [e for r in unique if r["json"]["type"] == "batch" for e in r["json"]["events"]]

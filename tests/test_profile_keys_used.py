@@ -24,6 +24,10 @@ INFORMATIVE = {
     "CameraConfig.tags": "described as informative only",
     "MqttConfig.password_file": "read into mqtt.password when the profile loads (config/secrets.py)",
     "ApiAuthConfig.jwt_secret_file": "read into api.auth.jwt_secret when the profile loads (config/secrets.py)",
+    "EmailChannelConfig.password_file": "read into password when the profile loads (config/secrets.py)",
+    "SlackChannelConfig.url_file": "read into url when the profile loads (config/secrets.py)",
+    "WebhookChannelConfig.authorization_file": "read into authorization when the profile loads (config/secrets.py)",
+    "S3Config.secret_access_key_file": "read into secret_access_key when the profile loads (config/secrets.py)",
 }
 
 

@@ -66,7 +66,7 @@ CASES = [
         [
             "p.yaml:2:1 camera: unknown key 'camera'; did you mean 'cameras'? expected one of: "
             "extends, schema_version, device, detector, tracker, motion, cameras, areas, distancing, anonymizer, "
-            "mqtt, metrics, api, storage, ota, logging, runtime"
+            "mqtt, metrics, api, notifications, s3, storage, ota, logging, runtime"
         ],
     ),
     Case(
@@ -504,6 +504,36 @@ CASES = [
             "p.yaml:7:9 cameras[1].id: duplicate camera id 'cam1' (also cameras[0])",
             "p.yaml:8:13 cameras[1].source: expected string or integer, got number 3.5",
             "p.yaml:10:5 areas[0]: an area needs cameras, zones or entrances to count people by",
+        ],
+    ),
+    Case(
+        "notification-channels",
+        """
+        device: {id: test}
+        cameras:
+          - {id: cam1, source: /dev/video0}
+        areas:
+          - {id: hall, cameras: [cam1], occupancy_alert: {channels: [ops, pager]}}
+        notifications:
+          email:
+            - {id: ops, host: smtp.example.com, sender: a@example.com, to: [b@example.com]}
+          slack:
+            - {id: ops, url: "hxxp://hooks.example.com/T000/B000/XXXXsecret"}
+          webhooks:
+            - {id: crm, url: "ftp://crm.example.com/in"}
+          daily_report: {enabled: true, channels: [crm, nobody]}
+        s3:
+          access_key_id: AKIAEXAMPLE
+          screenshots: {cameras: [cam9]}
+        """,
+        [
+            "p.yaml:5:67 areas[0].occupancy_alert.channels[1]: unknown channel 'pager' (channels: ops, crm)",
+            "p.yaml:10:12 notifications.slack[0].id: duplicate channel id 'ops' (also notifications.email[0])",
+            "p.yaml:10:22 notifications.slack[0].url: the URL is not an http:// or https:// URL with a host",
+            "p.yaml:12:22 notifications.webhooks[0].url: URL 'ftp://crm.example.com/in' is not an http:// or https:// URL with a host",
+            "p.yaml:13:49 notifications.daily_report.channels[1]: unknown channel 'nobody' (channels: ops, crm)",
+            "p.yaml:15:3 s3: set access_key_id and secret_access_key together, or neither (boto3 then finds them)",
+            "p.yaml:16:27 s3.screenshots.cameras[0]: unknown camera 'cam9'",
         ],
     ),
     Case(

@@ -25,6 +25,15 @@ NO_DEFAULT = {
     "password_file",
     "jwt_secret",
     "jwt_secret_file",
+    "host",
+    "sender",
+    "to",
+    "url",
+    "url_file",
+    "authorization",
+    "authorization_file",
+    "secret_access_key",
+    "secret_access_key_file",
 }
 
 

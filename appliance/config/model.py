@@ -318,7 +318,11 @@ class ReportScheduleConfig:
     enabled: bool
     at: str  # HH:MM, local
     channels: tuple[str, ...]
-    day: str = "mon"  # weekly reports only
+
+
+@dataclass(frozen=True)
+class WeeklyReportConfig(ReportScheduleConfig):
+    day: str  # the weekday it is sent
 
 
 @dataclass(frozen=True)
@@ -327,13 +331,9 @@ class NotificationsConfig:
     slack: tuple[SlackChannelConfig, ...]
     webhooks: tuple[WebhookChannelConfig, ...]
     daily_report: ReportScheduleConfig
-    weekly_report: ReportScheduleConfig
+    weekly_report: WeeklyReportConfig
     snapshot_wait_s: float
     queue: SpoolConfig
-
-    @property
-    def channels(self) -> tuple[ChannelConfig, ...]:
-        return (*self.email, *self.slack, *self.webhooks)
 
 
 @dataclass(frozen=True)

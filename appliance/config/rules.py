@@ -352,16 +352,16 @@ CHANNEL_KINDS = ("email", "slack", "webhooks")
 def channels(data: dict[str, Any]) -> Iterator[Finding]:
     """Channel ids are unique across kinds, and every alert rule and report names known ones."""
     notifications = _mapping(data, "notifications")
-    known: dict[str, JsonPath] = {}
+    known: dict[str, str] = {}
     for kind in CHANNEL_KINDS:
         for index, channel in _dicts(notifications.get(kind)):
             channel_id = channel.get("id")
             if not isinstance(channel_id, str):
                 continue
             if channel_id in known:
-                where = ".".join(str(part) for part in known[channel_id])
-                yield ("notifications", kind, index, "id"), f"duplicate channel id '{channel_id}' (also {where})"
-            known.setdefault(channel_id, ("notifications", kind, index))
+                message = f"duplicate channel id '{channel_id}' (also {known[channel_id]})"
+                yield ("notifications", kind, index, "id"), message
+            known.setdefault(channel_id, f"notifications.{kind}[{index}]")
     names = ", ".join(known) or "none"
     routes: list[tuple[JsonPath, Any]] = [
         (("notifications", report, "channels"), _mapping(notifications, report).get("channels"))

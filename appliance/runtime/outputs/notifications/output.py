@@ -103,7 +103,8 @@ class NotificationsOutput(Output):
     def _open(self) -> None:
         config, now = self.config, time.time()
         limits = SpoolLimits(config.queue.max_messages, config.queue.max_bytes, config.queue.max_age_s)
-        for channel in config.channels:
+        channels: tuple[ChannelConfig, ...] = (*config.email, *config.slack, *config.webhooks)
+        for channel in channels:
             transport = _transport(channel, self.loaded.profile.device.id)
             spool = Spool(self._folder / "queue" / f"{transport.kind}-{channel.id}.sqlite3", limits)
             self.senders[channel.id] = ChannelSender(transport, spool)

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from appliance.config.model import Profile, ReportScheduleConfig
+from appliance.config.model import Profile, ReportScheduleConfig, WeeklyReportConfig
 from appliance.history.charts import day_chart
 from appliance.history.reports import Period, report
 from appliance.history.store import Entity, HistoryReader, HistoryUnavailableError, store_path
@@ -42,6 +42,7 @@ def latest_due(which: str, schedule: ReportScheduleConfig, now: datetime) -> Due
     sending_day = now.date() if now.time() >= at else now.date() - timedelta(days=1)
     if which == "daily":
         return DueReport(which, sending_day - timedelta(days=1), 1)
+    assert isinstance(schedule, WeeklyReportConfig)
     back = (sending_day.weekday() - WEEKDAYS.index(schedule.day)) % 7
     sending_day -= timedelta(days=back)
     return DueReport(which, sending_day - timedelta(days=7), 7)
