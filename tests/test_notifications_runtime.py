@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 
 from tests.conftest import PETS_VIDEO, run_cli
 from tests.runtime import RunningAppliance
+from tests.servers import free_port, wait_until
 from tests.servers.receivers import HttpReceiver, S3Server, SmtpServer
 from tests.test_events import schema_for
 
@@ -31,11 +33,12 @@ areas:
     cameras: [cam-a]
     occupancy_threshold: 3
     occupancy_alert: {min_duration_s: 2, cooldown_s: 10, channels: [ops, crm]}
-    violation_alert: {channels: [ops]}
+    violation_alert: {channels: [ops, dead]}
 notifications:
   email:
     - {id: ops, host: 127.0.0.1, port: @SMTP_PORT@, ca_file: @CA@, username: appliance,
        password: "${env:SMTP_PASSWORD}", sender: appliance@site.example, to: [ops@site.example]}
+    - {id: dead, host: 127.0.0.1, port: @DEAD_PORT@, security: none, sender: a@site.example, to: [b@site.example]}
   webhooks:
     - {id: crm, url: "@HOOK@", authorization: "${env:HOOK_TOKEN}", raw_data: {enabled: true, interval_s: 1}}
 s3:
@@ -69,6 +72,7 @@ def test_alerts_raw_data_screenshots_and_a_restored_backup_from_a_real_run(
     smtp, hook, s3 = servers
     profile = (PROFILE.replace("@MODEL@", str(data / "models/yolox_nano_onnx/yolox_nano.onnx"))
                .replace("@VIDEO@", str(data / PETS_VIDEO)).replace("@SMTP_PORT@", str(smtp.port))
+               .replace("@DEAD_PORT@", str(free_port()))
                .replace("@CA@", str(smtp.ca_file)).replace("@HOOK@", hook.url).replace("@S3@", s3.url))  # fmt: skip
     running = RunningAppliance(
         tmp_path,
@@ -77,6 +81,9 @@ def test_alerts_raw_data_screenshots_and_a_restored_backup_from_a_real_run(
         extra_args=("--input", str(data / PETS_VIDEO), "--start", "2026-12-01T10:00:00+01:00"),
     )
     try:
+        down = 'appliance_output_up{output="email/dead"} 0.0'
+        assert wait_until(lambda: down in metrics(running), 120), running.log
+        assert 'appliance_output_up{output="email/ops"} 1.0' in metrics(running)
         assert running.process.wait(300) == 0, running.log
     finally:
         running.kill()
@@ -93,7 +100,18 @@ def test_alerts_raw_data_screenshots_and_a_restored_backup_from_a_real_run(
         assert secret.split()[-1] not in running.log
     screenshots = s3.client().list_objects_v2(Bucket="site-data", Prefix="notify/screenshots/cam-a/")
     assert screenshots.get("KeyCount", 0) >= 1
+    assert "email/dead: unreachable" in running.log and running.log.count("email/dead: unreachable") == 1
+    waiting = list((running.data_dir / "notifications" / "queue").glob("email-dead.sqlite3"))
+    assert waiting, "the dead channel's messages stay on disk for the next start"
     assert_backup_restores_the_same_reports(running, tmp_path)
+
+
+def metrics(running: RunningAppliance) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{running.metrics_port}/metrics", timeout=5) as answer:
+            return str(answer.read().decode())
+    except OSError:
+        return ""
 
 
 def assert_webhook_got_everything(hook: HttpReceiver, records: list[dict[str, Any]]) -> None:

@@ -28,7 +28,7 @@ from appliance.runtime.events import (
     ZoneUpdate,
     ZoneVisitEvent,
 )
-from appliance.runtime.state import CameraState, DeviceState
+from appliance.runtime.state import CameraState, DeviceState, OutputStats
 from appliance.runtime.types import Crossing, ViolationEpisode
 
 VERSION = 1
@@ -285,7 +285,18 @@ def device_json(device: DeviceState, t: float) -> Json:
         "profile": device.profile,
         "generation": device.generation,
         "uptime_s": round(device.uptime_s, 1),
+        "outputs": outputs_json(device.outputs),
     }
+
+
+def outputs_json(outputs: tuple[OutputStats, ...]) -> Json:
+    """Each active output's health: a notification channel away, a bucket refusing, a full spool."""
+    return {
+        o.name: {"up": o.problem is None, "problem": o.problem, "spooled": o.spooled, "delivered": o.delivered,
+                 "lost": o.lost, "dropped": o.dropped}
+        for o in outputs
+        if o.active
+    }  # fmt: skip
 
 
 def command_error_json(topic: str, error: str, t: float) -> Json:

@@ -14,7 +14,7 @@ from appliance.api.auth import SECURITY
 from appliance.api.errors import ErrorResponse
 from appliance.api.routes.profile import context
 from appliance.buildinfo import load_build_info
-from appliance.runtime.serialize import camera_state_json, to_json
+from appliance.runtime.serialize import camera_state_json, outputs_json, to_json
 
 
 class Health(BaseModel):
@@ -30,6 +30,10 @@ class Version(BaseModel):
     model_sha256: str | None
     uptime_s: float
     build: dict[str, object] | None = None  # what the image was built from; null outside a built image
+
+
+class Outputs(BaseModel):
+    outputs: dict[str, dict[str, object]]
 
 
 class Counts(BaseModel):
@@ -69,6 +73,13 @@ def system_routes() -> APIBlueprint:
         return jsonify(Version(version=__version__, profile=device.profile, device=device.device_id,
                                generation=device.generation, model_sha256=ctx.loaded.profile.detector.model.sha256,
                                uptime_s=round(device.uptime_s, 1), build=load_build_info()).model_dump())  # fmt: skip
+
+    @routes.get("/outputs", responses={200: Outputs, 401: ErrorResponse}, security=SECURITY)
+    def outputs() -> Response:
+        """Each active output's health (MQTT, notification channels as email/ID, slack/ID, webhook/ID,
+        S3 as s3/screenshots and s3/backup): up, the problem in words, messages waiting, delivered
+        and lost."""
+        return jsonify({"outputs": outputs_json(context().state.snapshot().device.outputs)})
 
     @routes.get("/counts", responses={200: Counts, 401: ErrorResponse}, security=SECURITY)
     def counts() -> Response:

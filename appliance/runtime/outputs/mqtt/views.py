@@ -82,6 +82,7 @@ class RetainedViews:
         self._cameras: dict[str, _CameraView] = {}
         self._counts: dict[str, _CountsView] = {}  # by area id, or CAMERA/ZONE
         self._refreshed_at = self._device_at = float("-inf")
+        self._health: tuple[tuple[str, bool], ...] = ()  # which outputs were up at the last device state
 
     def republish(self) -> None:
         """A new session: discovery and every retained state again."""
@@ -150,7 +151,9 @@ class RetainedViews:
                 )
             if view.due(now, self.profile.mqtt.state_interval_s):
                 self._publish_camera(camera.id, view)
-        if now - self._device_at >= DEVICE_REPUBLISH_S:
+        health = tuple((o.name, o.problem is None) for o in self.state.snapshot().device.outputs if o.active)
+        if now - self._device_at >= DEVICE_REPUBLISH_S or health != self._health:
+            self._health = health
             self.device()
 
     def area(self, event: AreaUpdate) -> None:
