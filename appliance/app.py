@@ -15,7 +15,7 @@ from appliance.runtime.outputs.base import Output
 from appliance.runtime.outputs.eventlog import EventLog
 from appliance.runtime.outputs.metrics import Metrics
 from appliance.runtime.outputs.mqtt import MqttOutput
-from appliance.runtime.outputs.notifications import NotificationsOutput
+from appliance.runtime.outputs.notifications.output import NotificationsOutput
 from appliance.runtime.outputs.s3.output import S3Output
 
 

@@ -21,6 +21,7 @@ from appliance.files import regular_file_problem
 from appliance.history.cli import add_history_commands
 from appliance.image.cli import add_build_command
 from appliance.ota.cli import add_ota_commands
+from appliance.runtime.outputs.notifications.cli import add_notify_commands
 from appliance.runtime.outputs.s3.cli import add_backup_commands
 
 EXIT_OK = 0
@@ -102,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     add_history_commands(commands)
     add_ota_commands(commands)
     add_backup_commands(commands)
+    add_notify_commands(commands)
     add_build_command(commands)
 
     schema = commands.add_parser(

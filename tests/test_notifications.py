@@ -19,7 +19,8 @@ from appliance.runtime.outputs.channels.slack import SlackTransport
 from appliance.runtime.outputs.channels.smtp import EmailTransport
 from appliance.runtime.outputs.channels.webhook import WebhookTransport
 from appliance.runtime.outputs.spool import Spool, SpoolLimits
-from tests.servers import wait_until
+from tests.conftest import run_cli
+from tests.servers import free_port, wait_until
 from tests.servers.receivers import HttpReceiver, SmtpServer
 
 LIMITS = SpoolLimits(max_messages=100, max_bytes=10 << 20, max_age_s=3600)
@@ -195,3 +196,21 @@ def test_messages_round_trip_through_their_spool_form() -> None:
     original = message(3, attachments=(Attachment("a.png", "image/png", b"\x89PNG"),))
     assert Message.decode(original.encode()) == original
     assert json.loads(original.encode())["attachments"][0]["name"] == "a.png"
+
+
+def test_notify_test_sends_through_a_channel_and_says_whether_it_arrived(
+    receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(f"device: {{id: dev}}\nnotifications:\n  webhooks:\n    - {{id: crm, url: '{receiver.url}'}}\n"
+                       f"    - {{id: gone, url: 'http://127.0.0.1:{free_port()}/x'}}\n")  # fmt: skip
+    done = run_cli("notify", "--profile", str(profile), "test", "crm")
+    assert done.returncode == 0 and done.stdout.strip() == "webhook/crm: delivered", done.stderr
+    [body] = receiver.bodies()
+    assert body["kind"] == "test" and "this channel works" in body["text"]
+    failed = run_cli("notify", "--profile", str(profile), "test", "gone")
+    assert (
+        failed.returncode == 1 and "webhook/gone: not delivered: webhook gone: ConnectionRefusedError" in failed.stderr
+    )
+    unknown = run_cli("notify", "--profile", str(profile), "test", "nope")
+    assert unknown.returncode == 2 and "no channel 'nope' (channels: crm, gone)" in unknown.stderr

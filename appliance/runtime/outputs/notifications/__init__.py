@@ -1,5 +1,2 @@
-"""Notifications: alerts and reports to people (email, Slack) and systems (webhooks)."""
-
-from appliance.runtime.outputs.notifications.output import NotificationsOutput
-
-__all__ = ["NotificationsOutput"]
+"""Notifications: alerts and reports to people (email, Slack) and systems (webhooks): the output
+(output.py) and `appliance notify` (cli.py, which imports the channels only when it runs)."""

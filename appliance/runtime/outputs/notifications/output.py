@@ -105,7 +105,7 @@ class NotificationsOutput(Output):
         limits = SpoolLimits(config.queue.max_messages, config.queue.max_bytes, config.queue.max_age_s)
         channels: tuple[ChannelConfig, ...] = (*config.email, *config.slack, *config.webhooks)
         for channel in channels:
-            transport = _transport(channel, self.loaded.profile.device.id)
+            transport = make_transport(channel, self.loaded.profile.device.id)
             spool = Spool(self._folder / "queue" / f"{transport.kind}-{channel.id}.sqlite3", limits)
             self.senders[channel.id] = ChannelSender(transport, spool)
             self.senders[channel.id].start()
@@ -189,5 +189,5 @@ def _rule_channels(area: AreaConfig, kind: str) -> tuple[str, ...]:
     return area.loitering_alert.channels
 
 
-def _transport(channel: ChannelConfig, device_id: str) -> Transport:
+def make_transport(channel: ChannelConfig, device_id: str) -> Transport:
     return Transport.registry[type(channel)](channel, device_id)

@@ -1,0 +1,207 @@
+"""Notifications and S3: what every channel costs the pipeline, and what survives outages, a
+SIGTERM and a kill -9 of the appliance. Real servers on loopback: aiosmtpd (STARTTLS, AUTH), an
+HTTP server for the webhook and Slack, moto's S3 server.
+
+    .venv/bin/python bench/notifications.py [--repeats 3] [--skip-loss]
+
+- FPS: `appliance run --input` on PETS09-S2L1 (795 frames) with every channel off, every channel
+  on (email and Slack for each alert, a webhook with alerts and raw data every second, S3
+  screenshots every 10 s and a backup), and every channel on with the email server down;
+  alternating, median of the repeats, ratios against "off" from the same run.
+- Loss: the same recording in historical mode, run after run on one data folder, while the
+  channels are away: (1) all four servers stopped for 60 s while a run goes on and after it
+  ends, (2) the appliance stopped with SIGTERM mid-run, (3) killed with SIGKILL mid-run; each time
+  the servers come back and the next run delivers what waited. Every alert of the event log
+  must then have arrived by email, Slack and webhook (by the alert's area, kind and time), and
+  duplicates are counted (dropped by id, as a receiver would).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.servers import free_port
+from tests.servers.receivers import HttpReceiver, S3Server, SmtpServer
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("APPLIANCE_TEST_DATA", REPO.parent / "shared" / "data"))
+VIDEO = DATA / "sequences/PETS09-S2L1/vtest.avi"
+SECRETS = {"SMTP_PASSWORD": "s3cret-pass", "S3_SECRET": "test"}
+OUTAGE_S = 60.0
+
+
+def profile(folder: Path, name: str, servers: Servers | None, *, email_port: int | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    text = (f"extends: {REPO / 'profiles' / 'x86.yaml'}\nstorage: {{data_dir: {folder / 'data'}}}\n"
+            f"metrics: {{enabled: false}}\napi: {{enabled: false}}\n"
+            f"cameras:\n  - {{id: lobby, source: {VIDEO}}}\n")  # fmt: skip
+    if servers is None:
+        text += "areas:\n  - {id: hall, cameras: [lobby], occupancy_threshold: 3}\n"
+    else:
+        routes = "channels: [ops, team, crm]"
+        port = email_port or servers.smtp.port
+        text += f"""areas:
+  - id: hall
+    cameras: [lobby]
+    occupancy_threshold: 3
+    occupancy_alert: {{min_duration_s: 2, cooldown_s: 10, {routes}}}
+    violation_alert: {{{routes}}}
+notifications:
+  email:
+    - {{id: ops, host: 127.0.0.1, port: {port}, ca_file: {servers.smtp.ca_file}, username: appliance,
+       password: "${{env:SMTP_PASSWORD}}", sender: appliance@site.example, to: [ops@site.example]}}
+  slack:
+    - {{id: team, url: "{servers.slack.url}"}}
+  webhooks:
+    - {{id: crm, url: "{servers.hook.url}", raw_data: {{enabled: true, interval_s: 1}}}}
+s3:
+  enabled: true
+  endpoint_url: "{servers.s3.url}"
+  bucket: bench
+  access_key_id: test
+  secret_access_key: "${{env:S3_SECRET}}"
+  screenshots: {{enabled: true, interval_s: 10}}
+  backup: {{enabled: true, interval_s: 60}}
+"""
+    path = folder / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+class Servers:
+    def __init__(self, folder: Path) -> None:
+        self.smtp = SmtpServer(folder).start()
+        self.slack = HttpReceiver().start()
+        self.hook = HttpReceiver().start()
+        self.s3 = S3Server().start()
+        self.s3.client().create_bucket(Bucket="bench")
+
+    def stop(self) -> None:
+        for server in (self.smtp, self.slack, self.hook, self.s3):
+            server.stop()
+
+    def start(self) -> None:
+        for server in (self.smtp, self.slack, self.hook, self.s3):
+            server.start()
+
+    def close(self) -> None:
+        self.stop()
+
+
+def run(path: Path, *, start: str = "2026-12-01T10:00:00+01:00") -> subprocess.Popen[str]:
+    command = ["appliance", "--log-level", "info", "run", "--profile", str(path), "--input", str(VIDEO),
+               "--start", start]  # fmt: skip
+    return subprocess.Popen([sys.executable, "-m", *command], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **SECRETS}, cwd=REPO)  # fmt: skip
+
+
+def fps(path: Path) -> float:
+    process = run(path)
+    _, stderr = process.communicate(timeout=600)
+    match = re.search(r"795 frames in [\d.]+ s, ([\d.]+) fps", stderr)
+    if process.returncode != 0 or match is None:
+        raise RuntimeError(stderr[-2000:])
+    return float(match.group(1))
+
+
+def measure_fps(folder: Path, servers: Servers, repeats: int) -> dict[str, list[float]]:
+    variants = {
+        "all off": profile(folder / "off", "off", None),
+        "all on": profile(folder / "on", "on", servers),
+        "all on, email down": profile(folder / "down", "down", servers, email_port=free_port()),
+    }
+    results: dict[str, list[float]] = {name: [] for name in variants}
+    for repeat in range(repeats):
+        for name, path in variants.items():
+            results[name].append(fps(path))
+            print(f"  repeat {repeat + 1}: {name}: {results[name][-1]:.1f} fps", file=sys.stderr)
+    return results
+
+
+def measure_loss(folder: Path, servers: Servers) -> dict[str, Any]:
+    """Three interrupted runs on one data folder, then a clean one that delivers what waited."""
+    path = profile(folder, "loss", servers)
+    servers.stop()  # (1) away during a whole run and 60 s in all
+    away_since = time.monotonic()
+    assert run(path, start="2026-12-01T10:00:00+01:00").wait(600) == 0
+    time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - away_since)))
+    servers.start()
+    for number, sig in enumerate((signal.SIGTERM, signal.SIGKILL), start=2):  # (2) SIGTERM, (3) kill -9
+        process = run(path, start=f"2026-12-0{number}T10:00:00+01:00")
+        time.sleep(6)
+        servers.stop()
+        time.sleep(3)
+        process.send_signal(sig)
+        process.wait(60)
+        servers.start()
+    assert run(path, start="2026-12-05T10:00:00+01:00").wait(600) == 0  # delivers what waited, and its own
+    records = [json.loads(line) for log in (folder / "data" / "events").glob("*/*.jsonl")
+               for line in log.read_text().splitlines() if line.strip()]  # fmt: skip
+    alerts = {(r["area"], r["kind"], round(r["t"], 3)) for r in records if r["type"] == "alert"}
+    return {"alerts in the event log": len(alerts), **received(servers, alerts)}
+
+
+def received(servers: Servers, alerts: set[tuple[str, str, float]]) -> dict[str, Any]:
+    hook_ids = [r["headers"]["X-Appliance-Message-Id"] for r in servers.hook.requests]
+    hook_alerts = {(b["body"]["area"], b["body"]["kind"], round(b["body"]["t"], 3))
+                   for b in servers.hook.bodies() if b["type"] == "notification" and b["kind"] == "alert"}  # fmt: skip
+    email_ids = servers.smtp.ids()
+    alert_emails = [m for m in servers.smtp.messages if "[" in str(m["Subject"])]
+    slack_texts = [b["text"] for b in servers.slack.bodies()]
+    shots = servers.s3.client().list_objects_v2(Bucket="bench", Prefix="x86-cpu/screenshots/")
+    return {
+        "webhook: alerts of the log missing": len(alerts - hook_alerts),
+        "webhook: duplicates (same id)": len(hook_ids) - len(set(hook_ids)),
+        "email: messages (unique ids)": len(set(email_ids)),
+        "email: alerts in the log without an email": max(0, len(alerts) - len(set(email_ids))),
+        "email: duplicates (same id)": len(email_ids) - len(set(email_ids)),
+        "email: with a snapshot": sum(any(True for _ in m.iter_attachments()) for m in alert_emails),
+        "slack: messages": len(slack_texts),
+        "slack: distinct refs": len({t.rsplit("ref ", 1)[-1] for t in slack_texts}),
+        "s3: screenshots": shots["KeyCount"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-loss", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        servers = Servers(folder)
+        try:
+            results = measure_fps(folder, servers, args.repeats)
+            off = statistics.median(results["all off"])
+            print(f"\n## Notifications: FPS ({platform.node()}, {os.cpu_count()} CPUs, {args.repeats} repeats)\n")
+            print("| channels | FPS (median) | runs | ratio to all off |\n|---|---|---|---|")
+            for name, values in results.items():
+                median = statistics.median(values)
+                print(f"| {name} | {median:.1f} | {', '.join(f'{v:.1f}' for v in values)} | {median / off:.3f} |")
+            if not args.skip_loss:
+                loss_folder = folder / "loss"
+                loss_folder.mkdir()
+                figures = measure_loss(loss_folder, servers)
+                print("\n## Notifications: loss across outages, SIGTERM and kill -9\n")
+                print("| figure | value |\n|---|---|")
+                for name, value in figures.items():
+                    print(f"| {name} | {value} |")
+        finally:
+            servers.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
