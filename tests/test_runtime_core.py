@@ -160,7 +160,7 @@ def test_changes_through_the_path_report_their_outcome_in_a_running_runtime(data
     assert {"edit", "invalid", "same"} <= outcomes.keys(), running.log
     edit, invalid, same = outcomes["edit"], outcomes["invalid"], outcomes["same"]
     assert edit["applied"] and edit["generation"] == 1 and edit["restarted"] == ["cam-b"] and not edit["added"]
-    assert set(edit["outputs"]) == {"metrics", "event_log", "mqtt", "api", "ota"}
+    assert set(edit["outputs"]) == {"metrics", "event_log", "mqtt", "api", "notifications", "s3", "ota"}
     assert "fps_cap: 5" in running.profile_path.read_text()
     assert previous_version(running.profile_path).read_text() == text
     assert not invalid["applied"] and invalid["generation"] == 1
