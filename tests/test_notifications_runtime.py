@@ -7,13 +7,20 @@ from __future__ import annotations
 
 import collections
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from appliance.config import load_profile
+from appliance.config.model import ReportScheduleConfig
+from appliance.runtime.outputs.notifications.reports import DueReport, ReportSchedule, build_report
 from tests.conftest import PETS_VIDEO, run_cli
 from tests.runtime import RunningAppliance
 from tests.servers import free_port, wait_until
@@ -67,7 +74,7 @@ def servers(tmp_path: Path) -> Iterator[tuple[SmtpServer, HttpReceiver, S3Server
 
 
 def test_alerts_raw_data_screenshots_and_a_restored_backup_from_a_real_run(
-    data: Path, tmp_path: Path, servers: tuple[SmtpServer, HttpReceiver, S3Server]
+    data: Path, tmp_path: Path, servers: tuple[SmtpServer, HttpReceiver, S3Server], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     smtp, hook, s3 = servers
     profile = (PROFILE.replace("@MODEL@", str(data / "models/yolox_nano_onnx/yolox_nano.onnx"))
@@ -104,6 +111,9 @@ def test_alerts_raw_data_screenshots_and_a_restored_backup_from_a_real_run(
     waiting = list((running.data_dir / "notifications" / "queue").glob("email-dead.sqlite3"))
     assert waiting, "the dead channel's messages stay on disk for the next start"
     assert_backup_restores_the_same_reports(running, tmp_path)
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    assert_daily_report_tells_the_day(running)
 
 
 def metrics(running: RunningAppliance) -> str:
@@ -151,3 +161,26 @@ def assert_backup_restores_the_same_reports(running: RunningAppliance, tmp_path:
 
     rows = report(running.profile_path)
     assert report(copy) == rows and sum(row["alerts"] for row in rows) > 0
+
+
+def assert_daily_report_tells_the_day(running: RunningAppliance) -> None:
+    """The daily report of the run's day: figures from the history store, the area's chart; sent
+    once when due, none owed on a device's first start."""
+    loaded = load_profile(running.profile_path)
+    message = build_report(loaded.profile, DueReport("daily", date(2026, 12, 1), 1), time.time())
+    assert message.subject == "[notify] Daily report for Tuesday 01 December 2026"
+    assert (
+        "Areas\n  hall: peak " in message.text
+        and "alert(s)" in message.text
+        and "Cameras\n  cam-a: peak" in message.text
+    )
+    [chart] = message.attachments
+    assert chart.name == "area-hall-2026-12-01.png" and chart.data.startswith(b"\x89PNG")
+    schedule = ReportSchedule(running.data_dir / "notifications" / "reports.json")
+    daily = ReportScheduleConfig(enabled=True, at="08:00", channels=("ops",))
+    profile = replace(loaded.profile, notifications=replace(loaded.profile.notifications, daily_report=daily))
+    morning = datetime(2026, 12, 2, 9, 0, tzinfo=ZoneInfo("Europe/Paris")).timestamp()
+    assert schedule.due(profile, morning) == []  # the first start: nothing owed
+    later = datetime(2026, 12, 4, 9, 0, tzinfo=ZoneInfo("Europe/Paris")).timestamp()
+    [due] = ReportSchedule(schedule.path).due(profile, later)  # read back from disk, as after a restart
+    assert due.key == "2026-12-03"  # the newest only, once
