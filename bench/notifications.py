@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ DATA = Path(os.environ.get("APPLIANCE_TEST_DATA", REPO.parent / "shared" / "data
 VIDEO = DATA / "sequences/PETS09-S2L1/vtest.avi"
 SECRETS = {"SMTP_PASSWORD": "s3cret-pass", "S3_SECRET": "test"}
 OUTAGE_S = 60.0
+SHOWN_HEADERS = ("Subject", "From", "To", "Date", "Message-ID", "Content-Type")
 
 
 def profile(folder: Path, name: str, servers: Servers | None, *, email_port: int | None = None) -> Path:
@@ -180,6 +182,15 @@ def received(servers: Servers, alerts: set[tuple[str, str, float]]) -> dict[str,
     }
 
 
+def email_as_received(message: EmailMessage) -> str:
+    headers = "\n".join(f"{name}: {value}" for name, value in message.items() if name in SHOWN_HEADERS)
+    body = message.get_body(("plain",))
+    text = body.get_content() if body is not None else ""
+    files = ", ".join(f"{p.get_filename()} ({p.get_content_type()}, {len(p.get_content())} bytes)"
+                      for p in message.iter_attachments())  # fmt: skip
+    return f"{headers}\n\n{text}\n[attachments: {files}]"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
@@ -204,6 +215,8 @@ def main() -> int:
                 print("| figure | value |\n|---|---|")
                 for name, value in figures.items():
                     print(f"| {name} | {value} |")
+                print("\n### One alert email as the SMTP server received it (the attachment's data left out)\n")
+                print(f"```\n{email_as_received(servers.smtp.messages[0])}\n```")
         finally:
             servers.close()
     return 0
