@@ -8,12 +8,12 @@ HTTP server for the webhook and Slack, moto's S3 server.
   on (email and Slack for each alert, a webhook with alerts and raw data every second, S3
   screenshots every 10 s and a backup), and every channel on with the email server down;
   alternating, median of the repeats, ratios against "off" from the same run.
-- Loss: the same recording in historical mode, run after run on one data folder, while the
-  channels are away: (1) all four servers stopped for 60 s while a run goes on and after it
-  ends, (2) the appliance stopped with SIGTERM mid-run, (3) killed with SIGKILL mid-run; each time
-  the servers come back and the next run delivers what waited. Every alert of the event log
-  must then have arrived by email, Slack and webhook (by the alert's area, kind and time), and
-  duplicates are counted (dropped by id, as a receiver would).
+- Loss: live runs (the recording played as a camera, in real time) on one data folder: (1) all
+  four servers (SMTP, Slack, webhook, S3) stopped for 60 s in the middle of a run, then the
+  appliance stopped with SIGTERM; (2) the servers stopped, then the appliance killed with
+  SIGKILL; (3) the servers back, the next start delivers what waited. Every alert of the event
+  log must then have arrived by email, Slack and webhook (one alert is one message id on every
+  channel), and duplicates are counted (dropped by id, as a receiver would).
 """
 
 from __future__ import annotations
@@ -102,9 +102,9 @@ class Servers:
         self.stop()
 
 
-def run(path: Path, *, start: str = "2026-12-01T10:00:00+01:00") -> subprocess.Popen[str]:
+def run(path: Path) -> subprocess.Popen[str]:
     command = ["appliance", "--log-level", "info", "run", "--profile", str(path), "--input", str(VIDEO),
-               "--start", start]  # fmt: skip
+               "--start", "2026-12-01T10:00:00+01:00"]  # fmt: skip
     return subprocess.Popen([sys.executable, "-m", *command], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, **SECRETS}, cwd=REPO)  # fmt: skip
 
@@ -133,28 +133,41 @@ def measure_fps(folder: Path, servers: Servers, repeats: int) -> dict[str, list[
 
 
 def measure_loss(folder: Path, servers: Servers) -> dict[str, Any]:
-    """Three interrupted runs on one data folder, then a clean one that delivers what waited."""
+    """Live runs (the recording played as a camera, in real time) on one data folder."""
     path = profile(folder, "loss", servers)
     for receiver in (servers.smtp.messages, servers.slack.requests, servers.hook.requests):
         receiver.clear()  # what the FPS runs sent
-    servers.stop()  # (1) away during a whole run and 60 s in all
-    away_since = time.monotonic()
-    assert run(path, start="2026-12-01T10:00:00+01:00").wait(600) == 0
-    time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - away_since)))
+    first = live(path)  # (1) every server away for 60 s in the middle of a run, then SIGTERM
+    time.sleep(10)
+    servers.stop()
+    time.sleep(OUTAGE_S)
     servers.start()
-    for number, sig in enumerate((signal.SIGTERM, signal.SIGKILL), start=2):  # (2) SIGTERM, (3) kill -9
-        process = run(path, start=f"2026-12-0{number}T10:00:00+01:00")
-        time.sleep(6)
-        servers.stop()
-        time.sleep(3)
-        process.send_signal(sig)
-        process.wait(60)
-        servers.start()
-    assert run(path, start="2026-12-05T10:00:00+01:00").wait(600) == 0  # delivers what waited, and its own
+    time.sleep(10)
+    stop(first, signal.SIGTERM)
+    second = live(path)  # (2) every server away, then the appliance killed with SIGKILL
+    time.sleep(10)
+    servers.stop()
+    time.sleep(5)
+    stop(second, signal.SIGKILL)
+    servers.start()
+    third = live(path)  # (3) the next start delivers what waited, then SIGTERM
+    time.sleep(20)
+    stop(third, signal.SIGTERM)
     records = [json.loads(line) for log in (folder / "data" / "events").glob("*/*.jsonl")
                for line in log.read_text().splitlines() if line.strip()]  # fmt: skip
     alerts = {(r["area"], r["kind"], round(r["t"], 3)) for r in records if r["type"] == "alert"}
     return {"alerts in the event log": len(alerts), **received(servers, alerts)}
+
+
+def live(path: Path) -> subprocess.Popen[str]:
+    command = ["appliance", "--log-level", "info", "run", "--profile", str(path)]
+    return subprocess.Popen([sys.executable, "-m", *command], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            text=True, env={**os.environ, **SECRETS}, cwd=REPO)  # fmt: skip
+
+
+def stop(process: subprocess.Popen[str], sig: signal.Signals) -> None:
+    process.send_signal(sig)
+    process.wait(60)
 
 
 def received(servers: Servers, alerts: set[tuple[str, str, float]]) -> dict[str, Any]:
