@@ -23,10 +23,10 @@ from appliance.config.model import (
     WeeklyReportConfig,
 )
 from appliance.runtime.outputs.channels.base import Attachment, Message, message_id
-from appliance.runtime.outputs.channels.s3 import S3Transport, key_base, s3_client
+from appliance.runtime.outputs.channels.s3 import S3Transport, s3_client
 from appliance.runtime.outputs.channels.sender import ChannelSender
 from appliance.runtime.outputs.notifications.reports import latest_due
-from appliance.runtime.outputs.s3.backup import CHUNK_BYTES, BackupError, Bucket, back_up, restore
+from appliance.runtime.outputs.s3.backup import CHUNK_BYTES, BackupError, Bucket, back_up, key_base, restore
 from appliance.runtime.outputs.spool import Spool, SpoolLimits
 from tests.servers import wait_until
 from tests.servers.receivers import S3Server
@@ -77,7 +77,7 @@ def make_data(folder: Path, event_bytes: int) -> None:
 def test_a_backup_uploads_only_what_changed_and_restores_exactly(s3: S3Server, tmp_path: Path) -> None:
     s3.client().create_bucket(Bucket="backups-1")
     settings = config(s3, "backups-1")
-    bucket = Bucket(s3_client(settings), settings.bucket, key_base(settings, "dev"))
+    bucket = Bucket(s3_client(settings), settings.bucket, key_base(settings.prefix, "dev"))
     data = tmp_path / "data"
     make_data(data, 3 * CHUNK_BYTES + 1000)
     cache = data / "s3" / "backup-cache.json"
@@ -117,7 +117,7 @@ def test_a_restore_refuses_a_tampered_bucket_and_leaves_nothing(s3: S3Server, tm
     client = s3.client()
     client.create_bucket(Bucket="backups-2")
     settings = config(s3, "backups-2")
-    bucket = Bucket(s3_client(settings), settings.bucket, key_base(settings, "dev"))
+    bucket = Bucket(s3_client(settings), settings.bucket, key_base(settings.prefix, "dev"))
     make_data(tmp_path / "data", 1000)
     back_up(bucket, tmp_path / "data", tmp_path / "cache.json", device_id="dev", keep=5)
     [name] = bucket.manifests()

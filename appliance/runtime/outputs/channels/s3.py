@@ -54,11 +54,6 @@ def s3_client(config: S3Config) -> S3Client:
     )
 
 
-def key_base(config: S3Config, device_id: str) -> str:
-    """Where this device's objects begin in the bucket."""
-    return f"{config.prefix}{device_id}/"
-
-
 def s3_failure(error: Exception, bucket: str) -> DeliveryFailed:
     """What an S3 error means, in words without credentials."""
     where = f"bucket {bucket}"

@@ -14,7 +14,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from appliance.config.model import Profile, ReportScheduleConfig, WeeklyReportConfig
-from appliance.history.charts import day_chart
 from appliance.history.reports import Period, report
 from appliance.history.store import Entity, HistoryReader, HistoryUnavailableError, store_path
 from appliance.runtime.outputs.channels.base import Attachment, Message
@@ -112,6 +111,8 @@ def _with_charts(message: Message, reader: HistoryReader, entities: list[Entity]
     """The day's charts of the areas (else the cameras), for a daily report."""
     if due.which != "daily":
         return message
+    from appliance.history.charts import day_chart  # matplotlib: loaded when a report is made, not by every runtime
+
     areas = [e for e in entities if e.kind == "area"]
     for entity in (areas or [e for e in entities if e.kind == "camera"])[:MAX_CHARTS]:
         png = day_chart(reader, entity, due.first_day, zone)

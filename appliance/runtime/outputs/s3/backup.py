@@ -22,6 +22,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,11 @@ MANIFEST_VERSION = 1
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 EVENTS_FOLDER = "events"
 HISTORY_NAME = store_path(Path()).as_posix()  # history/history.sqlite
+
+
+def key_base(prefix: str, device_id: str) -> str:
+    """Where a device's objects (screenshots, backups) begin in the bucket: s3.prefix + device id."""
+    return f"{prefix}{device_id}/"
 
 
 class BackupError(Exception):
@@ -111,7 +117,7 @@ def back_up(bucket: Bucket, data_dir: Path, cache_path: Path, *, device_id: str,
         entries = [_entry(relative, source, cache, uploader) for relative, source in _sources(data_dir, staging)]
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{time.time_ns() % 1_000_000:06d}.json"
+    name = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ.json")  # names sort as the backups were made
     manifest = {"v": MANIFEST_VERSION, "device": device_id, "created": time.time(), "chunk_bytes": CHUNK_BYTES,
                 "files": [entry.__dict__ | {"chunks": list(entry.chunks)} for entry in entries]}  # fmt: skip
     bucket.client.put_object(Bucket=bucket.bucket, Key=f"{bucket.root}manifests/{name}",

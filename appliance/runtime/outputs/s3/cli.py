@@ -81,7 +81,7 @@ def _restore(args: argparse.Namespace) -> int:
 
 def _with_bucket(args: argparse.Namespace, run: Callable[[Bucket], None]) -> int:
     from appliance.config import ProfileError, load_profile
-    from appliance.runtime.outputs.channels.s3 import UPLOAD_ERRORS, key_base, s3_client, s3_failure
+    from appliance.runtime.outputs.channels.s3 import UPLOAD_ERRORS, s3_client, s3_failure
     from appliance.runtime.outputs.s3.backup import BackupError
 
     try:
@@ -90,9 +90,9 @@ def _with_bucket(args: argparse.Namespace, run: Callable[[Bucket], None]) -> int
         print(error, file=sys.stderr)
         return EXIT_BAD_INPUT
     config = args.loaded.profile.s3
-    from appliance.runtime.outputs.s3.backup import Bucket
+    from appliance.runtime.outputs.s3.backup import Bucket, key_base
 
-    bucket = Bucket(s3_client(config), config.bucket, key_base(config, args.loaded.profile.device.id))
+    bucket = Bucket(s3_client(config), config.bucket, key_base(config.prefix, args.loaded.profile.device.id))
     try:
         run(bucket)
     except BackupError as error:

@@ -18,9 +18,8 @@ from appliance.runtime.commands import Dispatcher, TakeSnapshot
 from appliance.runtime.events import Event, Snapshot
 from appliance.runtime.outputs.base import Output
 from appliance.runtime.outputs.channels.base import Attachment, ChannelRefused, DeliveryFailed, Message, message_id
-from appliance.runtime.outputs.channels.s3 import UPLOAD_ERRORS, S3Transport, key_base, s3_client, s3_failure
 from appliance.runtime.outputs.channels.sender import FIRST_BACKOFF_S, MAX_BACKOFF_S, ChannelSender
-from appliance.runtime.outputs.s3.backup import BackupError, Bucket, back_up
+from appliance.runtime.outputs.s3.backup import key_base
 from appliance.runtime.outputs.spool import Spool, SpoolLimits
 from appliance.runtime.state import OutputStats
 
@@ -82,6 +81,8 @@ class S3Output(Output):
         if not config.enabled:
             return
         data_dir = Path(profile.storage.data_dir)
+        from appliance.runtime.outputs.channels.s3 import S3Transport  # boto3: loaded only where S3 is on
+
         if config.screenshots.enabled:
             limits = SpoolLimits(config.queue.max_messages, config.queue.max_bytes, config.queue.max_age_s)
             spool = Spool(data_dir / "s3" / "screenshots.sqlite3", limits)
@@ -107,7 +108,7 @@ class S3Output(Output):
     def _screenshot(self, snapshot: Snapshot) -> Message:
         profile = self.loaded.profile
         taken = datetime.fromtimestamp(snapshot.timestamp, ZoneInfo(profile.device.timezone))
-        key = (f"{key_base(self.config, profile.device.id)}screenshots/{snapshot.camera_id}/"
+        key = (f"{key_base(profile.s3.prefix, profile.device.id)}screenshots/{snapshot.camera_id}/"
                f"{taken:%Y-%m-%d}/{taken:%H%M%S}-{taken.microsecond // 1000:03d}.jpg")  # fmt: skip
         body = {"type": "screenshot", "camera": snapshot.camera_id, "t": snapshot.timestamp, "key": key}
         attachment = Attachment(f"{snapshot.camera_id}.jpg", "image/jpeg", snapshot.jpeg)
@@ -153,8 +154,11 @@ class BackupJob:
 
     def run_once(self) -> DeliveryFailed | None:
         """One backup; the failure, or None."""
+        from appliance.runtime.outputs.channels.s3 import UPLOAD_ERRORS, s3_client, s3_failure
+        from appliance.runtime.outputs.s3.backup import BackupError, Bucket, back_up
+
         try:
-            bucket = Bucket(s3_client(self.config), self.config.bucket, key_base(self.config, self.device_id))
+            bucket = Bucket(s3_client(self.config), self.config.bucket, key_base(self.config.prefix, self.device_id))
             result = back_up(bucket, self.data_dir, self.data_dir / "s3" / "backup-cache.json",
                              device_id=self.device_id, keep=self.config.backup.keep)  # fmt: skip
         except (*UPLOAD_ERRORS, BackupError) as error:
