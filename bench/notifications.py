@@ -23,12 +23,14 @@ import json
 import os
 import platform
 import re
+import resource
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -109,26 +111,37 @@ def run(path: Path) -> subprocess.Popen[str]:
                             text=True, env={**os.environ, **SECRETS}, cwd=REPO)  # fmt: skip
 
 
-def fps(path: Path) -> float:
+@dataclass(frozen=True)
+class RunCost:
+    fps: float
+    cpu_ms_per_frame: float  # the appliance's processes together, start to end
+
+
+def fps(path: Path) -> RunCost:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = run(path)
     _, stderr = process.communicate(timeout=600)
-    match = re.search(r"795 frames in [\d.]+ s, ([\d.]+) fps", stderr)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    match = re.search(r"(\d+) frames in [\d.]+ s, ([\d.]+) fps", stderr)
     if process.returncode != 0 or match is None:
         raise RuntimeError(stderr[-2000:])
-    return float(match.group(1))
+    cpu_s = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return RunCost(float(match.group(2)), 1000 * cpu_s / int(match.group(1)))
 
 
-def measure_fps(folder: Path, servers: Servers, repeats: int) -> dict[str, list[float]]:
+def measure_fps(folder: Path, servers: Servers, repeats: int) -> dict[str, list[RunCost]]:
     variants = {
         "all off": profile(folder / "off", "off", None),
         "all on": profile(folder / "on", "on", servers),
         "all on, email down": profile(folder / "down", "down", servers, email_port=free_port()),
     }
-    results: dict[str, list[float]] = {name: [] for name in variants}
+    results: dict[str, list[RunCost]] = {name: [] for name in variants}
     for repeat in range(repeats):
         for name, path in variants.items():
             results[name].append(fps(path))
-            print(f"  repeat {repeat + 1}: {name}: {results[name][-1]:.1f} fps", file=sys.stderr)
+            cost = results[name][-1]
+            print(f"  repeat {repeat + 1}: {name}: {cost.fps:.1f} fps, {cost.cpu_ms_per_frame:.1f} ms CPU a frame",
+                  file=sys.stderr)  # fmt: skip
     return results
 
 
@@ -177,7 +190,7 @@ def received(servers: Servers, alerts: set[tuple[str, str, float]]) -> dict[str,
     alert_ids = {b["id"]: (b["body"]["area"], b["body"]["kind"], round(b["body"]["t"], 3))
                  for b in servers.hook.bodies() if b["type"] == "notification" and b["kind"] == "alert"}  # fmt: skip
     email_ids = servers.smtp.ids()
-    slack_refs = [b["text"].rsplit("ref ", 1)[-1] for b in servers.slack.bodies()]
+    slack_refs = [m.group(1) for b in servers.slack.bodies() if (m := re.search(r"· ref ([0-9a-f]{12})", b["text"]))]
     emailed = {alert for message_id, alert in alert_ids.items() if message_id in set(email_ids)}
     slacked = {alert for message_id, alert in alert_ids.items() if message_id[:12] in set(slack_refs)}
     shots = servers.s3.client().list_objects_v2(Bucket="bench", Prefix="x86-cpu/screenshots/")
@@ -204,6 +217,19 @@ def email_as_received(message: EmailMessage) -> str:
     return f"{headers}\n\n{text}\n[attachments: {files}]"
 
 
+def print_costs(results: dict[str, list[RunCost]], repeats: int) -> None:
+    off = statistics.median(c.fps for c in results["all off"])
+    off_cpu = statistics.median(c.cpu_ms_per_frame for c in results["all off"])
+    print(f"\n## Notifications: FPS ({platform.node()}, {os.cpu_count()} CPUs, {repeats} repeats)\n")
+    print("| channels | FPS (median) | runs | ratio to all off | CPU ms a frame (median) | CPU ratio |")
+    print("|---|---|---|---|---|---|")
+    for name, costs in results.items():
+        median = statistics.median(c.fps for c in costs)
+        cpu = statistics.median(c.cpu_ms_per_frame for c in costs)
+        runs = ", ".join(f"{c.fps:.1f}" for c in costs)
+        print(f"| {name} | {median:.1f} | {runs} | {median / off:.3f} | {cpu:.1f} | {cpu / off_cpu:.3f} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
@@ -214,12 +240,7 @@ def main() -> int:
         servers = Servers(folder)
         try:
             results = measure_fps(folder, servers, args.repeats)
-            off = statistics.median(results["all off"])
-            print(f"\n## Notifications: FPS ({platform.node()}, {os.cpu_count()} CPUs, {args.repeats} repeats)\n")
-            print("| channels | FPS (median) | runs | ratio to all off |\n|---|---|---|---|")
-            for name, values in results.items():
-                median = statistics.median(values)
-                print(f"| {name} | {median:.1f} | {', '.join(f'{v:.1f}' for v in values)} | {median / off:.3f} |")
+            print_costs(results, args.repeats)
             if not args.skip_loss:
                 loss_folder = folder / "loss"
                 loss_folder.mkdir()
