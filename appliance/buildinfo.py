@@ -40,8 +40,9 @@ def build_info(loaded: LoadedProfile, source: Path) -> BuildInfo:
     digest = hashlib.sha256()
     for path in loaded.files:
         digest.update(path.read_bytes())
-    model = loaded.profile.detector.model
-    models = {Path(model.path).name: model.sha256 or _sha256(Path(model.path))} if model.path else {}
+    models = {
+        Path(str(m.path)).name: m.sha256 or _sha256(Path(str(m.path))) for m in loaded.profile.model_files().values()
+    }
     return BuildInfo(__version__, revision, epoch, loaded.name, digest.hexdigest(), models)
 
 

@@ -34,8 +34,8 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_model(path: Path, expected_sha256: str | None) -> None:
-    """Refuse a missing model file, or one whose sha256 differs from the pinned one."""
+def verify_model(path: Path, expected_sha256: str | None, key: str = "detector.model") -> None:
+    """Refuse a missing model file, or one whose sha256 differs from the pinned one (`key.sha256`)."""
     if problem := regular_file_problem(path):
         hint = "; copy it there or fetch a known model with 'appliance models fetch NAME' (see 'appliance models list')"
         raise ModelError(f"model file {path} {problem}{hint if problem == 'does not exist' else ''}")
@@ -44,7 +44,7 @@ def verify_model(path: Path, expected_sha256: str | None) -> None:
     actual = sha256_of(path)
     if actual != expected_sha256:
         raise ModelError(
-            f"model file {path} has sha256 {actual}, but detector.model.sha256 is "
+            f"model file {path} has sha256 {actual}, but {key}.sha256 is "
             f"{expected_sha256}: refusing to start; replace the file or correct the profile"
         )
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from appliance.config import load_profile
-from appliance.config.model import AnonymizerConfig, BoxFilterConfig
+from appliance.config.model import AnonymizerConfig, AnonymizerFacesConfig, BoxFilterConfig, FaceModelConfig
 from appliance.runtime.analysis.analyzer import CameraAnalyzer
 from appliance.runtime.analysis.anonymizer import anonymize, boxes_to_hide, head_region
 from appliance.runtime.analysis.filtering import RegionOfInterest, select_people
@@ -26,6 +26,7 @@ from evaluation import iou_matrix, load_mot_ground_truth
 from tests.conftest import PETS_TRUTH, PETS_VIDEO, PROFILES, read_frames
 
 NO_LIMITS = BoxFilterConfig(None, None, None, None)
+NO_FACES = AnonymizerFacesConfig(enabled=False, model=FaceModelConfig(None, None, "yunet"), min_score=0.3, margin=0.3)
 
 
 def test_roi_keeps_people_whose_feet_are_inside() -> None:
@@ -74,7 +75,9 @@ def test_anonymizer_changes_heads_and_nothing_else(data: Path) -> None:
     image = read_frames(data / PETS_VIDEO, [400])[400]
     truth = load_mot_ground_truth(data / PETS_TRUTH)[400]
     boxes = [b.box for b in truth]
-    config = AnonymizerConfig(enabled=True, method="blur", head_fraction=0.25, min_score=0.1, margin=0.2)
+    config = AnonymizerConfig(
+        enabled=True, method="blur", head_fraction=0.25, min_score=0.1, margin=0.2, faces=NO_FACES
+    )
     blurred = anonymize(image, boxes, config)
     mask = np.zeros(image.shape[:2], dtype=bool)
     for box in boxes:
@@ -96,13 +99,15 @@ def test_anonymizer_is_on_by_default() -> None:
 def test_anonymizer_copes_with_boxes_leaving_the_frame() -> None:
     image = np.full((100, 100, 3), 200, dtype=np.uint8)
     cv2.circle(image, (50, 10), 8, (0, 0, 0), -1)
-    config = AnonymizerConfig(True, "blur", 0.3, 0.1, 0.2)
+    config = AnonymizerConfig(True, "blur", 0.3, 0.1, 0.2, NO_FACES)
     result = anonymize(image, [(-20, -30, 120, 90), (150, 150, 200, 200)], config)
     assert result.shape == image.shape and not np.array_equal(result, image)
 
 
 def test_the_head_region_grows_by_the_margin_on_every_side() -> None:
-    config = AnonymizerConfig(enabled=True, method="blur", head_fraction=0.25, min_score=0.1, margin=0.2)
+    config = AnonymizerConfig(
+        enabled=True, method="blur", head_fraction=0.25, min_score=0.1, margin=0.2, faces=NO_FACES
+    )
     assert head_region((100, 100, 150, 300), config, 1000, 1000) == (90, 60, 160, 190)
     assert head_region((100, 100, 150, 300), replace(config, margin=0.0), 1000, 1000) == (100, 100, 150, 150)
 

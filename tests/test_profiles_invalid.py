@@ -341,6 +341,24 @@ CASES = [
         ["p.yaml:3:3 detector.model.path: the 'onnxruntime' backend needs a model file"],
     ),
     Case(
+        "faces-without-model",
+        """
+        device: {id: test}
+        anonymizer:
+          faces: {enabled: true}
+        """,
+        ["p.yaml:3:10 anonymizer.faces.model.path: faces are enabled: name the face detector's model file"],
+    ),
+    Case(
+        "face-model-of-wrong-kind",
+        """
+        device: {id: test}
+        anonymizer:
+          faces: {enabled: true, model: {path: faces.tflite}}
+        """,
+        ["p.yaml:3:40 anonymizer.faces.model.path: a face detector loads .onnx files, not 'faces.tflite'"],
+    ),
+    Case(
         "model-of-wrong-kind",
         """
         device: {id: test}

@@ -52,13 +52,22 @@ def test_default_profile_runs_the_shipped_model_with_its_digest_pinned() -> None
         assert load_profile(PROFILES / name).profile.detector.model == detector.model
 
 
+def test_every_shipped_profile_hides_faces_with_the_shipped_face_model() -> None:
+    for path in SHIPPED_PROFILES:
+        faces = load_profile(path).profile.anonymizer.faces
+        assert faces.enabled, path
+        model = Path(faces.model.path or "")
+        assert model.is_relative_to(REPO / "models") and sha256_of(model) == faces.model.sha256, path
+
+
 def test_shipped_model_files_match_their_listed_digests_and_licence() -> None:
     listing = (REPO / "models" / "README.md").read_text()
     files = [f for f in (REPO / "models").rglob("*") if f.is_file() and f.suffix in (".xml", ".bin", ".onnx")]
     assert files
     for file in files:
         assert f"| `{file.relative_to(REPO / 'models')}` | {file.stat().st_size} | `{sha256_of(file)}` |" in listing
-        assert (file.parents[1] / "LICENSE").read_text().lstrip().startswith("Apache License")
+        folder = REPO / "models" / file.relative_to(REPO / "models").parts[0]
+        assert (folder / "LICENSE").read_text().lstrip().startswith("Apache License")
 
 
 def test_accelerated_profiles_pick_their_backends() -> None:

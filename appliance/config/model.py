@@ -189,12 +189,28 @@ class DistancingConfig:
 
 
 @dataclass(frozen=True)
+class FaceModelConfig:
+    path: str | None
+    sha256: str | None
+    architecture: Literal["yunet", "rfb-masked-face"]
+
+
+@dataclass(frozen=True)
+class AnonymizerFacesConfig:
+    enabled: bool
+    model: FaceModelConfig
+    min_score: float
+    margin: float
+
+
+@dataclass(frozen=True)
 class AnonymizerConfig:
     enabled: bool
     method: Literal["blur", "pixelate"]
     head_fraction: float
     min_score: float
     margin: float
+    faces: AnonymizerFacesConfig
 
 
 @dataclass(frozen=True)
@@ -449,3 +465,10 @@ class Profile:
 
     def camera(self, camera_id: str) -> CameraConfig:
         return next(c for c in self.cameras if c.id == camera_id)
+
+    def model_files(self) -> dict[tuple[str, ...], ModelConfig | FaceModelConfig]:
+        """Every model file the runtime loads, by the profile key of its model, path set."""
+        models: dict[tuple[str, ...], ModelConfig | FaceModelConfig] = {("detector", "model"): self.detector.model}
+        if self.anonymizer.faces.enabled:
+            models[("anonymizer", "faces", "model")] = self.anonymizer.faces.model
+        return {key: model for key, model in models.items() if model.path is not None}

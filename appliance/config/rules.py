@@ -259,6 +259,19 @@ def model_file(data: dict[str, Any]) -> Iterator[Finding]:
         )
 
 
+def face_model_files(data: dict[str, Any]) -> Iterator[Finding]:
+    """A face stage that is on names its model, an .onnx file."""
+    anonymizer = data.get("anonymizer")
+    faces = anonymizer.get("faces") if isinstance(anonymizer, dict) else None
+    if not isinstance(faces, dict) or faces.get("enabled") is not True or not isinstance(faces.get("model"), dict):
+        return
+    path = faces["model"].get("path")
+    if path is None:
+        yield ("anonymizer", "faces", "model", "path"), "faces are enabled: name the face detector's model file"
+    elif isinstance(path, str) and PurePosixPath(path).suffix.lower() != ".onnx":
+        yield ("anonymizer", "faces", "model", "path"), f"a face detector loads .onnx files, not '{path}'"
+
+
 def backend_settings(data: dict[str, Any]) -> Iterator[Finding]:
     """A detector setting changed from its default that the chosen backend does not read."""
     detector = data.get("detector")
@@ -424,6 +437,7 @@ RULES: tuple[Callable[[dict[str, Any]], Iterator[Finding]], ...] = (
     zones_and_lines,
     calibrations,
     model_file,
+    face_model_files,
     backend_settings,
     tls_pairs,
     listen_addresses,

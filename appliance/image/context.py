@@ -76,16 +76,16 @@ def _check_self_contained(folder: Path, profile: Path) -> None:
 
 
 def site_files(loaded: LoadedProfile) -> list[Path]:
-    """The profile, the files it extends, and the detector's model with the files beside it that
-    share its name (an OpenVINO .xml has its .bin) and the licences there. A model that is not on
-    this machine (one `appliance models fetch` puts on the device) is left out."""
+    """The profile, the files it extends, and each model it loads (the detector's, the face
+    detector's) with the files beside it that share its name (an OpenVINO .xml has its .bin) and
+    the licences there. A model that is not on this machine (one `appliance models fetch` puts
+    on the device) is left out."""
     files = [path.resolve() for path in loaded.files]
-    model = loaded.profile.detector.model.path
-    if model and Path(model).is_file():
-        path = Path(model)
-        files += sorted(p for p in path.parent.iterdir() if p.is_file() and (p.stem == path.stem or
-                        p.name.upper().startswith("LICENSE")))  # fmt: skip
-        files += [p for parent in path.parents[:3] for p in parent.glob("LICENSE*") if p.is_file()]
+    for path in (Path(str(model.path)) for model in loaded.profile.model_files().values()):
+        if path.is_file():
+            files += sorted(p for p in path.parent.iterdir() if p.is_file() and (p.stem == path.stem or
+                            p.name.upper().startswith("LICENSE")))  # fmt: skip
+            files += [p for parent in path.parents[:3] for p in parent.glob("LICENSE*") if p.is_file()]
     return sorted(set(files))
 
 

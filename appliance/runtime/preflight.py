@@ -22,12 +22,11 @@ def preflight(loaded: LoadedProfile, running: LoadedProfile | None = None) -> li
     """Problems `loaded` would meet on this machine; `running` is the profile in use, whose data_dir
     lock and listening addresses are ours already."""
     issues = []
-    model = loaded.profile.detector.model
-    if model.path is not None:
+    for key, model in loaded.profile.model_files().items():
         try:
-            verify_model(Path(model.path), model.sha256)
+            verify_model(Path(str(model.path)), model.sha256, ".".join(key))
         except ModelError as error:
-            issues.append(loaded.issue(("detector", "model", "path"), str(error)))
+            issues.append(loaded.issue((*key, "path"), str(error)))
     data_dir = Path(loaded.profile.storage.data_dir)
     ours = running is not None and Path(running.profile.storage.data_dir) == data_dir
     if problem := data_dir_problem(data_dir, locked_by_us=ours):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import cv2
 
-from appliance.config.model import Profile
+from appliance.config.model import AnonymizerFacesConfig, Profile
 from appliance.logs import configure_logging
 from appliance.models import ModelError
 from appliance.runtime.analysis.analyzer import CameraAnalyzer, FrameAnalysis
@@ -34,6 +34,7 @@ from appliance.runtime.events import (
     WorkerEvent,
     WorkerFailed,
 )
+from appliance.runtime.faces import FaceDetector, FaceDetectorError, create_face_detector
 from appliance.runtime.processes import ChildSetup, start_child
 from appliance.runtime.sources import FileSource, FrameSource, SourceError, open_source
 from appliance.runtime.tracking import detector_config_for
@@ -68,7 +69,7 @@ def run_worker(
     start_child(spec.camera_id, spec.setup, stop)
     try:
         CameraWorker(spec, events, stop, snapshot, settings).run()
-    except (DetectorError, ModelError, SourceError) as error:
+    except (DetectorError, FaceDetectorError, ModelError, SourceError) as error:
         events.put(WorkerFailed(spec.camera_id, str(error)))
         events.close()
         events.join_thread()
@@ -91,6 +92,7 @@ class CameraWorker:
         self.camera_id, self.setup = camera.id, spec.setup
         self.events, self.stop, self.snapshot, self.settings = events, stop, snapshot, settings
         self.anonymizer = profile.anonymizer
+        self.faces = _face_detector(profile.anonymizer.faces)
         self.sample_interval_s = profile.storage.event_log.sample_interval_s
         self.detector: Detector | RemoteDetector = (
             RemoteDetector(spec.detector_address)
@@ -143,6 +145,8 @@ class CameraWorker:
             self.setup = spec.setup
             configure_logging(spec.setup.level, spec.setup.log_format, process=self.camera_id,
                               secrets=spec.setup.secrets)  # fmt: skip
+        if profile.anonymizer.faces != self.anonymizer.faces:
+            self.faces = _face_detector(profile.anonymizer.faces)
         self.anonymizer = profile.anonymizer
         self.sample_interval_s = profile.storage.event_log.sample_interval_s
         if profile.motion != (self.gate.config if self.gate else None):
@@ -180,7 +184,8 @@ class CameraWorker:
         if snapshot_asked and self.snapshot is not None:
             self.snapshot.clear()
             possible = boxes_to_hide(detections, self.analyzer.tracker.possible_people(), self.anonymizer.min_score)
-            self.events.put(self._snapshot(frame.image, frame.timestamp, possible))
+            if (snapshot := self._snapshot(frame.image, frame.timestamp, possible)) is not None:
+                self.events.put(snapshot)
         for episode in analysis.episodes_started:
             self.events.put(EpisodeEvent(episode, "started"))
         for episode in analysis.episodes_ended:
@@ -193,10 +198,16 @@ class CameraWorker:
         for event in events:
             self.events.put(event)
 
-    def _snapshot(self, image: Image, timestamp: float, people: list[Box]) -> Snapshot:
-        """The frame as JPEG with every head that might be in it hidden. Only a frame the
-        detector has processed gets here: when detection fails, no image of it leaves."""
-        hidden = anonymize(image, people, self.anonymizer)
+    def _snapshot(self, image: Image, timestamp: float, people: list[Box]) -> Snapshot | None:
+        """The frame as JPEG with every head that might be in it hidden, and every face the face
+        detector finds. Only a frame the detectors have processed gets here: when the person or
+        the face detector fails, no image of it leaves."""
+        try:
+            faces = [face.box for face in self.faces.detect(image)] if self.faces else []
+        except (cv2.error, FaceDetectorError) as error:
+            log.error("no snapshot: the face detector failed on the frame: %s", error)
+            return None
+        hidden = anonymize(image, people, self.anonymizer, faces)
         ok, jpeg = cv2.imencode(".jpg", hidden, [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_QUALITY])
         height, width = image.shape[:2]
         return Snapshot(self.camera_id, timestamp, jpeg.tobytes() if ok else b"", width, height)
@@ -222,6 +233,10 @@ class CameraWorker:
                 motion_skipped=self._motion_skipped,
             )
         )  # fmt: skip
+
+
+def _face_detector(config: AnonymizerFacesConfig) -> FaceDetector | None:
+    return create_face_detector(config.model, config.min_score) if config.enabled else None
 
 
 def _add(tally: FrameTally | None, people: int, violating: int) -> FrameTally:

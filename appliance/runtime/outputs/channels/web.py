@@ -4,10 +4,12 @@ A reply's body is read up to a small bound and never logged (it is the other end
 
 from __future__ import annotations
 
+import functools
 import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 from appliance.runtime.outputs.channels.base import ChannelRefused, MessageRefused, TryLater
 
@@ -27,13 +29,27 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
+@functools.lru_cache(maxsize=16)
+def _tls_context(ca_file: str | None, modified_ns: int | None) -> ssl.SSLContext:
+    """One context per CA file and version of it: loading the system's certificates costs about
+    10 ms of CPU, too much to pay on every request of a raw-data feed. SSLContext is thread-safe."""
+    return ssl.create_default_context(cafile=ca_file)
+
+
+def _modified_ns(path: str | None) -> int | None:
+    try:
+        return Path(path).stat().st_mtime_ns if path else None
+    except OSError:
+        return None  # create_default_context says what is wrong with it
+
+
 def request(
     url: str, body: bytes, *, method: str, headers: dict[str, str], timeout_s: float, ca_file: str | None = None,
     where: str,
 ) -> Reply:  # fmt: skip
     """Send; a 2xx reply, or the failure raised. `where` names the endpoint in messages (a
     secret URL is never shown)."""
-    context = ssl.create_default_context(cafile=ca_file)
+    context = _tls_context(ca_file, _modified_ns(ca_file))
     opener = urllib.request.build_opener(_NoRedirects(), urllib.request.HTTPSHandler(context=context))
     outgoing = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
