@@ -2,7 +2,7 @@
 SIGTERM and a kill -9 of the appliance. Real servers on loopback: aiosmtpd (STARTTLS, AUTH), an
 HTTP server for the webhook and Slack, moto's S3 server.
 
-    .venv/bin/python bench/notifications.py [--repeats 3] [--skip-loss]
+    .venv/bin/python bench/notifications.py [--repeats 3] [--skip-loss] [--skip-fps]
 
 - FPS: `appliance run --input` on PETS09-S2L1 (795 frames) with every channel off, every channel
   on (email and Slack for each alert, a webhook with alerts and raw data every second, S3
@@ -25,11 +25,13 @@ import platform
 import re
 import resource
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -150,6 +152,7 @@ def measure_loss(folder: Path, servers: Servers) -> dict[str, Any]:
     path = profile(folder, "loss", servers)
     for receiver in (servers.smtp.messages, servers.slack.requests, servers.hook.requests):
         receiver.clear()  # what the FPS runs sent
+    shots_before = screenshots(servers)
     first = live(path)  # (1) every server away for 60 s in the middle of a run, then SIGTERM
     time.sleep(10)
     servers.stop()
@@ -169,7 +172,24 @@ def measure_loss(folder: Path, servers: Servers) -> dict[str, Any]:
     records = [json.loads(line) for log in (folder / "data" / "events").glob("*/*.jsonl")
                for line in log.read_text().splitlines() if line.strip()]  # fmt: skip
     alerts = {(r["area"], r["kind"], round(r["t"], 3)) for r in records if r["type"] == "alert"}
-    return {"alerts in the event log": len(alerts), **received(servers, alerts)}
+    return {"alerts in the event log": len(alerts), **received(servers, alerts),
+            "s3: screenshots uploaded by the three runs": screenshots(servers) - shots_before,
+            "messages still waiting in a spool after the third run": waiting(folder / "data")}  # fmt: skip
+
+
+def screenshots(servers: Servers) -> int:
+    listing = servers.s3.client().list_objects_v2(Bucket="bench", Prefix="x86-cpu/screenshots/")
+    return int(listing["KeyCount"])
+
+
+def waiting(data_dir: Path) -> int:
+    """Messages left in every notification and screenshot spool: what was taken but not delivered."""
+    spools = [*(data_dir / "notifications" / "queue").glob("*.sqlite3"), data_dir / "s3" / "screenshots.sqlite3"]
+    total = 0
+    for path in spools:
+        with closing(sqlite3.connect(path)) as db:
+            total += db.execute("SELECT count(*) FROM messages").fetchone()[0]
+    return total
 
 
 def live(path: Path) -> subprocess.Popen[str]:
@@ -193,7 +213,6 @@ def received(servers: Servers, alerts: set[tuple[str, str, float]]) -> dict[str,
     slack_refs = [m.group(1) for b in servers.slack.bodies() if (m := re.search(r"· ref ([0-9a-f]{12})", b["text"]))]
     emailed = {alert for message_id, alert in alert_ids.items() if message_id in set(email_ids)}
     slacked = {alert for message_id, alert in alert_ids.items() if message_id[:12] in set(slack_refs)}
-    shots = servers.s3.client().list_objects_v2(Bucket="bench", Prefix="x86-cpu/screenshots/")
     return {
         "alerts sent (ids; a kill -9 may lose an alert from the log, not from the queue)": len(alert_ids),
         "webhook: alerts of the log missing": len(alerts - set(alert_ids.values())),
@@ -204,7 +223,6 @@ def received(servers: Servers, alerts: set[tuple[str, str, float]]) -> dict[str,
         "email: messages": len(email_ids),
         "slack: alerts of the log missing": len(alerts - slacked),
         "slack: duplicates (same ref)": len(slack_refs) - len(set(slack_refs)),
-        "s3: screenshots (FPS runs included)": shots["KeyCount"],
     }
 
 
@@ -234,13 +252,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-loss", action="store_true")
+    parser.add_argument("--skip-fps", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         servers = Servers(folder)
         try:
-            results = measure_fps(folder, servers, args.repeats)
-            print_costs(results, args.repeats)
+            if not args.skip_fps:
+                print_costs(measure_fps(folder, servers, args.repeats), args.repeats)
             if not args.skip_loss:
                 loss_folder = folder / "loss"
                 loss_folder.mkdir()
