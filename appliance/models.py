@@ -119,6 +119,21 @@ CATALOG = {
             ),
             class_id=1,
         ),
+        KnownModel(
+            "rfb-640-masked-face",
+            "Ultra-Light-Fast RFB-640 face detector trained on faces and masked faces (masks.model), 640x480, ONNX",
+            "MIT",
+            "opencv",
+            (
+                ModelFile(
+                    "RFB-640-masked_face-v2.onnx",
+                    "https://raw.githubusercontent.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB/"
+                    "dffdddda9794a50607cba8f318507a28c1c27cab/masked_face/pretrained/RFB-640-masked_face-v2.onnx",
+                    "sha256:27ca3e5985f722e91efea7993f625716de627303c4bafb40bb26f456286beca8",
+                    1566571,
+                ),
+            ),
+        ),
     )
 }
 

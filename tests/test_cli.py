@@ -101,6 +101,7 @@ def test_show_yaml_lists_sections_in_schema_order() -> None:
         "areas",
         "distancing",
         "anonymizer",
+        "masks",
         "mqtt",
         "metrics",
         "api",

@@ -22,6 +22,8 @@ from appliance.runtime.events import (
     Event,
     FrameResult,
     LineUpdate,
+    MaskCounts,
+    MaskMinute,
     RunEvent,
     RunSummary,
     Snapshot,
@@ -58,6 +60,7 @@ EXAMPLES: list[Event] = [
     ZoneUpdate("cam", "queue", 12.0, 2, 1, (31.25, 4.5)),
     ZoneVisitEvent(ZoneVisit("cam", "queue", 3, 10.0, 45.5), "ended", 45.5),
     ZoneVisitEvent(ZoneVisit("cam", "queue", 4, 10.0, None), "loitering", 130.0),
+    MaskMinute("cam", 120.0, MaskCounts(3, 1, 2), (("queue", MaskCounts(1, 0, 0)),)),
     LineUpdate(
         Crossing("cam", "door", 5, "in", 1.7e9), LineCounts("2023-11-14", "2023-11-14T23:00:00+01:00", 12, 9, 3, 1)
     ),

@@ -125,7 +125,7 @@ def test_unknown_model_lists_the_known_ones(tmp_path: Path) -> None:
 def test_list_shows_licences() -> None:
     result = run_cli("models", "list")
     assert result.returncode == 0
-    assert all("Apache-2.0" in line for line in result.stdout.splitlines())
+    assert all("Apache-2.0" in line or "MIT" in line for line in result.stdout.splitlines())
 
 
 @pytest.mark.parametrize("fault", ["a file path out of the cache", "an absolute model name", "a FIFO", "not JSON"])

@@ -66,7 +66,7 @@ CASES = [
         [
             "p.yaml:2:1 camera: unknown key 'camera'; did you mean 'cameras'? expected one of: "
             "extends, schema_version, device, detector, tracker, motion, cameras, areas, distancing, anonymizer, "
-            "mqtt, metrics, api, notifications, s3, storage, ota, logging, runtime"
+            "masks, mqtt, metrics, api, notifications, s3, storage, ota, logging, runtime"
         ],
     ),
     Case(

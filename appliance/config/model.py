@@ -204,6 +204,15 @@ class AnonymizerFacesConfig:
 
 
 @dataclass(frozen=True)
+class MasksConfig:
+    enabled: bool
+    model: FaceModelConfig
+    min_score: float
+    min_face_px: float
+    interval_s: float
+
+
+@dataclass(frozen=True)
 class AnonymizerConfig:
     enabled: bool
     method: Literal["blur", "pixelate"]
@@ -453,6 +462,7 @@ class Profile:
     areas: tuple[AreaConfig, ...]
     distancing: DistancingConfig
     anonymizer: AnonymizerConfig
+    masks: MasksConfig
     mqtt: MqttConfig
     metrics: MetricsConfig
     api: ApiConfig
@@ -471,4 +481,6 @@ class Profile:
         models: dict[tuple[str, ...], ModelConfig | FaceModelConfig] = {("detector", "model"): self.detector.model}
         if self.anonymizer.faces.enabled:
             models[("anonymizer", "faces", "model")] = self.anonymizer.faces.model
+        if self.masks.enabled:
+            models[("masks", "model")] = self.masks.model
         return {key: model for key, model in models.items() if model.path is not None}

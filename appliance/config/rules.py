@@ -262,14 +262,17 @@ def model_file(data: dict[str, Any]) -> Iterator[Finding]:
 def face_model_files(data: dict[str, Any]) -> Iterator[Finding]:
     """A face stage that is on names its model, an .onnx file."""
     anonymizer = data.get("anonymizer")
-    faces = anonymizer.get("faces") if isinstance(anonymizer, dict) else None
-    if not isinstance(faces, dict) or faces.get("enabled") is not True or not isinstance(faces.get("model"), dict):
-        return
-    path = faces["model"].get("path")
-    if path is None:
-        yield ("anonymizer", "faces", "model", "path"), "faces are enabled: name the face detector's model file"
-    elif isinstance(path, str) and PurePosixPath(path).suffix.lower() != ".onnx":
-        yield ("anonymizer", "faces", "model", "path"), f"a face detector loads .onnx files, not '{path}'"
+    stages = {("anonymizer", "faces"): anonymizer.get("faces") if isinstance(anonymizer, dict) else None,
+              ("masks",): data.get("masks")}  # fmt: skip
+    for key, stage in stages.items():
+        if not isinstance(stage, dict) or stage.get("enabled") is not True or not isinstance(stage.get("model"), dict):
+            continue
+        path = stage["model"].get("path")
+        where = (*key, "model", "path")
+        if path is None:
+            yield where, f"{key[-1]} are enabled: name the face detector's model file"
+        elif isinstance(path, str) and PurePosixPath(path).suffix.lower() != ".onnx":
+            yield where, f"a face detector loads .onnx files, not '{path}'"
 
 
 def backend_settings(data: dict[str, Any]) -> Iterator[Finding]:

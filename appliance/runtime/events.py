@@ -244,7 +244,33 @@ class RunEvent:
     timestamp: float = field(default_factory=time.time)
 
 
-WorkerEvent = FrameResult | CameraStatus | EpisodeEvent | ZoneVisitEvent | Crossing | WorkerFailed | Snapshot
+@dataclass(frozen=True, slots=True)
+class MaskCounts:
+    """People looked at, by verdict: each counted once, by their most frequent verdict."""
+
+    masked: int = 0
+    unmasked: int = 0
+    too_small: int = 0
+
+
+MASK_MINUTE_S = 60.0
+MaskVerdict = Literal["masked", "unmasked", "too_small"]
+MASK_VERDICTS: tuple[MaskVerdict, ...] = ("masked", "unmasked", "too_small")
+
+
+@dataclass(frozen=True, slots=True)
+class MaskMinute:
+    """A camera's face-mask verdicts over one minute, for the camera and each of its zones."""
+
+    camera_id: str
+    start: float  # Unix time of the minute's first second
+    counts: MaskCounts
+    zones: tuple[tuple[str, MaskCounts], ...] = ()
+
+
+WorkerEvent = (
+    FrameResult | CameraStatus | EpisodeEvent | ZoneVisitEvent | Crossing | WorkerFailed | Snapshot | MaskMinute
+)
 Event = (
     WorkerEvent
     | CameraLifecycle

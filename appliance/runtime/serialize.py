@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 from appliance.runtime.events import (
+    MASK_MINUTE_S,
     AreaAlert,
     AreaUpdate,
     CameraLifecycle,
@@ -20,6 +21,8 @@ from appliance.runtime.events import (
     Event,
     FrameResult,
     LineUpdate,
+    MaskCounts,
+    MaskMinute,
     RunEvent,
     Snapshot,
     UpdateResult,
@@ -61,6 +64,8 @@ def to_json(event: Event) -> Json:
             body = _zone(event)
         case ZoneVisitEvent():
             body = _zone_visit(event)
+        case MaskMinute():
+            body = _masks(event)
         case LineUpdate():
             body = _crossing(event)
         case Crossing():
@@ -176,6 +181,16 @@ def _zone(event: ZoneUpdate) -> Json:
         "people_in_violation": event.people_in_violation,
         "dwell_s": [round(d, 1) for d in event.dwell_s[:MAX_DWELL_LISTED]],
     }
+
+
+def _masks(event: MaskMinute) -> Json:
+    zones = {zone: _mask_counts(counts) for zone, counts in event.zones}
+    return {"type": "masks", "t": event.start + MASK_MINUTE_S, "camera": event.camera_id, "minute": event.start,
+            **_mask_counts(event.counts), "zones": zones}  # fmt: skip
+
+
+def _mask_counts(counts: MaskCounts) -> Json:
+    return {"masked": counts.masked, "unmasked": counts.unmasked, "too_small": counts.too_small}
 
 
 def _zone_visit(event: ZoneVisitEvent) -> Json:

@@ -316,4 +316,4 @@ def _worker_settings(profile: Profile, camera: CameraConfig) -> tuple[object, ..
     only the detections' sampling interval; the event log's retention and size are the event
     log's alone."""
     return (camera, profile.tracker, profile.motion, profile.distancing, profile.detector.min_score,
-            profile.anonymizer, profile.storage.event_log.sample_interval_s)  # fmt: skip
+            profile.anonymizer, profile.masks, profile.storage.event_log.sample_interval_s)  # fmt: skip

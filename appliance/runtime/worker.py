@@ -15,7 +15,7 @@ from pathlib import Path
 
 import cv2
 
-from appliance.config.model import AnonymizerFacesConfig, Profile
+from appliance.config.model import AnonymizerFacesConfig, MasksConfig, Profile
 from appliance.logs import configure_logging
 from appliance.models import ModelError
 from appliance.runtime.analysis.analyzer import CameraAnalyzer, FrameAnalysis
@@ -29,12 +29,14 @@ from appliance.runtime.events import (
     EpisodeEvent,
     FrameResult,
     FrameTally,
+    MaskMinute,
     Snapshot,
     TrackRecord,
     WorkerEvent,
     WorkerFailed,
 )
 from appliance.runtime.faces import FaceDetector, FaceDetectorError, create_face_detector
+from appliance.runtime.faces.masks import MaskJudge, MaskMinutes
 from appliance.runtime.processes import ChildSetup, start_child
 from appliance.runtime.sources import FileSource, FrameSource, SourceError, open_source
 from appliance.runtime.tracking import detector_config_for
@@ -93,6 +95,9 @@ class CameraWorker:
         self.events, self.stop, self.snapshot, self.settings = events, stop, snapshot, settings
         self.anonymizer = profile.anonymizer
         self.faces = _face_detector(profile.anonymizer.faces)
+        self.masks_config = profile.masks
+        self.masks = _mask_judge(profile.masks)
+        self.mask_minutes = MaskMinutes(camera.id)
         self.sample_interval_s = profile.storage.event_log.sample_interval_s
         self.detector: Detector | RemoteDetector = (
             RemoteDetector(spec.detector_address)
@@ -124,6 +129,7 @@ class CameraWorker:
             for episode in episodes:
                 self.events.put(EpisodeEvent(episode, "ended"))
             self._put_places(places)
+            self._put_masks(self.mask_minutes.finish())
             self._heartbeat(force=True)
             self.source.stop()
             self.detector.close()
@@ -147,6 +153,9 @@ class CameraWorker:
                               secrets=spec.setup.secrets)  # fmt: skip
         if profile.anonymizer.faces != self.anonymizer.faces:
             self.faces = _face_detector(profile.anonymizer.faces)
+        if profile.masks != self.masks_config:
+            self._put_masks(self.mask_minutes.finish())
+            self.masks_config, self.masks = profile.masks, _mask_judge(profile.masks)
         self.anonymizer = profile.anonymizer
         self.sample_interval_s = profile.storage.event_log.sample_interval_s
         if profile.motion != (self.gate.config if self.gate else None):
@@ -191,7 +200,14 @@ class CameraWorker:
         for episode in analysis.episodes_ended:
             self.events.put(EpisodeEvent(episode, "ended"))
         self._put_places(analysis.places)
+        if self.masks is not None:
+            verdicts = self.masks.judge(frame.image, frame.timestamp, analysis.tracks)
+            self._put_masks(self.mask_minutes.add(frame.timestamp, verdicts, self.analyzer.places.zones_of_people()))
         return True
+
+    def _put_masks(self, minute: MaskMinute | None) -> None:
+        if minute is not None:
+            self.events.put(minute)
 
     def _put_places(self, places: PlacesFrame) -> None:
         events: list[WorkerEvent] = [*places.crossings, *places.visits]
@@ -237,6 +253,12 @@ class CameraWorker:
 
 def _face_detector(config: AnonymizerFacesConfig) -> FaceDetector | None:
     return create_face_detector(config.model, config.min_score) if config.enabled else None
+
+
+def _mask_judge(config: MasksConfig) -> MaskJudge | None:
+    if not config.enabled:
+        return None
+    return MaskJudge(config, create_face_detector(config.model, config.min_score, key="masks.model"))
 
 
 def _add(tally: FrameTally | None, people: int, violating: int) -> FrameTally:

@@ -49,6 +49,14 @@ class CameraPlaces:
             self._lines[line.id] = lines.get(line.id) or LineCounter(camera.id, line)
             self._lines[line.id].configure(line)
 
+    def zones_of_people(self) -> dict[int, frozenset[str]]:
+        """Each person in a zone, with the zones they are in."""
+        zones: dict[int, set[str]] = {}
+        for zone_id, tracker in self._zones.items():
+            for track_id in tracker.occupants():
+                zones.setdefault(track_id, set()).add(zone_id)
+        return {track_id: frozenset(ids) for track_id, ids in zones.items()}
+
     def update(self, timestamp: float, tracks: Sequence[Track], violating: Collection[int]) -> PlacesFrame:
         frame = PlacesFrame()
         if not self._zones and not self._lines:

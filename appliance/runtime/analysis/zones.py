@@ -44,6 +44,10 @@ class ZoneTracker:
         self._shape = shapely.Polygon(zone.polygon)
         shapely.prepare(self._shape)
 
+    def occupants(self) -> frozenset[int]:
+        """The people whose visit is open: inside, or just out of sight."""
+        return frozenset(self._visits)
+
     def inside(self, positions: Mapping[int, Point]) -> set[int]:
         if not positions:
             return set()

@@ -29,6 +29,7 @@ from appliance.runtime.events import (
     Event,
     FrameResult,
     LineUpdate,
+    MaskMinute,
     RunEvent,
     ZoneUpdate,
     ZoneVisitEvent,
@@ -133,6 +134,8 @@ class EventLog(Output):
                 self._write(event.camera_id, to_json(event))
             case ZoneVisitEvent():
                 self._write(event.visit.camera_id, to_json(event), sync=True)
+            case MaskMinute():
+                self._write(event.camera_id, to_json(event))
             case LineUpdate():
                 self._write(event.crossing.camera_id, to_json(event), sync=True)
             case AreaAlert() | ConfigChanged():

@@ -18,6 +18,7 @@ from appliance import __version__
 from appliance.buildinfo import load_build_info
 from appliance.config import LoadedProfile
 from appliance.runtime.events import (
+    MASK_VERDICTS,
     CameraLifecycle,
     CameraStatus,
     ConfigChanged,
@@ -25,6 +26,7 @@ from appliance.runtime.events import (
     Event,
     FrameResult,
     LineUpdate,
+    MaskMinute,
     UpdateResult,
     UpdateStatus,
     ZoneUpdate,
@@ -74,6 +76,10 @@ class Metrics(Output):
         )  # fmt: skip
         self.loitering = Counter("appliance_zone_loitering", "Visits longer than loitering_s", ["camera", "zone"],
                                  registry=r)  # fmt: skip
+        self.faces = Counter("appliance_faces", "People looked at by the mask stage, once a minute each, by verdict "
+                             "(masked, unmasked, too_small)", ["camera", "verdict"], registry=r)  # fmt: skip
+        self.zone_faces = Counter("appliance_zone_faces", "The same, per zone", ["camera", "zone", "verdict"],
+                                  registry=r)  # fmt: skip
         self.reload_failures = Counter("appliance_config_reload_failures", "Rejected configuration changes", registry=r)
         self.ota_failures = Counter(
             "appliance_ota_failures", "OTA bundles refused or rolled back", ["reason"], registry=r
@@ -101,6 +107,12 @@ class Metrics(Output):
     def close(self) -> None:
         self._stop_serving()
 
+    def _mask_minute(self, minute: MaskMinute) -> None:
+        for verdict in MASK_VERDICTS:
+            self.faces.labels(minute.camera_id, verdict).inc(getattr(minute.counts, verdict))
+            for zone, counts in minute.zones:
+                self.zone_faces.labels(minute.camera_id, zone, verdict).inc(getattr(counts, verdict))
+
     def handle(self, event: Event) -> None:
         match event:
             case FrameResult():
@@ -118,6 +130,8 @@ class Metrics(Output):
                 self.dwell.labels(visit.camera_id, visit.zone_id).observe(event.visit.dwell_s(event.timestamp))
             case ZoneVisitEvent(visit=visit):
                 self.loitering.labels(visit.camera_id, visit.zone_id).inc()
+            case MaskMinute():
+                self._mask_minute(event)
             case CameraLifecycle(kind="worker_restarting"):
                 self.restarts.labels(event.camera_id).inc()
             case ConfigChanged(kind="rejected"):

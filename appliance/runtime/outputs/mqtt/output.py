@@ -29,6 +29,7 @@ from appliance.runtime.events import (
     Event,
     FrameResult,
     LineUpdate,
+    MaskMinute,
     Snapshot,
     UpdateStatus,
     WorkerFailed,
@@ -106,6 +107,8 @@ class MqttOutput(Output):
                 self.views.line(event)
             case ZoneVisitEvent(visit=visit):
                 self._queue(self.topics.camera(visit.camera_id, f"zone/{visit.zone_id}/visit"), to_json(event))
+            case MaskMinute():
+                self.views.masks(event)
             case ConfigChanged():
                 self._queue(self.topics.config, to_json(event))
                 self.views.device()

@@ -123,6 +123,8 @@ def discovery_configs(profile: Profile, topics: Topics) -> dict[str, str]:
             "content_type": "image/jpeg", "device": device})  # fmt: skip
         add("button", f"{key}_take_snapshot", {"name": "Take snapshot", "device": device,
             "command_topic": topics.camera(camera.id, "snapshot/set"), "payload_press": "PRESS"})  # fmt: skip
+        if profile.masks.enabled:
+            _mask_entities(add, topics, camera.id, device)
         for zone in camera.zones:
             _zone_entities(add, topics, camera.id, zone.id, zone.name or zone.id, device)
         for line in camera.lines:
@@ -152,6 +154,14 @@ def discovery_configs(profile: Profile, topics: Topics) -> dict[str, str]:
 
 
 Add = Callable[[str, str, dict[str, Any]], None]
+
+
+def _mask_entities(add: Add, topics: Topics, camera_id: str, device: dict[str, Any]) -> None:
+    """The last minute's face-mask verdicts: people masked, unmasked and too small to tell."""
+    for verdict, name in (("masked", "Masked"), ("unmasked", "Unmasked"), ("too_small", "Faces too small")):
+        add("sensor", f"{camera_id}_{verdict}", {"name": f"{name} (last minute)", "device": device,
+            "state_topic": topics.camera(camera_id, "masks"), "state_class": "measurement",
+            "unit_of_measurement": "people", "value_template": f"{{{{ value_json.{verdict} }}}}"})  # fmt: skip
 
 
 def _zone_entities(add: Add, topics: Topics, camera_id: str, zone_id: str, name: str, device: dict[str, Any]) -> None:
