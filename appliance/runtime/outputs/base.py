@@ -45,6 +45,11 @@ class Output(ABC):
     def handle(self, event: Event) -> None:
         """Take one event."""
 
+    def wants(self, event: Event) -> bool:
+        """Whether `handle` has any use for the event; asked on the supervisor's loop, so it must be
+        cheap. An output that needs few events leaves its thread asleep for the rest."""
+        return True
+
     def reconfigure(self, loaded: LoadedProfile) -> None:  # noqa: B027 - not every output has settings
         """Apply a new profile: the profile-change path calls it after every applied change."""
 
@@ -84,6 +89,8 @@ class OutputRunner:
 
     def offer(self, event: Event) -> None:
         """Take the event for the next batch; drop and count it if the output is too far behind."""
+        if not self.output.wants(event):
+            return
         if self._backlog + len(self._batch) < self.output.capacity:
             self._batch.append(event)
             return

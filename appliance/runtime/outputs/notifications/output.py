@@ -68,6 +68,9 @@ class NotificationsOutput(Output):
     def start(self) -> None:
         self._open()
 
+    def wants(self, event: Event) -> bool:
+        return isinstance(event, AreaAlert | Snapshot) or (bool(self.feeds) and RawFeed.wants(event))
+
     def handle(self, event: Event) -> None:
         match event:
             case AreaAlert():

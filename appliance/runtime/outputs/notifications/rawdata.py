@@ -23,6 +23,13 @@ class RawFeed:
         self._reference: list[Message] = []
         self._since = started
 
+    @staticmethod
+    def wants(event: Event) -> bool:
+        """The events a feed of either format may take: sampled frames and what the batches carry."""
+        return isinstance(event, FrameResult | EpisodeEvent | LineUpdate | ZoneVisitEvent) and (
+            not isinstance(event, FrameResult) or event.tracks is not None
+        )
+
     def take(self, event: Event) -> None:
         if self.config.format == "reference":
             if isinstance(event, FrameResult) and event.tracks is not None:

@@ -47,6 +47,9 @@ class S3Output(Output):
     def start(self) -> None:
         self._open()
 
+    def wants(self, event: Event) -> bool:
+        return isinstance(event, Snapshot)
+
     def handle(self, event: Event) -> None:
         if isinstance(event, Snapshot) and event.camera_id in self._asked and self.screenshots is not None:
             self._asked.discard(event.camera_id)
