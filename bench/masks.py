@@ -136,8 +136,8 @@ def fps_runs(profile_path: Path, repeats: int) -> list[str]:
             for name, extra in variants.items():
                 path = folder / f"{sequence}-{name.replace(' ', '-')}.yaml"
                 path.write_text(f"extends: {profile_path.resolve()}\nstorage: {{data_dir: {folder / 'data'}}}\n"
-                                f"metrics: {{enabled: false}}\napi: {{enabled: false}}\nmqtt: {{enabled: false}}\n"
-                                f"cameras:\n  - {{id: lobby, source: {video}}}\n{extra}")  # fmt: skip
+                                "metrics: {enabled: false}\napi: {enabled: false}\nmqtt: {enabled: false}\n"
+                                f"areas: []\ncameras:\n  - {{id: lobby, source: {video}}}\n{extra}")  # fmt: skip
                 results.setdefault((sequence, name), []).append(run_fps(path, video))
                 print(f"  repeat {repeat + 1}: {sequence}, {name}: {results[(sequence, name)][-1]:.1f} fps",
                       file=sys.stderr)  # fmt: skip
