@@ -11,11 +11,12 @@ import jsonschema
 import pytest
 
 from appliance.config import load_profile
-from appliance.config.model import MasksConfig
+from appliance.config.model import AreaConfig, MasksConfig
 from appliance.runtime.events import MaskCounts, MaskMinute
 from appliance.runtime.faces import FaceDetector, RfbMaskedFaceDetector, create_face_detector
 from appliance.runtime.faces.masks import MaskJudge, MaskMinutes, PersonVerdict, image_verdicts
 from appliance.runtime.serialize import to_json
+from appliance.runtime.state import RuntimeState, area_masks
 from appliance.runtime.types import Image, Track
 from appliance.runtime.worker import _mask_judge
 from tests.conftest import PROFILES, REPO, run_cli
@@ -89,6 +90,34 @@ def test_the_masks_event_has_its_documented_shape() -> None:
     body = to_json(event)
     jsonschema.validate(body, schema)
     assert body["t"] == 180.0 and body["zones"] == {"door": {"masked": 1, "unmasked": 0, "too_small": 0}}
+
+
+def test_an_area_adds_up_its_cameras_and_zones_last_minutes() -> None:
+    lobby = MaskMinute("lobby", 60.0, MaskCounts(2, 1, 0), (("door", MaskCounts(1, 0, 0)),))
+    yard = MaskMinute("yard", 60.0, MaskCounts(0, 3, 4))
+    areas = [
+        AreaConfig(id="site", cameras=("lobby", "yard"), zones=(), entrances=(), occupancy_reset_at="00:00",
+                   occupancy_threshold=None, occupancy_alert=None, violation_alert=None),  # type: ignore[arg-type]
+        AreaConfig(id="entry", cameras=(), zones=("lobby/door", "yard/gate"), entrances=(), occupancy_reset_at="00:00",
+                   occupancy_threshold=None, occupancy_alert=None, violation_alert=None),  # type: ignore[arg-type]
+        AreaConfig(id="far", cameras=("roof",), zones=(), entrances=(), occupancy_reset_at="00:00",
+                   occupancy_threshold=None, occupancy_alert=None, violation_alert=None),  # type: ignore[arg-type]
+    ]  # fmt: skip
+    totals = area_masks(areas, {"lobby": lobby, "yard": yard})
+    assert totals == {"site": MaskCounts(2, 4, 4), "entry": MaskCounts(1, 0, 0)}
+
+
+def test_the_state_keeps_each_cameras_last_minute_for_the_api_and_counts_its_areas() -> None:
+    """x86.yaml's area 'hall' is its cameras lobby and entrance; a minute of a camera the profile
+    does not have is not shown."""
+    state = RuntimeState(load_profile(PROFILES / "x86.yaml"))
+    state.handle(MaskMinute("lobby", 0.0, MaskCounts(1, 1, 1)))
+    state.handle(MaskMinute("lobby", 60.0, MaskCounts(2, 0, 5)))
+    state.handle(MaskMinute("gone", 60.0, MaskCounts(9, 9, 9)))
+    snapshot = state.snapshot()
+    assert set(snapshot.masks) == {"lobby"} and snapshot.masks["lobby"].start == 60.0
+    area = load_profile(PROFILES / "x86.yaml").profile.areas[0]
+    assert snapshot.area_masks == {area.id: MaskCounts(2, 0, 5)}
 
 
 def test_the_stage_off_loads_no_model() -> None:

@@ -184,12 +184,12 @@ def _zone(event: ZoneUpdate) -> Json:
 
 
 def _masks(event: MaskMinute) -> Json:
-    zones = {zone: _mask_counts(counts) for zone, counts in event.zones}
+    zones = {zone: mask_counts_json(counts) for zone, counts in event.zones}
     return {"type": "masks", "t": event.start + MASK_MINUTE_S, "camera": event.camera_id, "minute": event.start,
-            **_mask_counts(event.counts), "zones": zones}  # fmt: skip
+            **mask_counts_json(event.counts), "zones": zones}  # fmt: skip
 
 
-def _mask_counts(counts: MaskCounts) -> Json:
+def mask_counts_json(counts: MaskCounts) -> Json:
     return {"masked": counts.masked, "unmasked": counts.unmasked, "too_small": counts.too_small}
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -29,6 +29,8 @@ from appliance.runtime.events import (
     Event,
     FrameResult,
     LineUpdate,
+    MaskCounts,
+    MaskMinute,
     RunSummary,
     UpdateStatus,
     WorkerFailed,
@@ -100,6 +102,8 @@ class RuntimeSnapshot:
     update: UpdateStatus | None = None  # OTA, once the updater has reported
     zones: Mapping[str, ZoneUpdate] = field(default_factory=dict)  # by CAMERA/ZONE
     lines: Mapping[str, LineUpdate] = field(default_factory=dict)  # by CAMERA/LINE: the last crossing and counts
+    masks: Mapping[str, MaskMinute] = field(default_factory=dict)  # by camera: its last minute of mask verdicts
+    area_masks: Mapping[str, MaskCounts] = field(default_factory=dict)  # by area: the sum of its cameras' and zones'
 
     @property
     def ready(self) -> bool:
@@ -154,6 +158,24 @@ def _counts_camera(area: AreaConfig, camera_id: str) -> bool:
     return camera_id in area.cameras or any(place.partition("/")[0] == camera_id for place in places)
 
 
+def area_masks(areas: Iterable[AreaConfig], masks: Mapping[str, MaskMinute]) -> dict[str, MaskCounts]:
+    """Each area's mask counts: its whole cameras' last minutes, and its zones' (CAMERA/ZONE) in
+    their cameras' last minutes, added up (a person seen by two cameras counts twice); only
+    areas with a minute of some camera."""
+    totals = {}
+    for area in areas:
+        parts = [masks[c].counts for c in area.cameras if c in masks]
+        for place in area.zones:
+            camera_id, zone_id = place.split("/", 1)
+            if camera_id in masks:
+                parts += [counts for zone, counts in masks[camera_id].zones if zone == zone_id]
+                parts += [MaskCounts()]  # a zone of a camera that judged, with nobody in it
+        if parts:
+            totals[area.id] = MaskCounts(sum(p.masked for p in parts), sum(p.unmasked for p in parts),
+                                         sum(p.too_small for p in parts))  # fmt: skip
+    return totals
+
+
 class RuntimeState:
     """Fed on the supervisor's loop by `handle`; read from anywhere through `snapshot`."""
 
@@ -166,6 +188,7 @@ class RuntimeState:
         self._generation = 0
         self._last_change: ConfigChanged | None = None
         self._update: UpdateStatus | None = None
+        self._masks: dict[str, MaskMinute] = {}
         self._started_at = time.time()
         self.output_stats: Callable[[], tuple[OutputStats, ...]] = tuple  # the bus sets it
         self._places = SitePlaces(loaded.profile)
@@ -216,6 +239,8 @@ class RuntimeState:
                     self._generation = event.generation
                 case UpdateStatus():
                     self._update = event
+                case MaskMinute():
+                    self._masks[event.camera_id] = event
             return []
 
     def snapshot(self) -> RuntimeSnapshot:
@@ -227,8 +252,10 @@ class RuntimeState:
                 device.id, device.display_name, self._loaded.name, __version__, self._generation,
                 self._started_at, self._last_change, stats,
             )  # fmt: skip
+            profile = self._loaded.profile
+            masks = {c: m for c, m in self._masks.items() if any(camera.id == c for camera in profile.cameras)}
             return RuntimeSnapshot(state, cameras, dict(self._areas), self._update, self._places.zones(),
-                                   self._places.lines())  # fmt: skip
+                                   self._places.lines(), masks, area_masks(profile.areas, masks))  # fmt: skip
 
     def run_summary(self, events_folder: str) -> RunSummary:
         """Each camera's figures over the run, and the alerts raised."""

@@ -14,7 +14,7 @@ from appliance.api.auth import SECURITY
 from appliance.api.errors import ErrorResponse
 from appliance.api.routes.profile import context
 from appliance.buildinfo import load_build_info
-from appliance.runtime.serialize import camera_state_json, outputs_json, to_json
+from appliance.runtime.serialize import camera_state_json, mask_counts_json, outputs_json, to_json
 
 
 class Health(BaseModel):
@@ -41,6 +41,7 @@ class Counts(BaseModel):
     areas: dict[str, dict[str, object]]
     zones: dict[str, dict[str, object]]  # by CAMERA/ZONE
     lines: dict[str, dict[str, object]]  # by CAMERA/LINE: the last crossing, with the line's counts after it
+    masks: dict[str, dict[str, dict[str, object]]]  # cameras: their last `masks` minute; areas: the sums
 
 
 def system_routes() -> APIBlueprint:
@@ -84,7 +85,8 @@ def system_routes() -> APIBlueprint:
     @routes.get("/counts", responses={200: Counts, 401: ErrorResponse}, security=SECURITY)
     def counts() -> Response:
         """People and people in violation now, per camera, area and zone, and each line's counts
-        after its last crossing (CAMERA/ZONE, CAMERA/LINE). Each `t` is the time of the frame
+        after its last crossing (CAMERA/ZONE, CAMERA/LINE), and with `masks` on, each camera's last
+        minute of face-mask verdicts and each area's sum of them. Each `t` is the time of the frame
         counted, as on MQTT: Unix time for live cameras, video time for recordings; a camera with
         no frame yet has the time of the answer."""
         snapshot = context().state.snapshot()
@@ -93,6 +95,8 @@ def system_routes() -> APIBlueprint:
         areas = {i: to_json(a) for i, a in snapshot.areas.items()}
         zones = {i: to_json(z) for i, z in snapshot.zones.items()}
         lines = {i: to_json(line) for i, line in snapshot.lines.items()}
-        return jsonify({"cameras": cameras, "areas": areas, "zones": zones, "lines": lines})
+        masks = {"cameras": {i: to_json(m) for i, m in snapshot.masks.items()},
+                 "areas": {i: mask_counts_json(c) for i, c in snapshot.area_masks.items()}}  # fmt: skip
+        return jsonify({"cameras": cameras, "areas": areas, "zones": zones, "lines": lines, "masks": masks})
 
     return routes
