@@ -65,6 +65,7 @@ EXAMPLES: list[Event] = [
         Crossing("cam", "door", 5, "in", 1.7e9), LineCounts("2023-11-14", "2023-11-14T23:00:00+01:00", 12, 9, 3, 1)
     ),
     AreaAlert("hall", "violation", 12.0, 5, 2, "2 people in violation for 5 s or more"),
+    AreaAlert("hall", "unmasked", 120.0, 9, 0, "4 of 10 people judged in a minute unmasked (40 %, over 20 %)"),
     ConfigChanged("applied", 3, "reload", ("cam",), (), ("old",)),
     ConfigChanged("rejected", 3, "file", errors=("p.yaml:3:5 cameras[0].sauce: unknown key 'sauce'",)),
     UpdateStatus(7, "site-8.bundle"),

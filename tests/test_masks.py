@@ -12,9 +12,11 @@ import pytest
 
 from appliance.config import load_profile
 from appliance.config.model import AreaConfig, MasksConfig
+from appliance.runtime.analysis.alerts import AreaAlerts
 from appliance.runtime.events import MaskCounts, MaskMinute
 from appliance.runtime.faces import FaceDetector, RfbMaskedFaceDetector, create_face_detector
 from appliance.runtime.faces.masks import MaskJudge, MaskMinutes, PersonVerdict, image_verdicts
+from appliance.runtime.outputs.notifications.compose import alert_message
 from appliance.runtime.serialize import to_json
 from appliance.runtime.state import RuntimeState, area_masks
 from appliance.runtime.types import Image, Track
@@ -118,6 +120,30 @@ def test_the_state_keeps_each_cameras_last_minute_for_the_api_and_counts_its_are
     assert set(snapshot.masks) == {"lobby"} and snapshot.masks["lobby"].start == 60.0
     area = load_profile(PROFILES / "x86.yaml").profile.areas[0]
     assert snapshot.area_masks == {area.id: MaskCounts(2, 0, 5)}
+
+
+def test_an_area_alerts_on_a_minute_with_too_many_unmasked_people_once_per_cooldown() -> None:
+    loaded = load_profile(PROFILES / "x86.yaml")
+    area = loaded.profile.areas[0]
+    rule = replace(area.mask_alert, enabled=True, max_unmasked_share=0.2, min_people=5, cooldown_s=600)
+    alerts = AreaAlerts(replace(area, mask_alert=rule))
+    assert alerts.masks(MaskCounts(masked=1, unmasked=3, too_small=9), 60.0, None) == []  # 4 judged: too few
+    assert alerts.masks(MaskCounts(masked=8, unmasked=2), 120.0, None) == []  # 20 %: not over
+    raised = alerts.masks(MaskCounts(masked=6, unmasked=4, too_small=3), 180.0, None)
+    assert [a.kind for a in raised] == ["unmasked"] and "4 of 10" in raised[0].detail
+    assert alerts.masks(MaskCounts(masked=0, unmasked=9), 600.0, None) == []  # cooling down
+    assert len(alerts.masks(MaskCounts(masked=0, unmasked=9), 780.0, None)) == 1
+    message = alert_message(raised[0], replace(loaded.profile, areas=(alerts.area,)), 200.0)
+    assert message.subject.endswith("People without masks: Ground floor") and "4 of 10" in message.text
+
+
+def test_the_state_raises_the_mask_alert_of_the_areas_a_camera_belongs_to() -> None:
+    loaded = load_profile(PROFILES / "x86.yaml")
+    area = loaded.profile.areas[0]
+    rule = replace(area.mask_alert, enabled=True, min_people=2)
+    state = RuntimeState(replace(loaded, profile=replace(loaded.profile, areas=(replace(area, mask_alert=rule),))))
+    raised = state.handle(MaskMinute("lobby", 0.0, MaskCounts(masked=1, unmasked=2)))
+    assert [(a.area_id, a.kind, a.timestamp) for a in raised] == [(area.id, "unmasked", 60.0)]  # type: ignore[union-attr]
 
 
 def test_the_stage_off_loads_no_model() -> None:

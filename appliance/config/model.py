@@ -148,6 +148,15 @@ class LoiteringAlertConfig:
 
 
 @dataclass(frozen=True)
+class MaskAlertConfig:
+    enabled: bool
+    max_unmasked_share: float
+    min_people: int
+    cooldown_s: float
+    channels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class OccupancyRuleConfig:
     days: tuple[str, ...]
     start: str  # HH:MM, local
@@ -167,6 +176,7 @@ class AreaConfig:
     violation_alert: ViolationAlertConfig
     occupancy_schedule: tuple[OccupancyRuleConfig, ...] = ()
     loitering_alert: LoiteringAlertConfig = LoiteringAlertConfig(enabled=True, cooldown_s=60)
+    mask_alert: MaskAlertConfig = MaskAlertConfig(enabled=False, max_unmasked_share=0.2, min_people=5, cooldown_s=600)
     name: str | None = None
 
 

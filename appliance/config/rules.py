@@ -384,7 +384,7 @@ def channels(data: dict[str, Any]) -> Iterator[Finding]:
         for report in ("daily_report", "weekly_report")
     ]
     for index, area in _dicts(data.get("areas")):
-        for rule in ("occupancy_alert", "violation_alert", "loitering_alert"):
+        for rule in ("occupancy_alert", "violation_alert", "loitering_alert", "mask_alert"):
             routes.append((("areas", index, rule, "channels"), _mapping(area, rule).get("channels")))
     for path, named in routes:
         for position, name in enumerate(named if isinstance(named, list) else []):

@@ -154,7 +154,8 @@ class LineUpdate:
     counts: LineCounts
 
 
-AlertKind = Literal["occupancy", "violation", "loitering"]
+AlertKind = Literal["occupancy", "violation", "loitering", "unmasked"]
+ALERT_KINDS: tuple[AlertKind, ...] = ("occupancy", "violation", "loitering", "unmasked")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from appliance.runtime.analysis.occupancy import CameraCounts, area_status
 from appliance.runtime.analysis.schedule import threshold_at
 from appliance.runtime.analysis.site import SitePlaces
 from appliance.runtime.events import (
+    MASK_MINUTE_S,
     AreaUpdate,
     CameraLifecycle,
     CameraStatus,
@@ -240,7 +241,7 @@ class RuntimeState:
                 case UpdateStatus():
                     self._update = event
                 case MaskMinute():
-                    self._masks[event.camera_id] = event
+                    return self._mask_minute(event)
             return []
 
     def snapshot(self) -> RuntimeSnapshot:
@@ -314,6 +315,20 @@ class RuntimeState:
     def _crossing(self, event: Crossing) -> list[Event]:
         update, areas = self._places.crossing(event)
         return ([update] if update else []) + self._update_areas(areas, event.timestamp)
+
+    def _mask_minute(self, event: MaskMinute) -> list[Event]:
+        """Keep the camera's minute; alert the areas it is part of whose rule the sum meets."""
+        self._masks[event.camera_id] = event
+        totals = area_masks((a.area for a in self._alerts.values()), self._masks)
+        raised: list[Event] = []
+        for area_id, alerts in self._alerts.items():
+            area = alerts.area
+            if area_id in totals and (event.camera_id in area.cameras or
+                                      any(z.startswith(f"{event.camera_id}/") for z in area.zones)):  # fmt: skip
+                alerts_now = alerts.masks(totals[area_id], event.start + MASK_MINUTE_S, self._areas.get(area_id))
+                self._alerts_raised[area_id] += len(alerts_now)
+                raised += alerts_now
+        return raised
 
     def _loitering(self, event: ZoneVisitEvent) -> list[Event]:
         place = f"{event.visit.camera_id}/{event.visit.zone_id}"

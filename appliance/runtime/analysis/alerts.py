@@ -9,14 +9,16 @@ hovering at a limit does not flood:
   `min_duration_s`, gaps shorter than `clear_after_s` neither ending nor restarting it, at most
   once per `cooldown_s`;
 - loitering: someone stays in one of its zones longer than the zone's `loitering_s` (once per
-  visit), at most once per `loitering_alert.cooldown_s`.
+  visit), at most once per `loitering_alert.cooldown_s`;
+- unmasked (`mask_alert`): in a minute of the mask stage, at least `min_people` got a verdict and
+  more than `max_unmasked_share` of them were unmasked, at most once per `cooldown_s`.
 
 Pure: counts and event times in, alerts out."""
 
 from __future__ import annotations
 
 from appliance.config.model import AreaConfig
-from appliance.runtime.events import AlertKind, AreaAlert, AreaUpdate, ZoneVisitEvent
+from appliance.runtime.events import AlertKind, AreaAlert, AreaUpdate, MaskCounts, ZoneVisitEvent
 
 
 class AreaAlerts:
@@ -31,6 +33,7 @@ class AreaAlerts:
         self._last_violating = float("-inf")
         self._last_violation_alert: float | None = None
         self._last_loitering_alert: float | None = None
+        self._last_mask_alert: float | None = None
         self._last_time = float("-inf")
 
     def update(self, status: AreaUpdate) -> list[AreaAlert]:
@@ -68,6 +71,20 @@ class AreaAlerts:
                   "longer than its loitering_s")  # fmt: skip
         people, violating = (status.occupancy, status.people_in_violation) if status else (0, 0)
         return [AreaAlert(self.area.id, "loitering", now, people, violating, detail)]
+
+    def masks(self, counts: MaskCounts, timestamp: float, status: AreaUpdate | None) -> list[AreaAlert]:
+        """An alert for a minute with too many unmasked people, at most once per cooldown."""
+        rule, last = self.area.mask_alert, self._last_mask_alert
+        judged = counts.masked + counts.unmasked
+        if not rule.enabled or judged < rule.min_people or counts.unmasked <= rule.max_unmasked_share * judged:
+            return []
+        if last is not None and 0 <= timestamp - last < rule.cooldown_s:
+            return []
+        self._last_mask_alert = timestamp
+        share, limit = 100 * counts.unmasked / judged, 100 * rule.max_unmasked_share
+        detail = f"{counts.unmasked} of {judged} people judged in a minute unmasked ({share:.0f} %, over {limit:.0f} %)"
+        people, violating = (status.occupancy, status.people_in_violation) if status else (0, 0)
+        return [AreaAlert(self.area.id, "unmasked", timestamp, people, violating, detail)]
 
     def _occupancy_rule_met(self, status: AreaUpdate) -> bool:
         rule, now, threshold = self.area.occupancy_alert, status.timestamp, status.threshold

@@ -10,6 +10,7 @@ from typing import Any
 
 from appliance import __version__
 from appliance.config.model import Profile
+from appliance.runtime.events import ALERT_KINDS
 
 ON, OFF = "ON", "OFF"
 RELEASE_SUMMARY_CHARS = 255  # Home Assistant's limit
@@ -142,7 +143,7 @@ def discovery_configs(profile: Profile, topics: Topics) -> dict[str, str]:
         add("sensor", f"area_{area.id}_people_in_violation", {**counts, "name": f"{name} people in violation",
             "value_template": "{{ value_json.people_in_violation }}"})  # fmt: skip
         add("event", f"area_{area.id}_alert", {"name": f"{name} alert", "device": appliance,
-            "state_topic": topics.area(area.id, "alert"), "event_types": ["occupancy", "violation", "loitering"],
+            "state_topic": topics.area(area.id, "alert"), "event_types": list(ALERT_KINDS),
             "value_template": EVENT_TEMPLATE % "kind"})  # fmt: skip
         add("binary_sensor", f"area_{area.id}_over_threshold", {"name": f"{name} over threshold",
             "state_topic": state, "device_class": "occupancy", "device": appliance,

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from appliance.config.model import AreaConfig, Profile
-from appliance.runtime.events import AreaAlert
+from appliance.runtime.events import MASK_MINUTE_S, AreaAlert
 from appliance.runtime.outputs.channels.base import Message, message_id
 from appliance.runtime.serialize import to_json
 
@@ -17,6 +17,7 @@ ALERT_TITLES = {
     "occupancy": "Occupancy over threshold",
     "violation": "Distancing violations",
     "loitering": "Loitering",
+    "unmasked": "People without masks",
 }
 
 
@@ -75,6 +76,8 @@ def _rule_delay(area: AreaConfig, alert: AreaAlert) -> float:
         return area.occupancy_alert.min_duration_s
     if alert.kind == "violation":
         return area.violation_alert.min_duration_s
+    if alert.kind == "unmasked":
+        return MASK_MINUTE_S
     return 0.0
 
 

@@ -189,6 +189,8 @@ def _rule_channels(area: AreaConfig, kind: str) -> tuple[str, ...]:
         return area.occupancy_alert.channels
     if kind == "violation":
         return area.violation_alert.channels
+    if kind == "unmasked":
+        return area.mask_alert.channels
     return area.loitering_alert.channels
 
 
