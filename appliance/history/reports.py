@@ -21,11 +21,12 @@ from appliance.history.store import Entity, HistoryReader
 PERIODS = ("hour", "day", "week")
 KINDS = ("camera", "zone", "line", "area")
 SEVERITIES = ("low", "high", "critical")
+MASK_COLUMNS = ("masked", "unmasked", "faces_too_small")  # people judged by the mask stage, once a minute each
 COLUMNS_BY_KIND = {
     "camera": ("people_mean", "people_max", "in_violation_mean", "in_violation_max", "violation_person_s",
-               "episodes", "episodes_low", "episodes_high", "episodes_critical", "observed_s"),
+               "episodes", "episodes_low", "episodes_high", "episodes_critical", "observed_s", *MASK_COLUMNS),
     "zone": ("people_mean", "people_max", "in_violation_mean", "in_violation_max", "violation_person_s", "visits",
-             "dwell_median_s", "dwell_p90_s", "loitering", "observed_s"),
+             "dwell_median_s", "dwell_p90_s", "loitering", "observed_s", *MASK_COLUMNS),
     "line": ("in", "out"),
     "area": ("people_mean", "people_max", "in_violation_mean", "in_violation_max", "violation_person_s",
              "threshold", "over_threshold_s", "alerts", "observed_s"),
@@ -111,6 +112,9 @@ def _figures(total: MinuteRow, dwells: list[float], episodes: list[tuple[float, 
         "dwell_median_s": round(statistics.median(dwells), 1) if dwells else None,
         "dwell_p90_s": round(_quantile(dwells, 0.9), 1) if dwells else None,
         "loitering": total.loitering,
+        "masked": total.masked,
+        "unmasked": total.unmasked,
+        "faces_too_small": total.faces_too_small,
         "episodes": len(episodes),
         **{f"episodes_{s}": sum(1 for _, severity in episodes if severity == s) for s in SEVERITIES},
     }

@@ -37,6 +37,9 @@ class MinuteRow:
     alerts: int = 0
     loitering: int = 0
     threshold: int = 0  # the highest occupancy threshold in force (0: none)
+    masked: int = 0  # people the mask stage judged, once a minute each
+    unmasked: int = 0
+    faces_too_small: int = 0
 
     MAXIMA = ("people_max", "violating_max", "threshold")
 
@@ -137,6 +140,10 @@ class Rollup:
                 )
             case "alert":
                 self._row(("area", record["area"]), t).alerts += 1
+            case "masks":
+                self._masks(("camera", record["camera"]), float(record["minute"]), record)
+                for zone, counts in record["zones"].items():
+                    self._masks(("zone", f"{record['camera']}/{zone}"), float(record["minute"]), counts)
 
     def _detections(self, stream: str, t: float, record: Json) -> None:
         people = record["people"]
@@ -150,6 +157,12 @@ class Rollup:
             cell = self.deltas.heat.setdefault((record["camera"], hour, row * HEAT_CELL_BASE + column), [0, 0])
             cell[0] += 1
             cell[1] += 1 if person["violation"] else 0
+
+    def _masks(self, key: EntityKey, minute: float, counts: Json) -> None:
+        row = self._row(key, minute)
+        row.masked += counts["masked"]
+        row.unmasked += counts["unmasked"]
+        row.faces_too_small += counts["too_small"]
 
     def _sample(self, stream: str, key: EntityKey, t: float, tally: Tally) -> tuple[MinuteRow, float]:
         """Add one sample (standing for `tally.frames` frames); the row it went to and the

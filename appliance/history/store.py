@@ -25,7 +25,7 @@ from typing import Any
 from appliance.history.rollup import COLUMNS, HOUR_S, MINUTE_S, Deltas, EntityKey, MinuteRow, Rollup
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the mask columns
 STORE_NAME = "history.sqlite"
 CHUNK_BYTES = 4 * 1024 * 1024  # read from a log file at a time
 PROGRESS_LOG_INTERVAL_S = 10.0
