@@ -83,10 +83,12 @@ class S3Transport(Transport):
     kind = "s3"
     config_type = S3Config
 
-    def __init__(self, config: S3Config, device_id: str, *, channel_id: str = "screenshots") -> None:
+    def __init__(
+        self, config: S3Config, device_id: str, *, channel_id: str = "screenshots", client: S3Client | None = None
+    ) -> None:
         super().__init__(channel_id)
         self.config = config
-        self.client = s3_client(config)
+        self.client = client or s3_client(config)
 
     def send(self, message: Message) -> None:
         attachment = message.attachments[0]

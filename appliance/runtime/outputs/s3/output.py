@@ -10,6 +10,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from appliance.config import LoadedProfile
@@ -22,6 +23,9 @@ from appliance.runtime.outputs.channels.sender import FIRST_BACKOFF_S, MAX_BACKO
 from appliance.runtime.outputs.s3.backup import key_base
 from appliance.runtime.outputs.spool import Spool, SpoolLimits
 from appliance.runtime.state import OutputStats
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
 SNAPSHOT_SOURCE = "s3"
@@ -84,15 +88,16 @@ class S3Output(Output):
         if not config.enabled:
             return
         data_dir = Path(profile.storage.data_dir)
-        from appliance.runtime.outputs.channels.s3 import S3Transport  # boto3: loaded only where S3 is on
+        from appliance.runtime.outputs.channels.s3 import S3Transport, s3_client  # boto3: only where S3 is on
 
+        client = s3_client(config)  # one for both: clients are thread-safe, and each costs tens of ms
         if config.screenshots.enabled:
             limits = SpoolLimits(config.queue.max_messages, config.queue.max_bytes, config.queue.max_age_s)
             spool = Spool(data_dir / "s3" / "screenshots.sqlite3", limits)
-            self.screenshots = ChannelSender(S3Transport(config, profile.device.id), spool)
+            self.screenshots = ChannelSender(S3Transport(config, profile.device.id, client=client), spool)
             self.screenshots.start()
         if config.backup.enabled:
-            self.backup = BackupJob(config, data_dir, profile.device.id)
+            self.backup = BackupJob(config, data_dir, profile.device.id, client)
             self.backup.start()
         self.active = True
 
@@ -123,8 +128,8 @@ class BackupJob:
 
     name = "s3/backup"
 
-    def __init__(self, config: S3Config, data_dir: Path, device_id: str) -> None:
-        self.config, self.data_dir, self.device_id = config, data_dir, device_id
+    def __init__(self, config: S3Config, data_dir: Path, device_id: str, client: S3Client) -> None:
+        self.config, self.data_dir, self.device_id, self.client = config, data_dir, device_id, client
         self.done = self.failed = 0
         self.problem: str | None = None
         self._refused = False
@@ -157,11 +162,11 @@ class BackupJob:
 
     def run_once(self) -> DeliveryFailed | None:
         """One backup; the failure, or None."""
-        from appliance.runtime.outputs.channels.s3 import UPLOAD_ERRORS, s3_client, s3_failure
+        from appliance.runtime.outputs.channels.s3 import UPLOAD_ERRORS, s3_failure
         from appliance.runtime.outputs.s3.backup import BackupError, Bucket, back_up
 
         try:
-            bucket = Bucket(s3_client(self.config), self.config.bucket, key_base(self.config.prefix, self.device_id))
+            bucket = Bucket(self.client, self.config.bucket, key_base(self.config.prefix, self.device_id))
             result = back_up(bucket, self.data_dir, self.data_dir / "s3" / "backup-cache.json",
                              device_id=self.device_id, keep=self.config.backup.keep)  # fmt: skip
         except (*UPLOAD_ERRORS, BackupError) as error:
