@@ -508,7 +508,7 @@ def test_zones_and_lines_are_created_changed_and_deleted_in_place(api: Api) -> N
     area = api.call("POST", "/areas", token, headers={"If-Match": api.etag(token)},
                     json={"id": "queue-area", "zones": ["cam-a/queue"], "entrances": ["cam-a/door"]})  # fmt: skip
     assert area.status_code == 200, area.text
-    assert set(api.call("GET", "/counts", token).json()) == {"cameras", "areas", "zones", "lines"}
+    assert set(api.call("GET", "/counts", token).json()) == {"cameras", "areas", "zones", "lines", "masks"}
     assert write("DELETE", "zones/nowhere").status_code == 404
     in_use = write("DELETE", "zones/queue")  # the area names it
     assert in_use.status_code == 422 and any("has no zone 'queue'" in d for d in in_use.json()["error"]["details"])
