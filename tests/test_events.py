@@ -13,6 +13,7 @@ from appliance.config.model import RawDataConfig, WebhookChannelConfig
 from appliance.runtime import events
 from appliance.runtime.events import (
     AreaAlert,
+    AreaMasks,
     AreaUpdate,
     CameraLifecycle,
     CameraStatus,
@@ -61,6 +62,7 @@ EXAMPLES: list[Event] = [
     ZoneVisitEvent(ZoneVisit("cam", "queue", 3, 10.0, 45.5), "ended", 45.5),
     ZoneVisitEvent(ZoneVisit("cam", "queue", 4, 10.0, None), "loitering", 130.0),
     MaskMinute("cam", 120.0, MaskCounts(3, 1, 2), (("queue", MaskCounts(1, 0, 0)),)),
+    AreaMasks("hall", 120.0, MaskCounts(4, 1, 2)),
     LineUpdate(
         Crossing("cam", "door", 5, "in", 1.7e9), LineCounts("2023-11-14", "2023-11-14T23:00:00+01:00", 12, 9, 3, 1)
     ),

@@ -9,13 +9,15 @@ from pathlib import Path
 import cv2
 import jsonschema
 import pytest
+from jinja2.sandbox import SandboxedEnvironment
 
 from appliance.config import load_profile
 from appliance.config.model import AreaConfig, MasksConfig
 from appliance.runtime.analysis.alerts import AreaAlerts
-from appliance.runtime.events import MaskCounts, MaskMinute
+from appliance.runtime.events import AreaMasks, MaskCounts, MaskMinute
 from appliance.runtime.faces import FaceDetector, RfbMaskedFaceDetector, create_face_detector
 from appliance.runtime.faces.masks import MaskJudge, MaskMinutes, PersonVerdict, image_verdicts
+from appliance.runtime.outputs.mqtt.topics import Topics, discovery_configs
 from appliance.runtime.outputs.notifications.compose import alert_message
 from appliance.runtime.serialize import to_json
 from appliance.runtime.state import RuntimeState, area_masks
@@ -143,7 +145,33 @@ def test_the_state_raises_the_mask_alert_of_the_areas_a_camera_belongs_to() -> N
     rule = replace(area.mask_alert, enabled=True, min_people=2)
     state = RuntimeState(replace(loaded, profile=replace(loaded.profile, areas=(replace(area, mask_alert=rule),))))
     raised = state.handle(MaskMinute("lobby", 0.0, MaskCounts(masked=1, unmasked=2)))
-    assert [(a.area_id, a.kind, a.timestamp) for a in raised] == [(area.id, "unmasked", 60.0)]  # type: ignore[union-attr]
+    assert raised[0] == AreaMasks(area.id, 0.0, MaskCounts(masked=1, unmasked=2))
+    assert [(a.area_id, a.kind, a.timestamp) for a in raised[1:]] == [(area.id, "unmasked", 60.0)]  # type: ignore[union-attr]
+
+
+def test_home_assistant_reads_each_camera_and_area_minute_from_its_topic(data: Path) -> None:
+    """With masks on, each camera and area has three sensors whose templates turn the payloads
+    published on their topics (camera/<id>/masks, area/<id>/masks) into numbers."""
+    loaded = load_profile(PROFILES / "x86.yaml")
+    profile = replace(loaded.profile, masks=masks_on(data))
+    topics = Topics.for_profile(profile)
+    configs = [json.loads(c) for c in discovery_configs(profile, topics).values()]
+    payloads = {
+        topics.camera("lobby", "masks"): to_json(MaskMinute("lobby", 60.0, MaskCounts(3, 1, 2))),
+        topics.area(profile.areas[0].id, "masks"): to_json(AreaMasks(profile.areas[0].id, 60.0, MaskCounts(3, 1, 2))),
+    }
+    masks = [c for c in configs if c.get("state_topic", "").endswith("/masks")]
+    assert len(masks) == 3 * (len(profile.cameras) + len(profile.areas))
+    for config in masks:
+        if config["state_topic"] in payloads:
+            value = (
+                SandboxedEnvironment()
+                .from_string(config["value_template"])
+                .render(value_json=payloads[config["state_topic"]])
+            )
+            assert value in {"3", "1", "2"}, config
+    off = [json.loads(c) for c in discovery_configs(loaded.profile, topics).values()]
+    assert not any(c.get("state_topic", "").endswith("/masks") for c in off)
 
 
 def test_the_stage_off_loads_no_model() -> None:

@@ -29,7 +29,7 @@ COLUMNS_BY_KIND = {
              "dwell_median_s", "dwell_p90_s", "loitering", "observed_s", *MASK_COLUMNS),
     "line": ("in", "out"),
     "area": ("people_mean", "people_max", "in_violation_mean", "in_violation_max", "violation_person_s",
-             "threshold", "over_threshold_s", "alerts", "observed_s"),
+             "threshold", "over_threshold_s", "alerts", "observed_s", *MASK_COLUMNS),
 }  # fmt: skip
 ReportRow = dict[str, Any]
 FIRST_YEAR, LAST_YEAR = 1971, 2999  # times a report may ask for

@@ -140,6 +140,8 @@ class Rollup:
                 )
             case "alert":
                 self._row(("area", record["area"]), t).alerts += 1
+            case "area_masks":
+                self._masks(("area", record["area"]), float(record["minute"]), record)
             case "masks":
                 self._masks(("camera", record["camera"]), float(record["minute"]), record)
                 for zone, counts in record["zones"].items():

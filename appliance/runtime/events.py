@@ -269,6 +269,15 @@ class MaskMinute:
     zones: tuple[tuple[str, MaskCounts], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class AreaMasks:
+    """An area's face-mask counts after a camera's minute: its cameras' and zones' last minutes added."""
+
+    area_id: str
+    minute: float  # the minute of the camera's `MaskMinute` that made it
+    counts: MaskCounts
+
+
 WorkerEvent = (
     FrameResult | CameraStatus | EpisodeEvent | ZoneVisitEvent | Crossing | WorkerFailed | Snapshot | MaskMinute
 )
@@ -276,6 +285,7 @@ Event = (
     WorkerEvent
     | CameraLifecycle
     | AreaUpdate
+    | AreaMasks
     | ZoneUpdate
     | LineUpdate
     | AreaAlert

@@ -12,6 +12,7 @@ from typing import Any
 from appliance.runtime.events import (
     MASK_MINUTE_S,
     AreaAlert,
+    AreaMasks,
     AreaUpdate,
     CameraLifecycle,
     CameraStatus,
@@ -66,6 +67,9 @@ def to_json(event: Event) -> Json:
             body = _zone_visit(event)
         case MaskMinute():
             body = _masks(event)
+        case AreaMasks():
+            body = {"type": "area_masks", "t": event.minute + MASK_MINUTE_S, "area": event.area_id,
+                    "minute": event.minute, **mask_counts_json(event.counts)}  # fmt: skip
         case LineUpdate():
             body = _crossing(event)
         case Crossing():

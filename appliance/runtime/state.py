@@ -21,6 +21,7 @@ from appliance.runtime.analysis.schedule import threshold_at
 from appliance.runtime.analysis.site import SitePlaces
 from appliance.runtime.events import (
     MASK_MINUTE_S,
+    AreaMasks,
     AreaUpdate,
     CameraLifecycle,
     CameraStatus,
@@ -317,7 +318,8 @@ class RuntimeState:
         return ([update] if update else []) + self._update_areas(areas, event.timestamp)
 
     def _mask_minute(self, event: MaskMinute) -> list[Event]:
-        """Keep the camera's minute; alert the areas it is part of whose rule the sum meets."""
+        """Keep the camera's minute; the new sums of the areas it is part of, and the alerts of those
+        whose rule the sum meets."""
         self._masks[event.camera_id] = event
         totals = area_masks((a.area for a in self._alerts.values()), self._masks)
         raised: list[Event] = []
@@ -325,6 +327,7 @@ class RuntimeState:
             area = alerts.area
             if area_id in totals and (event.camera_id in area.cameras or
                                       any(z.startswith(f"{event.camera_id}/") for z in area.zones)):  # fmt: skip
+                raised.append(AreaMasks(area_id, event.start, totals[area_id]))
                 alerts_now = alerts.masks(totals[area_id], event.start + MASK_MINUTE_S, self._areas.get(area_id))
                 self._alerts_raised[area_id] += len(alerts_now)
                 raised += alerts_now

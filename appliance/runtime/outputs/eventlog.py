@@ -23,6 +23,7 @@ from appliance.config.model import HistoryConfig
 from appliance.history.store import HistoryUnavailableError, HistoryWriter, store_path
 from appliance.runtime.events import (
     AreaAlert,
+    AreaMasks,
     AreaUpdate,
     ConfigChanged,
     EpisodeEvent,
@@ -136,6 +137,8 @@ class EventLog(Output):
                 self._write(event.visit.camera_id, to_json(event), sync=True)
             case MaskMinute():
                 self._write(event.camera_id, to_json(event))
+            case AreaMasks():
+                self._write(DEVICE_STREAM, to_json(event))
             case LineUpdate():
                 self._write(event.crossing.camera_id, to_json(event), sync=True)
             case AreaAlert() | ConfigChanged():

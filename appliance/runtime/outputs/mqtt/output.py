@@ -21,6 +21,7 @@ from appliance.config.model import MqttConfig
 from appliance.runtime.commands import Dispatcher
 from appliance.runtime.events import (
     AreaAlert,
+    AreaMasks,
     AreaUpdate,
     CameraLifecycle,
     CameraStatus,
@@ -109,6 +110,8 @@ class MqttOutput(Output):
                 self._queue(self.topics.camera(visit.camera_id, f"zone/{visit.zone_id}/visit"), to_json(event))
             case MaskMinute():
                 self.views.masks(event)
+            case AreaMasks():
+                self.views.area_masks(event)
             case ConfigChanged():
                 self._queue(self.topics.config, to_json(event))
                 self.views.device()

@@ -125,7 +125,7 @@ def discovery_configs(profile: Profile, topics: Topics) -> dict[str, str]:
         add("button", f"{key}_take_snapshot", {"name": "Take snapshot", "device": device,
             "command_topic": topics.camera(camera.id, "snapshot/set"), "payload_press": "PRESS"})  # fmt: skip
         if profile.masks.enabled:
-            _mask_entities(add, topics, camera.id, device)
+            _mask_entities(add, topics.camera(camera.id, "masks"), camera.id, "", device)
         for zone in camera.zones:
             _zone_entities(add, topics, camera.id, zone.id, zone.name or zone.id, device)
         for line in camera.lines:
@@ -148,6 +148,8 @@ def discovery_configs(profile: Profile, topics: Topics) -> dict[str, str]:
         add("binary_sensor", f"area_{area.id}_over_threshold", {"name": f"{name} over threshold",
             "state_topic": state, "device_class": "occupancy", "device": appliance,
             "value_template": "{{ 'ON' if value_json.over_threshold else 'OFF' }}"})  # fmt: skip
+        if profile.masks.enabled:
+            _mask_entities(add, topics.area(area.id, "masks"), f"area_{area.id}", f"{name} ", appliance)
         if area.entrances:
             add("sensor", f"area_{area.id}_estimated_occupancy", {**counts, "name": f"{name} estimated occupancy",
                 "value_template": "{{ value_json.estimated_people }}"})  # fmt: skip
@@ -157,11 +159,12 @@ def discovery_configs(profile: Profile, topics: Topics) -> dict[str, str]:
 Add = Callable[[str, str, dict[str, Any]], None]
 
 
-def _mask_entities(add: Add, topics: Topics, camera_id: str, device: dict[str, Any]) -> None:
+def _mask_entities(add: Add, state: str, key: str, prefix: str, device: dict[str, Any]) -> None:
     """The last minute's face-mask verdicts: people masked, unmasked and too small to tell."""
-    for verdict, name in (("masked", "Masked"), ("unmasked", "Unmasked"), ("too_small", "Faces too small")):
-        add("sensor", f"{camera_id}_{verdict}", {"name": f"{name} (last minute)", "device": device,
-            "state_topic": topics.camera(camera_id, "masks"), "state_class": "measurement",
+    for verdict, name in (("masked", "masked"), ("unmasked", "unmasked"), ("too_small", "faces too small")):
+        label = f"{prefix}{name}" if prefix else name.capitalize()
+        add("sensor", f"{key}_{verdict}", {"name": f"{label} (last minute)", "device": device,
+            "state_topic": state, "state_class": "measurement",
             "unit_of_measurement": "people", "value_template": f"{{{{ value_json.{verdict} }}}}"})  # fmt: skip
 
 

@@ -9,7 +9,15 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from appliance.config.model import Profile
-from appliance.runtime.events import AreaUpdate, FrameResult, LineUpdate, MaskMinute, UpdateStatus, ZoneUpdate
+from appliance.runtime.events import (
+    AreaMasks,
+    AreaUpdate,
+    FrameResult,
+    LineUpdate,
+    MaskMinute,
+    UpdateStatus,
+    ZoneUpdate,
+)
 from appliance.runtime.outputs.mqtt.delivery import Delivery
 from appliance.runtime.outputs.mqtt.topics import OFF, ON, Topics, discovery_configs
 from appliance.runtime.serialize import camera_state_json, device_json, to_json
@@ -172,6 +180,10 @@ class RetainedViews:
     def masks(self, event: MaskMinute) -> None:
         """A camera's last minute of face-mask verdicts, retained: its sensors read them."""
         self.publish(self.topics.camera(event.camera_id, "masks"), self.delivery.payload(to_json(event)), retain=True)
+
+    def area_masks(self, event: AreaMasks) -> None:
+        """An area's mask counts, retained: its sensors read them."""
+        self.publish(self.topics.area(event.area_id, "masks"), self.delivery.payload(to_json(event)), retain=True)
 
     def flush_counts(self) -> None:
         """The areas and zones whose last change waited for their interval."""
