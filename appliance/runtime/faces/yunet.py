@@ -30,8 +30,8 @@ class YunetFaceDetector(FaceDetector):
         import openvino
 
         try:
-            self._model = openvino.Core().read_model(str(model_path))
             self._core = openvino.Core()
+            self._model = self._core.read_model(str(model_path))
         except RuntimeError as error:
             raise FaceDetectorError(f"face model {model_path} could not be loaded: {error}") from None
         self._compiled: dict[tuple[int, int], Any] = {}  # per padded input size
